@@ -1,0 +1,190 @@
+"""Campaigns, their sends, and the per-recipient send queue.
+
+State changes go through campaigns.services (the lifecycle state machine); models only hold data.
+"""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from audiences.models import Audience, Lead
+from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from setter.models import Organization
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        PAUSED = "paused", "Paused"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="campaigns"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    whatsapp_number = models.ForeignKey(
+        WhatsAppNumber, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    audiences = models.ManyToManyField(Audience, related_name="campaigns", blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status_reason = models.TextField(blank=True, help_text="Why the campaign last changed state.")
+    product_policy_confirmed = models.BooleanField(
+        "recipients opted in (product policy)",
+        default=False,
+        help_text="I confirm every recipient opted in to WhatsApp marketing messages from us, "
+        "as Meta's marketing message policy requires.",
+    )
+    stop_at = models.DateTimeField(
+        null=True, blank=True, help_text="Stop sending after this instant."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class Send(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        MATERIALIZING = "materializing", "Materializing"
+        MATERIALIZED = "materialized", "Materialized"
+        SENDING = "sending", "Sending"
+        COMPLETED = "completed", "Completed"
+        PAUSED = "paused", "Paused"
+        MISSED = "missed", "Missed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class AudienceFilterMode(models.TextChoices):
+        OFF = "off", "Off (full audience)"
+        WEBHOOK_FILTERED = "webhook_filtered", "Filtered by inbound webhook"
+
+    class EventFilterMode(models.TextChoices):
+        OFF = "off", "Off"
+        INCLUDE = "include", "Include leads with the event"
+        EXCLUDE = "exclude", "Exclude leads with the event"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=200, blank=True)
+
+    local_date = models.DateField()
+    local_time = models.TimeField()
+    time_zone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA zone, e.g. Europe/London"
+    )
+    scheduled_for = models.DateTimeField(
+        editable=False, db_index=True, help_text="The UTC instant of the local time in its zone."
+    )
+
+    category = models.CharField(max_length=16, choices=Category.choices, default=Category.MARKETING)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="sends")
+    parameter_mapping = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='One entry per {{n}}: a lead field ("first_name"), a variable ("variables.coupon") '
+        "or a literal in quotes.",
+    )
+    audience_filter_mode = models.CharField(
+        max_length=20, choices=AudienceFilterMode.choices, default=AudienceFilterMode.OFF
+    )
+    event_filter_mode = models.CharField(
+        max_length=8, choices=EventFilterMode.choices, default=EventFilterMode.OFF
+    )
+    event_filter_type = models.CharField(max_length=100, blank=True)
+    event_filter_within_minutes = models.PositiveIntegerField(null=True, blank=True)
+    max_messages_per_second = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.TextField(blank=True)
+    recipient_count = models.PositiveIntegerField(default=0)
+    materialized_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "scheduled_for", "position"]
+
+    def __str__(self):
+        return self.name or f"Send {self.position + 1} of {self.campaign}"
+
+
+class AudienceFilterEvent(models.Model):
+    """One inbound audience-filter payload for a send; the latest one counts."""
+
+    class Mode(models.TextChoices):
+        INCLUDE = "include", "Include"
+        EXCLUDE = "exclude", "Exclude"
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="filter_events")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    payload_hash = models.CharField(max_length=64)
+    external_ids = models.JSONField(default=list)
+    phones_e164 = models.JSONField(default=list)
+    lead_count = models.PositiveIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["send", "payload_hash"], name="unique_filter_payload")
+        ]
+
+    def __str__(self):
+        return f"{self.mode} {self.lead_count} leads for {self.send}"
+
+
+class SendRecipient(models.Model):
+    """One message of one send to one phone: the unit the dispatcher claims and Meta reports on."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        UNKNOWN = "unknown", "Unknown (worker lost mid-call)"
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="recipients")
+    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, related_name="+")
+    phone_e164 = models.CharField(max_length=20)
+    limited_reporting = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    wamid = models.CharField(max_length=128, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_detail = models.TextField(blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["send", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["send", "phone_e164"], name="one_message_per_phone")
+        ]
+        indexes = [models.Index(fields=["send", "status"], name="recipient_send_status")]
+
+    def __str__(self):
+        return f"{self.phone_e164} ({self.status})"

@@ -1,0 +1,108 @@
+"""WhatsApp sending configuration: business numbers and their Meta-approved templates."""
+
+import re
+
+from django.db import models
+
+from setter.models import Organization
+
+
+class Category(models.TextChoices):
+    """A send's category decides the Meta endpoint and which templates it may use."""
+
+    MARKETING = "MARKETING", "Marketing (Marketing Messages Lite)"
+    UTILITY = "UTILITY", "Utility (Cloud API)"
+
+
+class WhatsAppNumber(models.Model):
+    class MessagingLimit(models.TextChoices):
+        # Meta's messaging_limit_tier values: unique recipients per rolling 24 hours.
+        TIER_250 = "TIER_250", "250 recipients / 24 h"
+        TIER_2K = "TIER_2K", "2,000 recipients / 24 h"
+        TIER_10K = "TIER_10K", "10,000 recipients / 24 h"
+        TIER_100K = "TIER_100K", "100,000 recipients / 24 h"
+        TIER_UNLIMITED = "TIER_UNLIMITED", "Unlimited"
+
+    LIMIT_COUNTS = {
+        MessagingLimit.TIER_250: 250,
+        MessagingLimit.TIER_2K: 2_000,
+        MessagingLimit.TIER_10K: 10_000,
+        MessagingLimit.TIER_100K: 100_000,
+        MessagingLimit.TIER_UNLIMITED: None,
+    }
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="whatsapp_numbers"
+    )
+    display_phone_number = models.CharField(max_length=32)
+    phone_number_id = models.CharField(max_length=64, unique=True)
+    waba_id = models.CharField("WABA id", max_length=64)
+    access_token = models.CharField(max_length=512)
+    messaging_limit = models.CharField(
+        max_length=16, choices=MessagingLimit.choices, default=MessagingLimit.TIER_250
+    )
+    throughput_mps = models.PositiveIntegerField(
+        "throughput cap (messages/s)",
+        default=80,
+        help_text="Meta's per-number throughput: 80 by default, up to 1,000 when upgraded.",
+    )
+    mm_lite_terms_accepted = models.BooleanField(
+        "MM Lite terms accepted",
+        default=False,
+        help_text="The WABA accepted the Marketing Messages Lite terms in Meta's App Dashboard.",
+    )
+    quality_rating = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["display_phone_number"]
+        verbose_name = "WhatsApp number"
+
+    def __str__(self):
+        return self.display_phone_number
+
+    @property
+    def messaging_limit_count(self) -> int | None:
+        """Unique recipients allowed per 24 h; None means unlimited."""
+        return self.LIMIT_COUNTS[self.messaging_limit]
+
+
+PARAMETER_PATTERN = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+
+
+class MessageTemplate(models.Model):
+    class Status(models.TextChoices):
+        APPROVED = "APPROVED", "Approved"
+        PENDING = "PENDING", "Pending"
+        REJECTED = "REJECTED", "Rejected"
+        PAUSED = "PAUSED", "Paused"
+        DISABLED = "DISABLED", "Disabled"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="message_templates"
+    )
+    waba_id = models.CharField("WABA id", max_length=64, blank=True)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16, default="en_US")
+    category = models.CharField(max_length=16, choices=Category.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    body_text = models.TextField(help_text="Body with positional parameters {{1}}, {{2}}, …")
+    components = models.JSONField(default=list, blank=True, help_text="As synced from Meta.")
+    meta_template_id = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name", "language"], name="unique_template_per_org"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.language}, {self.get_category_display()})"
+
+    @property
+    def parameter_count(self) -> int:
+        """Highest positional parameter in the body: {{1}} … {{n}}."""
+        return max((int(n) for n in PARAMETER_PATTERN.findall(self.body_text)), default=0)

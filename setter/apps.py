@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SetterConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "setter"
+    verbose_name = "Organizations"

@@ -1,0 +1,62 @@
+import pytest
+
+from setter import services
+from setter.models import ApiKey
+from tests.factories import OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_key_is_stored_only_as_a_hash_and_verifies():
+    org = OrganizationFactory()
+    api_key, raw_key = services.create_api_key(org, "partner")
+
+    stored = ApiKey.objects.get(pk=api_key.pk)
+    assert raw_key not in {stored.key_hash, stored.prefix, stored.name}
+    assert stored.key_hash == services.hash_api_key(raw_key)
+    assert raw_key.startswith(stored.prefix)
+
+    authenticated = services.authenticate_api_key(raw_key)
+    assert authenticated == api_key
+    assert authenticated.organization == org
+    assert ApiKey.objects.get(pk=api_key.pk).last_used_at is not None
+
+
+def test_wrong_and_revoked_keys_do_not_verify():
+    org = OrganizationFactory()
+    api_key, raw_key = services.create_api_key(org, "partner")
+
+    assert services.authenticate_api_key(raw_key + "x") is None
+    assert services.authenticate_api_key("") is None
+
+    services.revoke_api_key(api_key)
+    assert services.authenticate_api_key(raw_key) is None
+
+
+def test_signature_verifies_with_any_active_key_and_not_a_revoked_one():
+    org = OrganizationFactory()
+    old = services.create_signing_key(org, "old")
+    new = services.create_signing_key(org, "new")
+    body = b'{"campaignId":42}'
+
+    for key in (old, new):
+        assert services.verify_signature(
+            org, body, "sha256=" + services.sign_body(key.secret, body)
+        )
+
+    services.revoke_signing_key(old)
+    assert not services.verify_signature(
+        org, body, "sha256=" + services.sign_body(old.secret, body)
+    )
+    assert services.verify_signature(org, body, "sha256=" + services.sign_body(new.secret, body))
+    assert not services.verify_signature(org, body, "sha256=deadbeef")
+    assert not services.verify_signature(org, body, "")
+
+
+def test_signature_of_another_organization_does_not_verify():
+    org_a, org_b = OrganizationFactory(), OrganizationFactory()
+    key_b = services.create_signing_key(org_b, "b")
+    body = b"{}"
+    assert not services.verify_signature(
+        org_a, body, "sha256=" + services.sign_body(key_b.secret, body)
+    )
