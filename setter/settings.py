@@ -134,7 +134,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    "materialize-due-sends": {
+        "task": "campaigns.tasks.materialize_due_sends_task",
+        "schedule": float(env_int("SEND_MATERIALIZE_INTERVAL_SECONDS", 5)),
+    },
+}
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -155,6 +160,12 @@ SPECTACULAR_SETTINGS = {
 AUDIENCE_INGEST_BATCH_SIZE = env_int("AUDIENCE_INGEST_BATCH_SIZE", 5000)
 # Default region used to parse phone numbers written without a country code.
 AUDIENCE_DEFAULT_REGION = os.environ.get("AUDIENCE_DEFAULT_REGION", "US")
+
+# The materializer fills a send's recipient queue this long before it fires.
+SEND_MATERIALIZE_AHEAD_SECONDS = env_int("SEND_MATERIALIZE_AHEAD_SECONDS", 60)
+# A send whose fire time passed longer ago than this (the system was down) is marked missed
+# instead of being blasted late.
+SEND_MISSED_AFTER_SECONDS = env_int("SEND_MISSED_AFTER_SECONDS", 3600)
 
 WHATSAPP_GRAPH_URL = os.environ.get("WHATSAPP_GRAPH_URL", "http://127.0.0.1:8765")
 WHATSAPP_GRAPH_VERSION = os.environ.get("WHATSAPP_GRAPH_VERSION", "v21.0")
