@@ -167,6 +167,9 @@ SEND_MATERIALIZE_AHEAD_SECONDS = env_int("SEND_MATERIALIZE_AHEAD_SECONDS", 60)
 # instead of being blasted late.
 SEND_MISSED_AFTER_SECONDS = env_int("SEND_MISSED_AFTER_SECONDS", 3600)
 
+# The rate limiter all workers share; without Redis (embedded shape) it is in-process.
+RATE_LIMIT_REDIS_URL = os.environ.get("RATE_LIMIT_REDIS_URL", REDIS_URL)
+
 WHATSAPP_GRAPH_URL = os.environ.get("WHATSAPP_GRAPH_URL", "http://127.0.0.1:8765")
 WHATSAPP_GRAPH_VERSION = os.environ.get("WHATSAPP_GRAPH_VERSION", "v21.0")
 WHATSAPP_VERIFY_TOKEN = os.environ.get("WHATSAPP_VERIFY_TOKEN", "setter-verify-token")

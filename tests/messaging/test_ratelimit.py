@@ -1,0 +1,87 @@
+"""The shared rate limiter: exact spacing, several limits at once, shared by all workers."""
+
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter, acquire
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(params=["redis", "local"])
+def limiter(request):
+    if request.param == "local":
+        return LocalRateLimiter()
+    return RedisRateLimiter(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
+
+
+def max_in_any_window(stamps, width=1.0):
+    stamps = sorted(stamps)
+    best, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= width:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def reserve_at(limiter, limits, started):
+    """The slot a reservation got, as seconds after `started` on the caller's clock."""
+    called = time.monotonic()
+    return called - started + limiter.reserve(limits)
+
+
+def test_reservations_are_spaced_by_the_emission_interval(limiter):
+    started = time.monotonic()
+    slots = [reserve_at(limiter, [("send:1", 20)], started) for _ in range(5)]
+
+    # The first slot is now; each next one 50 ms after the previous.
+    assert slots == pytest.approx([0, 0.05, 0.10, 0.15, 0.20], abs=0.005)
+
+
+def test_the_slowest_limit_decides_and_both_limits_advance(limiter):
+    started = time.monotonic()
+    first = reserve_at(limiter, [("send:a", 1000), ("number:x", 10)], started)
+    same_number = reserve_at(limiter, [("send:b", 1000), ("number:x", 10)], started)
+    same_send = reserve_at(limiter, [("send:b", 1000), ("number:y", 10)], started)
+
+    assert first == pytest.approx(0, abs=0.005)
+    assert same_number == pytest.approx(0.1, abs=0.005)
+    # send:b's next slot is 1 ms after its first; number:y is fresh: the send decides.
+    assert same_send == pytest.approx(0.101, abs=0.005)
+
+
+def test_threads_sharing_a_limiter_never_exceed_the_rate(limiter):
+    """Twelve senders on a 20/s limit for ~1.5 s: at most 21 in any one-second window."""
+    stamps, lock = [], threading.Lock()
+
+    def sender():
+        for _ in range(3):
+            acquire(limiter, [("send:shared", 20)])
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=sender) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(stamps) == 36
+    assert max_in_any_window(stamps) <= 21
+    assert sorted(stamps)[-1] - sorted(stamps)[0] >= 35 * 0.05 - 0.02
+
+
+def test_two_redis_clients_share_one_budget():
+    """Workers on different machines each hold their own client: the limit is still one."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    first, second = RedisRateLimiter(REDIS_URL, prefix), RedisRateLimiter(REDIS_URL, prefix)
+    started = time.monotonic()
+
+    slots = [reserve_at(c, [("send:9", 10)], started) for c in (first, second, first, second)]
+
+    assert slots == pytest.approx([0, 0.1, 0.2, 0.3], abs=0.005)
