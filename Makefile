@@ -6,10 +6,14 @@ STAMP := $(VENV)/.installed
 # Tests run against PostgreSQL and Redis on this machine unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/setter
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# Extra options for `manage.py runstack`, e.g. RUN_ARGS="--port 8001 --sandbox-port 8766".
+RUN_ARGS ?=
 
 .PHONY: install run test lint
 
 $(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Setter Campaigns needs Python 3.11 or newer (PYTHON=$(PYTHON))."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
@@ -18,7 +22,7 @@ install: $(STAMP)
 
 ## Run the whole product on embedded defaults (SQLite, file-system broker, Meta sandbox).
 run: $(STAMP)
-	$(BIN)/python manage.py runstack
+	$(BIN)/python manage.py runstack $(RUN_ARGS)
 
 ## Run the test suite on PostgreSQL + Redis.
 test: $(STAMP)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "setter",
     "messaging",
@@ -58,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's CSS/JS from STATIC_ROOT with DEBUG off, in every shape (no nginx needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -95,6 +98,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A fresh clone has no var/ yet; SQLite creates the file but not its folder.
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -125,8 +131,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -134,10 +142,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Time is driven from the database by this one tick, never by long ETA/countdown tasks.
 CELERY_BEAT_SCHEDULE = {
-    "materialize-due-sends": {
-        "task": "campaigns.tasks.materialize_due_sends_task",
-        "schedule": float(env_int("SEND_MATERIALIZE_INTERVAL_SECONDS", 5)),
+    "engine-tick": {
+        "task": "campaigns.tasks.engine_tick_task",
+        "schedule": float(os.environ.get("ENGINE_TICK_SECONDS", "1")),
+        "options": {"expires": 10},
     },
 }
 
@@ -153,11 +163,24 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Inbound webhooks and the public REST API of Setter Campaigns.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The interactive docs load Swagger UI / Redoc from our own static files, so they work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# Inbound partner webhooks (audience filter, lead events) take bodies up to this size: a
+# 100,000-lead filter is several megabytes, past DATA_UPLOAD_MAX_MEMORY_SIZE, which still
+# guards every other endpoint.
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 16 * 1024 * 1024)
 
 # --- Product ------------------------------------------------------------------------------
 # Rows per database round trip during audience ingest.
 AUDIENCE_INGEST_BATCH_SIZE = env_int("AUDIENCE_INGEST_BATCH_SIZE", 5000)
+# Phone parsing dominates ingest CPU: files from this size up are parsed by this many
+# processes beside the one feeding the database (1 turns it off).
+AUDIENCE_INGEST_PROCESSES = env_int("AUDIENCE_INGEST_PROCESSES", os.cpu_count() or 1)
+AUDIENCE_INGEST_PARALLEL_MIN_BYTES = env_int("AUDIENCE_INGEST_PARALLEL_MIN_BYTES", 4_000_000)
 # Default region used to parse phone numbers written without a country code.
 AUDIENCE_DEFAULT_REGION = os.environ.get("AUDIENCE_DEFAULT_REGION", "US")
 
@@ -166,6 +189,26 @@ SEND_MATERIALIZE_AHEAD_SECONDS = env_int("SEND_MATERIALIZE_AHEAD_SECONDS", 60)
 # A send whose fire time passed longer ago than this (the system was down) is marked missed
 # instead of being blasted late.
 SEND_MISSED_AFTER_SECONDS = env_int("SEND_MISSED_AFTER_SECONDS", 3600)
+
+# Dispatch: threads (messages in flight) per worker process, dispatch tasks per send, how
+# long one task works before handing over to a fresh one, and retry policy.
+DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 128)
+DISPATCH_TASKS_PER_SEND = env_int("DISPATCH_TASKS_PER_SEND", 2)
+DISPATCH_SLICE_SECONDS = env_int("DISPATCH_SLICE_SECONDS", 50)
+DISPATCH_BATCH_SECONDS = float(os.environ.get("DISPATCH_BATCH_SECONDS", "2"))
+DISPATCH_START_AHEAD_SECONDS = env_int("DISPATCH_START_AHEAD_SECONDS", 2)
+DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5)
+# Retries back off exponentially from this base, with full jitter.
+DISPATCH_RETRY_BASE_SECONDS = float(os.environ.get("DISPATCH_RETRY_BASE_SECONDS", "1"))
+DISPATCH_THROUGHPUT_PENALTY_SECONDS = float(
+    os.environ.get("DISPATCH_THROUGHPUT_PENALTY_SECONDS", "1")
+)
+DISPATCH_PAIR_RATE_DELAY_SECONDS = float(os.environ.get("DISPATCH_PAIR_RATE_DELAY_SECONDS", "6"))
+# A send whose dispatchers have not reported for this long gets new ones.
+DISPATCH_STALE_SECONDS = env_int("DISPATCH_STALE_SECONDS", 30)
+# A recipient `sending` for this long lost its worker mid-call: it becomes `unknown`, never
+# resent. Must exceed the Graph API timeout plus a batch's rate-limit wait.
+RECIPIENT_SENDING_STALE_SECONDS = env_int("RECIPIENT_SENDING_STALE_SECONDS", 120)
 
 # The rate limiter all workers share; without Redis (embedded shape) it is in-process.
 RATE_LIMIT_REDIS_URL = os.environ.get("RATE_LIMIT_REDIS_URL", REDIS_URL)

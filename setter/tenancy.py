@@ -1,6 +1,8 @@
 """Organization scoping for the admin: one place decides what a staff member may see."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from .models import Organization
@@ -28,15 +30,24 @@ def _organization_path(model) -> str | None:
     return None
 
 
-def scope_queryset(queryset, user):
+def scope_queryset(queryset, user, path: str | None = None):
+    """Rows of the user's organizations (all rows for a superuser; none when the model has
+    no known way to its organization). `path` overrides the lookup found on the model."""
     if user.is_superuser:
         return queryset
-    path = _organization_path(queryset.model)
+    path = path or _organization_path(queryset.model)
     if path is None:
         return queryset.none()
     if path == "pk":
         return queryset.filter(pk__in=organizations_of(user))
     return queryset.filter(**{f"{path}__in": organizations_of(user)})
+
+
+def _is_relation(model, lookup) -> bool:
+    try:
+        return get_fields_from_path(model, lookup)[-1].is_relation
+    except (FieldDoesNotExist, NotRelationField):
+        return False
 
 
 class OrganizationScopedMixin:
@@ -51,14 +62,20 @@ class OrganizationScopedMixin:
         return user.is_active and user.is_staff and (user.is_superuser or user.memberships.exists())
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+        return scope_queryset(super().get_queryset(request), request.user, self.organization_path)
+
+    def get_list_filter(self, request):
+        """Relation filters list only values present in the staff member's rows; the stock
+        filter would list every organization's objects."""
+        list_filter = super().get_list_filter(request)
         if request.user.is_superuser:
-            return queryset
-        path = self.organization_path or _organization_path(self.model)
-        orgs = organizations_of(request.user)
-        if path == "pk":
-            return queryset.filter(pk__in=orgs)
-        return queryset.filter(**{f"{path}__in": orgs})
+            return list_filter
+        return [
+            (item, admin.RelatedOnlyFieldListFilter)
+            if isinstance(item, str) and _is_relation(self.model, item)
+            else item
+            for item in list_filter
+        ]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -1,0 +1,160 @@
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.urls import path, reverse
+from django.utils.text import slugify
+
+from setter.tenancy import OrganizationScopedAdmin, ReadOnlyScopedAdmin, scope_queryset
+
+from . import selectors, services
+from .forms import AudienceUploadForm, OptOutForm
+from .models import Audience, Lead, LeadEvent, OptOut
+
+UPLOAD_FIELDS = ["organization", "name", "file", "phone_column", "default_region"]
+EDITABLE_FIELDS = ["name", "description"]
+DETAIL_FIELDS = [
+    "organization",
+    "source",
+    "status",
+    "error",
+    "file",
+    "phone_column",
+    "default_region",
+    "total_rows",
+    "created_at",
+    "ingest_started_at",
+    "ingest_finished_at",
+]
+
+
+@admin.register(Audience)
+class AudienceAdmin(OrganizationScopedAdmin):
+    list_display = ["name", "organization", "status", "total_rows", "count_ok", "created_at"]
+    list_filter = ["status", "source"]
+    search_fields = ["name"]
+    change_form_template = "admin/audiences/audience/change_form.html"
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = AudienceUploadForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return UPLOAD_FIELDS if obj is None else EDITABLE_FIELDS + DETAIL_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else DETAIL_FIELDS
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        audience = services.create_csv_audience(
+            organization=data["organization"],
+            name=data["name"],
+            file=data["file"],
+            default_region=data["default_region"],
+            phone_column=data["phone_column"],
+        )
+        obj.pk = audience.pk
+        obj.refresh_from_db()
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/ingest-status/",
+                view(self.ingest_status_view),
+                name="audiences_audience_ingest_status",
+            ),
+            path(
+                "<path:object_id>/rejects.csv",
+                view(self.rejects_view),
+                name="audiences_audience_rejects",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _audience_or_404(self, request, object_id) -> Audience:
+        audience = self.get_object(request, unquote(object_id))
+        if audience is None or not self.has_view_permission(request, audience):
+            raise Http404("No such audience.")
+        return audience
+
+    def ingest_status_view(self, request, object_id):
+        return JsonResponse(selectors.audience_state(self._audience_or_404(request, object_id)))
+
+    def rejects_view(self, request, object_id):
+        audience = self._audience_or_404(request, object_id)
+        response = StreamingHttpResponse(
+            selectors.rejected_leads_csv(audience), content_type="text/csv; charset=utf-8"
+        )
+        filename = f"{slugify(audience.name) or 'audience'}-{audience.pk}-rejects.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        audience = self.get_object(request, unquote(object_id))
+        if audience is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "ingest": selectors.audience_state(audience),
+                "ingest_status_url": reverse(
+                    "admin:audiences_audience_ingest_status", args=[audience.pk]
+                ),
+                "rejects_url": reverse("admin:audiences_audience_rejects", args=[audience.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+class AudienceListFilter(admin.SimpleListFilter):
+    """Audiences of the staff member's organizations only (the default lists every one)."""
+
+    title = "audience"
+    parameter_name = "audience"
+
+    def lookups(self, request, model_admin):
+        audiences = scope_queryset(Audience.objects.all(), request.user)
+        return [(str(pk), name) for pk, name in audiences.values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(audience_id=self.value())
+        return queryset
+
+
+@admin.register(Lead)
+class LeadAdmin(ReadOnlyScopedAdmin):
+    list_display = [
+        "row_number",
+        "phone_e164",
+        "phone_raw",
+        "external_id",
+        "first_name",
+        "last_name",
+        "email",
+        "ingest_status",
+        "limited_reporting",
+        "audience",
+    ]
+    list_filter = [AudienceListFilter, "ingest_status", "limited_reporting"]
+    search_fields = ["phone_e164", "phone_raw", "external_id", "email", "first_name", "last_name"]
+    list_select_related = ["audience"]
+    show_full_result_count = False
+
+
+@admin.register(OptOut)
+class OptOutAdmin(OrganizationScopedAdmin):
+    form = OptOutForm
+    list_display = ["phone_e164", "scope", "source", "organization", "note", "created_at"]
+    list_filter = ["scope", "source"]
+    search_fields = ["phone_e164"]
+    readonly_fields = ["source", "created_at"]
+
+
+@admin.register(LeadEvent)
+class LeadEventAdmin(ReadOnlyScopedAdmin):
+    list_display = ["phone_e164", "event_type", "occurred_at", "received_at", "organization"]
+    list_filter = ["event_type"]
+    search_fields = ["phone_e164", "event_type"]
+    date_hierarchy = "occurred_at"

@@ -1,0 +1,91 @@
+"""Reads about audiences: counts per ingest status, ingest progress, rejected rows."""
+
+import csv
+import itertools
+from collections.abc import Iterator
+
+from django.db.models import Count, Q
+
+from .models import Audience, Lead
+
+# Ingest statuses plus the limited-reporting flag, as counted on the audience.
+COUNTED_STATUSES = (*Lead.IngestStatus.values, "limited_reporting")
+REJECT_COLUMNS = (
+    "row_number",
+    "phone",
+    "status",
+    "reason",
+    "external_id",
+    "first_name",
+    "last_name",
+    "email",
+)
+
+
+def count_leads_by_status(audience_id: int) -> dict[str, int]:
+    """Leads per ingest status in one scan; limited_reporting counts sendable (ok) leads only,
+    the ones whose read metrics will be missing."""
+    aggregates = {
+        status: Count("id", filter=Q(ingest_status=status)) for status in Lead.IngestStatus.values
+    }
+    aggregates["limited_reporting"] = Count(
+        "id", filter=Q(ingest_status=Lead.IngestStatus.OK, limited_reporting=True)
+    )
+    return Lead.objects.filter(audience_id=audience_id).aggregate(**aggregates)
+
+
+def audience_counts(audience: Audience) -> dict[str, int]:
+    return {status: getattr(audience, f"count_{status}") for status in COUNTED_STATUSES}
+
+
+def audience_state(audience: Audience) -> dict:
+    """What the admin's progress bar polls."""
+    return {
+        "id": audience.pk,
+        "status": audience.status,
+        "status_display": audience.get_status_display(),
+        "error": audience.error,
+        "progress": round(audience.progress * 100, 1),
+        "processed_bytes": audience.processed_bytes,
+        "total_bytes": audience.total_bytes,
+        "total_rows": audience.total_rows,
+        "counts": audience_counts(audience),
+        "rejected": audience.total_rows - audience.count_ok,
+    }
+
+
+class _Line:
+    """A csv.writer target that hands back each formatted line instead of storing it."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def rejected_leads_csv(audience: Audience) -> Iterator[str]:
+    """Every row that is not ok, with its reason and the row's other columns, line by line."""
+    leads = (
+        Lead.objects.filter(audience=audience)
+        .exclude(ingest_status=Lead.IngestStatus.OK)
+        .order_by("row_number")
+        .values_list(
+            "row_number",
+            "phone_raw",
+            "ingest_status",
+            "reject_reason",
+            "external_id",
+            "first_name",
+            "last_name",
+            "email",
+            "variables",
+        )
+        .iterator(chunk_size=2000)
+    )
+    writer = csv.writer(_Line())
+    first = next(leads, None)
+    # Every lead of an upload carries the same extra columns, in the file's order.
+    variable_names = list(first[-1]) if first else []
+    yield writer.writerow([*REJECT_COLUMNS, *variable_names])
+    if first is None:
+        return
+    for *fields, variables in itertools.chain([first], leads):
+        yield writer.writerow([*fields, *(variables.get(name, "") for name in variable_names)])

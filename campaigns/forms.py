@@ -1,0 +1,97 @@
+"""The campaign editor's forms: thin shells over the rules in campaigns.services."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+
+from . import services
+from .models import Campaign, Send
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "organization",
+            "name",
+            "description",
+            "whatsapp_number",
+            "audiences",
+            "product_policy_confirmed",
+            "stop_at",
+        ]
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            services.validate_campaign(self.instance, self.cleaned_data.get("audiences", ()))
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+def _time_zone_choices():
+    return [(name, name) for name in services.time_zone_names()]
+
+
+class SendForm(forms.ModelForm):
+    """One send of the campaign being edited; `campaign` is that campaign, even unsaved."""
+
+    time_zone = forms.ChoiceField(choices=_time_zone_choices, initial="UTC")
+
+    class Meta:
+        model = Send
+        fields = [
+            "position",
+            "name",
+            "local_date",
+            "local_time",
+            "time_zone",
+            "category",
+            "template",
+            "parameter_mapping",
+            "audience_filter_mode",
+            "event_filter_mode",
+            "event_filter_type",
+            "event_filter_within_minutes",
+            "max_messages_per_second",
+        ]
+        labels = {"position": "Order"}
+
+    def __init__(self, *args, campaign: Campaign | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        self.resolved: services.ResolvedInstant | None = None
+        if campaign is not None and campaign.organization_id and "template" in self.fields:
+            template = self.fields["template"]
+            template.queryset = template.queryset.filter(organization_id=campaign.organization_id)
+
+    def _post_clean(self):
+        """After the model's own checks, the editor's: a real local time, the organization's
+        template, a mapping that fits it, a complete event filter."""
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            self.resolved = services.validate_send(self.instance, self.campaign)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+class SendInlineFormSet(BaseInlineFormSet):
+    """The campaign's sends. `visible_sends` are the sends a row's hidden id may name (those
+    the staff member may see); by default the campaign's own. Django's default accepts
+    the id of any send of any organization."""
+
+    def __init__(self, *args, visible_sends=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.visible_sends = visible_sends
+
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "campaign": self.instance}
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        visible = self.visible_sends if self.visible_sends is not None else self.get_queryset()
+        form.fields[self.model._meta.pk.name].queryset = visible

@@ -1,0 +1,401 @@
+"""The campaign editor's rules: local times to UTC instants, what may be edited when, the
+onboarding gates, and the one lifecycle state machine every caller (admin, API, engine) uses.
+"""
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from itertools import pairwise
+from typing import NamedTuple
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audiences.models import Audience
+from messaging.models import Category, MessageTemplate
+
+from . import selectors
+from .models import Campaign, Send, SendRecipient
+from .rendering import validate_parameter_mapping
+
+Status = Campaign.Status
+
+
+class CampaignTransitionError(ValidationError):
+    """An action the campaign's status does not allow, or a gate that failed; one message each."""
+
+
+class CampaignNotEditable(ValidationError):
+    """The campaign left draft: its settings and sends are locked."""
+
+
+# --- Local times ---------------------------------------------------------------------------
+
+
+class ResolvedInstant(NamedTuple):
+    utc: dt.datetime
+    ambiguous: bool
+    note: str = ""
+
+
+@cache
+def time_zone_names() -> tuple[str, ...]:
+    """Every IANA zone this system knows, sorted: what the editor offers and accepts."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def resolve_local_time(local_date: dt.date, local_time: dt.time, time_zone: str) -> ResolvedInstant:
+    """The UTC instant of a wall-clock time in a zone, by the zone's rules on that date.
+
+    A time inside a spring-forward gap never happens: refuse it rather than guess. A time
+    inside a fall-back overlap happens twice: take the first, and say so.
+    """
+    if time_zone not in time_zone_names():
+        raise ValidationError(
+            f"Unknown time zone {time_zone!r}: pick an IANA zone such as Europe/London.",
+            code="unknown_time_zone",
+        )
+    zone = zoneinfo.ZoneInfo(time_zone)
+    wall = dt.datetime.combine(local_date, local_time.replace(tzinfo=None))
+    first = wall.replace(tzinfo=zone, fold=0)
+    second = wall.replace(tzinfo=zone, fold=1)
+    utc = first.astimezone(dt.UTC)
+    if utc.astimezone(zone).replace(tzinfo=None) != wall:
+        start, end = _gap_around(wall, zone, first.utcoffset(), second.utcoffset())
+        raise ValidationError(
+            f"{_clock(wall)} on {wall:%Y-%m-%d} does not exist in {time_zone}: "
+            f"clocks jump from {_clock(start)} to {_clock(end)}",
+            code="nonexistent_time",
+        )
+    if first.utcoffset() == second.utcoffset():
+        return ResolvedInstant(utc, False)
+    note = (
+        f"{_clock(wall)} on {wall:%Y-%m-%d} happens twice in {time_zone}; using the first "
+        f"occurrence ({first.tzname()}, {_utc_offset(first.utcoffset())})"
+    )
+    return ResolvedInstant(utc, True, note)
+
+
+def _gap_around(wall, zone, before: dt.timedelta, after: dt.timedelta):
+    """The local times where clocks jump (gap start, gap end) for a wall time in the gap.
+
+    The transition instant lies in (wall − after, wall − before] in UTC; halve that
+    second-resolution interval until it closes on the first instant with the new offset.
+    """
+    low = int((wall - after).replace(tzinfo=dt.UTC).timestamp())
+    high = int((wall - before).replace(tzinfo=dt.UTC).timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if dt.datetime.fromtimestamp(middle, zone).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    transition = dt.datetime.fromtimestamp(high, dt.UTC).replace(tzinfo=None)
+    return transition + before, transition + after
+
+
+def _clock(moment: dt.datetime | dt.time) -> str:
+    return f"{moment:%H:%M:%S}" if moment.second else f"{moment:%H:%M}"
+
+
+def _utc_offset(offset: dt.timedelta) -> str:
+    sign = "+" if offset >= dt.timedelta(0) else "\u2212"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# --- Editing a draft -----------------------------------------------------------------------
+
+
+def _ensure_editable(campaign: Campaign) -> None:
+    if campaign.status != Status.DRAFT:
+        raise CampaignNotEditable(
+            f"The campaign is {campaign.get_status_display().lower()}: its settings and sends "
+            "can only be changed while it is a draft.",
+            code="not_editable",
+        )
+
+
+def _lock(campaign_id: int) -> Campaign:
+    return Campaign.objects.select_for_update().get(pk=campaign_id)
+
+
+def validate_campaign(campaign: Campaign, audiences=()) -> None:
+    """The number and audiences must belong to the campaign's organization."""
+    errors = {}
+    number = campaign.whatsapp_number if campaign.whatsapp_number_id else None
+    if number is not None and number.organization_id != campaign.organization_id:
+        errors["whatsapp_number"] = "Pick a WhatsApp number of the campaign's organization."
+    foreign = [a.name for a in audiences if a.organization_id != campaign.organization_id]
+    if foreign:
+        errors["audiences"] = f"Not audiences of the campaign's organization: {', '.join(foreign)}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def save_campaign(campaign: Campaign, *, audiences=None) -> Campaign:
+    """Create or change a draft campaign; refused once it left draft."""
+    with transaction.atomic():
+        if campaign.pk is not None:
+            _ensure_editable(_lock(campaign.pk))
+        validate_campaign(campaign, audiences or ())
+        campaign.save()
+        if audiences is not None:
+            campaign.audiences.set(audiences)
+    return campaign
+
+
+def validate_send(send: Send, campaign: Campaign | None = None) -> ResolvedInstant:
+    """Field-by-field problems of a send (ValidationError keyed by field), else its instant.
+
+    `campaign` stands in for send.campaign while the campaign itself is being created.
+    """
+    campaign = campaign or send.campaign
+    errors: dict[str, list[str]] = {}
+    resolved = None
+    try:
+        resolved = resolve_local_time(send.local_date, send.local_time, send.time_zone)
+    except ValidationError as error:
+        field = "time_zone" if error.code == "unknown_time_zone" else "local_time"
+        errors[field] = error.messages
+    template = send.template if send.template_id else None
+    if template is not None and campaign.organization_id:
+        if template.organization_id != campaign.organization_id:
+            errors["template"] = ["Pick a template of the campaign's organization."]
+        else:
+            problems = validate_parameter_mapping(send.parameter_mapping, template.parameter_count)
+            if problems:
+                errors["parameter_mapping"] = problems
+    if send.event_filter_mode != Send.EventFilterMode.OFF and not send.event_filter_type.strip():
+        errors["event_filter_type"] = ["Name the event type the filter includes or excludes."]
+    if send.event_filter_mode == Send.EventFilterMode.OFF and (
+        send.event_filter_type or send.event_filter_within_minutes
+    ):
+        errors["event_filter_mode"] = [
+            "Pick include or exclude to filter on an event, or clear its type and minutes."
+        ]
+    if errors:
+        raise ValidationError(errors)
+    return resolved
+
+
+def save_send(send: Send) -> ResolvedInstant:
+    """Save a send of a draft campaign with the UTC instant of its local time.
+
+    The campaign row is locked so a send cannot change while the campaign is being scheduled.
+    """
+    with transaction.atomic():
+        campaign = _lock(send.campaign_id)
+        _ensure_editable(campaign)
+        resolved = validate_send(send, campaign)
+        send.scheduled_for = resolved.utc
+        send.save()
+    return resolved
+
+
+def delete_send(send: Send) -> None:
+    with transaction.atomic():
+        _ensure_editable(_lock(send.campaign_id))
+        send.delete()
+
+
+# --- Onboarding gates ----------------------------------------------------------------------
+
+
+def _numbered_sends(campaign: Campaign) -> list[tuple[int, Send]]:
+    """Sends in the editor's order, numbered from 1 as the marketer sees them."""
+    sends = campaign.sends.select_related("template").order_by("position", "pk")
+    return list(enumerate(sends, start=1))
+
+
+def _template_problems(number: int, send: Send, campaign: Campaign) -> list[str]:
+    template: MessageTemplate = send.template
+    if template.organization_id != campaign.organization_id:
+        return [f"Send {number}: template '{template.name}' belongs to another organization"]
+    problems = []
+    if template.status != MessageTemplate.Status.APPROVED:
+        problems.append(
+            f"Send {number}: template '{template.name}' is {template.status}, not APPROVED"
+        )
+    if template.category != send.category:
+        problems.append(
+            f"Send {number}: template category {template.category} does not match the send's "
+            f"category {send.category}"
+        )
+    problems += [
+        f"Send {number}: {problem}"
+        for problem in validate_parameter_mapping(send.parameter_mapping, template.parameter_count)
+    ]
+    return problems
+
+
+def _timing_problems(numbered: list[tuple[int, Send]], now: dt.datetime) -> list[str]:
+    problems = [
+        f"Send {number} is in the past ({send.local_date:%Y-%m-%d} {_clock(send.local_time)} "
+        f"{send.time_zone})"
+        for number, send in numbered
+        if send.scheduled_for <= now
+    ]
+    for (earlier_number, earlier), (number, send) in pairwise(numbered):
+        if send.scheduled_for < earlier.scheduled_for:
+            relation = "before"
+        elif send.scheduled_for == earlier.scheduled_for:
+            relation = "at the same time as"
+        else:
+            continue
+        problems.append(
+            f"Send {number} is scheduled {relation} send {earlier_number}: "
+            "sends must be in chronological order"
+        )
+    return problems
+
+
+def scheduling_problems(campaign: Campaign, *, now: dt.datetime | None = None) -> list[str]:
+    """Every onboarding gate the campaign fails, one message each, in a stable order."""
+    now = now or timezone.now()
+    numbered = _numbered_sends(campaign)
+    audiences = list(campaign.audiences.all())
+    number = campaign.whatsapp_number
+    problems = []
+    if not numbered:
+        problems.append("The campaign has no sends")
+    if not audiences:
+        problems.append("The campaign has no audience")
+    problems += [
+        f"The audience '{audience.name}' is not ready ({audience.get_status_display().lower()})"
+        for audience in audiences
+        if audience.status != Audience.Status.READY
+    ]
+    if number.organization_id != campaign.organization_id:
+        problems.append(
+            f"The WhatsApp number {number.display_phone_number} belongs to another organization"
+        )
+    for position, send in numbered:
+        problems += _template_problems(position, send, campaign)
+    problems += _timing_problems(numbered, now)
+
+    categories = {send.category for _, send in numbered}
+    if Category.MARKETING in categories:
+        if not number.mm_lite_terms_accepted:
+            problems.append(
+                f"The WhatsApp number {number.display_phone_number} has not accepted the MM Lite "
+                "terms (required for MARKETING sends)"
+            )
+        if not campaign.product_policy_confirmed:
+            problems.append(
+                "Confirm that recipients opted in (product policy) before scheduling "
+                "MARKETING sends"
+            )
+    limit = number.messaging_limit_count
+    if limit is not None and audiences and categories:
+        eligible = max(selectors.eligible_recipient_count(campaign, c) for c in categories)
+        if eligible > limit:
+            problems.append(
+                f"The audience has {eligible:,} eligible recipients but the number's messaging "
+                f"limit is {limit:,} per 24 h"
+            )
+    return problems
+
+
+def resume_problems(campaign: Campaign, *, now: dt.datetime | None = None) -> list[str]:
+    """Sends still waiting to fire must still lie ahead, in order."""
+    pending = [(n, s) for n, s in _numbered_sends(campaign) if s.status == Send.Status.PENDING]
+    return _timing_problems(pending, now or timezone.now())
+
+
+# --- The lifecycle state machine -----------------------------------------------------------
+
+UNFIRED_SEND_STATUSES = (
+    Send.Status.PENDING,
+    Send.Status.MATERIALIZING,
+    Send.Status.MATERIALIZED,
+    Send.Status.PAUSED,
+)
+
+
+def _active_status(campaign: Campaign) -> str:
+    """Where a live campaign stands from its sends: firing, waiting, or done."""
+    if campaign.sends.filter(status=Send.Status.SENDING).exists():
+        return Status.RUNNING
+    if campaign.sends.filter(status__in=UNFIRED_SEND_STATUSES).exists():
+        return Status.SCHEDULED
+    return Status.COMPLETED
+
+
+def _cancel_unfired_sends(campaign: Campaign, reason: str) -> None:
+    """Sends that have not started never will; their queued messages are skipped. Sends
+    already firing are wound down by the dispatcher, which sees the cancelled campaign."""
+    now = timezone.now()
+    unfired = campaign.sends.filter(status__in=UNFIRED_SEND_STATUSES)
+    SendRecipient.objects.filter(send__in=unfired, status=SendRecipient.Status.QUEUED).update(
+        status=SendRecipient.Status.SKIPPED,
+        error_title="Campaign cancelled before this message was sent.",
+        updated_at=now,
+    )
+    unfired.update(
+        status=Send.Status.CANCELLED,
+        status_reason=reason or "Campaign cancelled.",
+        completed_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class Transition:
+    verb: str
+    sources: tuple[str, ...]
+    target: str | Callable[[Campaign], str]
+    gate: Callable[[Campaign], list[str]] | None = None
+    effect: Callable[[Campaign, str], None] | None = None
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "schedule": Transition("schedule", (Status.DRAFT,), Status.SCHEDULED, scheduling_problems),
+    "pause": Transition("pause", (Status.SCHEDULED, Status.RUNNING), Status.PAUSED),
+    "resume": Transition("resume", (Status.PAUSED,), _active_status, resume_problems),
+    "cancel": Transition(
+        "cancel",
+        (Status.DRAFT, Status.SCHEDULED, Status.PAUSED, Status.RUNNING),
+        Status.CANCELLED,
+        effect=_cancel_unfired_sends,
+    ),
+    "start_running": Transition("start running", (Status.SCHEDULED,), Status.RUNNING),
+    "finish_send": Transition("finish a send of", (Status.RUNNING,), _active_status),
+    "complete": Transition("complete", (Status.SCHEDULED, Status.RUNNING), Status.COMPLETED),
+}
+
+# The actions a marketer takes; the others are the send engine's.
+ADMIN_ACTIONS = ("schedule", "pause", "resume", "cancel")
+
+
+def available_actions(campaign: Campaign) -> list[str]:
+    """Marketer actions the campaign's current status allows."""
+    return [a for a in ADMIN_ACTIONS if campaign.status in TRANSITIONS[a].sources]
+
+
+def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") -> Campaign:
+    """Move the campaign through its lifecycle, or raise CampaignTransitionError and change
+    nothing. The row is locked first, so two callers never act on a stale status."""
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise CampaignTransitionError(f"Unknown campaign action {action!r}", code="unknown_action")
+    with transaction.atomic():
+        locked = _lock(campaign.pk)
+        if locked.status not in rule.sources:
+            raise CampaignTransitionError(
+                f"Cannot {rule.verb} a {locked.get_status_display().lower()} campaign",
+                code="illegal_transition",
+            )
+        problems = rule.gate(locked) if rule.gate else []
+        if problems:
+            raise CampaignTransitionError(problems)
+        locked.status = rule.target(locked) if callable(rule.target) else rule.target
+        locked.status_reason = reason
+        locked.save(update_fields=["status", "status_reason", "updated_at"])
+        if rule.effect:
+            rule.effect(locked, reason)
+    campaign.status, campaign.status_reason = locked.status, locked.status_reason
+    campaign.updated_at = locked.updated_at
+    return campaign

@@ -1,0 +1,49 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from setter.management.demo import seed_demo
+from setter.models import Organization
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or refresh) the demo organization: a staff admin, the sandbox WhatsApp number, "
+        "approved templates, a demo audience and a draft campaign with two future sends. "
+        "Idempotent; mints a fresh API key, signing secret and admin password on every run."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--webhook-auth",
+            choices=Organization.InboundAuthMode.values,
+            help="Set how partners authenticate the organization's inbound webhooks.",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print one JSON object with ids and secrets."
+        )
+
+    def handle(self, *args, **options):
+        seed = seed_demo(webhook_auth=options["webhook_auth"])
+        if options["json"]:
+            self.stdout.write(json.dumps(seed.as_json()))
+            return
+        org = seed.organization
+        self.stdout.write(
+            "\n".join(
+                [
+                    f"Demo organization: {org.name} (slug {org.slug}, id {org.pk}), "
+                    f"inbound webhook auth: {org.inbound_auth_mode}",
+                    f"Admin login:       {seed.admin_username} / {seed.admin_password}",
+                    f"API key:           {seed.api_key}",
+                    f"Signing secret:    {seed.signing_secret}",
+                    f"WhatsApp number:   {seed.whatsapp_number} (id {seed.whatsapp_number.pk})",
+                    f"Audience:          {seed.audience} (id {seed.audience.pk}, "
+                    f"{seed.audience.count_ok} ok of {seed.audience.total_rows} rows)",
+                    f"Campaign:          {seed.campaign} (id {seed.campaign.pk}), sends "
+                    + ", ".join(
+                        f"{s.pk} at {s.scheduled_for:%Y-%m-%d %H:%M} UTC" for s in seed.sends
+                    ),
+                ]
+            )
+        )

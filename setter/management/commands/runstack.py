@@ -1,0 +1,154 @@
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from setter.management.demo import seed_demo
+from setter.management.supervisor import Child, ChildExited, NotReady, Supervisor
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole product on this machine: migrate, seed the demo organization, then "
+        "supervise the web server, a Celery worker, Celery beat and the Meta sandbox until "
+        "Ctrl-C (or SIGTERM) stops them all."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="Web server port.")
+        parser.add_argument(
+            "--sandbox-port", type=int, default=8765, help="Meta Graph API sandbox port."
+        )
+        parser.add_argument(
+            "--no-seed", action="store_true", help="Do not create or refresh the demo data."
+        )
+
+    def handle(self, *args, port, sandbox_port, no_seed, **options):
+        base_url = f"http://127.0.0.1:{port}"
+        log_dir = settings.VAR_DIR / "logs"
+        for folder in (settings.VAR_DIR, log_dir, settings.MEDIA_ROOT, *_broker_folders()):
+            folder.mkdir(parents=True, exist_ok=True)
+
+        self.stdout.write("Migrating the database…")
+        call_command("migrate", interactive=False, verbosity=0)
+        seed = None if no_seed else seed_demo()
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+        env = {
+            "DJANGO_SETTINGS_MODULE": "setter.settings",
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{sandbox_port}",
+        }
+        supervisor = Supervisor(
+            _children(port, sandbox_port, base_url),
+            env=env,
+            cwd=settings.BASE_DIR,
+            out=sys.stdout,
+            log_dir=log_dir,
+        )
+
+        def announce():
+            self.stdout.write(_banner(base_url, sandbox_port, log_dir, seed))
+            self.stdout.flush()
+
+        try:
+            supervisor.run(ready=lambda: _answers(f"{base_url}/admin/login/"), on_ready=announce)
+        except (ChildExited, NotReady) as error:
+            raise CommandError(f"{error}; stopped the stack. Logs: {log_dir}") from error
+        self.stdout.write("Stopped.")
+
+
+def _children(port: int, sandbox_port: int, base_url: str) -> list[Child]:
+    python = sys.executable
+    manage = str(settings.BASE_DIR / "manage.py")
+    return [
+        Child(
+            "web",
+            [
+                python, "-m", "gunicorn", "setter.wsgi",
+                "--bind", f"127.0.0.1:{port}",
+                "--workers", "2",
+                "--graceful-timeout", "5",
+                "--access-logfile", "-",
+            ],
+        ),
+        Child(
+            "worker",
+            [
+                python, "-m", "celery", "-A", "setter", "worker",
+                "--pool", "threads", "--concurrency", "4",
+                "--hostname", "worker@%h",
+                "--loglevel", "INFO",
+            ],
+        ),
+        Child(
+            "beat",
+            [
+                python, "-m", "celery", "-A", "setter", "beat",
+                "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+                "--loglevel", "INFO",
+            ],
+        ),
+        Child(
+            "sandbox",
+            [
+                python, manage, "meta_sandbox",
+                "--port", str(sandbox_port),
+                "--webhook-url", f"{base_url}/webhooks/whatsapp",
+            ],
+        ),
+    ]  # fmt: skip
+
+
+def _broker_folders() -> list[Path]:
+    """The file-system broker's folders (embedded shape); kombu expects them to exist."""
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    return [
+        Path(options[key])
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+        if key in options
+    ]
+
+
+def _answers(url: str) -> bool:
+    try:
+        # Generous: the first request imports the whole project in a cold worker.
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _banner(base_url, sandbox_port, log_dir, seed) -> str:
+    if seed is None:
+        login = "your own user (python manage.py createsuperuser)"
+        secrets = []
+    else:
+        login = f"{seed.admin_username} / {seed.admin_password}"
+        secrets = [
+            f"  API key         {seed.api_key}",
+            f"  Signing secret  {seed.signing_secret}",
+            f"  Organization    {seed.organization.name} "
+            f"(inbound auth: {seed.organization.inbound_auth_mode})",
+        ]
+    rule = "=" * 72
+    return "\n".join(
+        [
+            rule,
+            "  Setter Campaigns is running",
+            f"  Admin           {base_url}/admin/",
+            f"  Log in as       {login}",
+            *secrets,
+            f"  API docs        {base_url}/api/docs/",
+            f"  Meta sandbox    http://127.0.0.1:{sandbox_port}",
+            f"  Logs            this terminal, and {log_dir}/<web|worker|beat|sandbox>.log",
+            "  Stop            Ctrl-C",
+            rule,
+        ]
+    )

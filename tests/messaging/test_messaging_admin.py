@@ -1,0 +1,135 @@
+"""WhatsApp numbers and templates in the admin: the access token is write-only."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from messaging.models import MessageTemplate, WhatsAppNumber
+from tests.factories import (
+    MessageTemplateFactory,
+    OrganizationFactory,
+    UserFactory,
+    WhatsAppNumberFactory,
+)
+from tests.setter.admin_forms import change_form_post_data
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "EAAG-very-secret-token"
+NUMBERS = reverse("admin:messaging_whatsappnumber_changelist")
+TEMPLATES = reverse("admin:messaging_messagetemplate_changelist")
+
+
+@pytest.fixture
+def org():
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def staff(org):
+    browser = Client()
+    browser.force_login(UserFactory(organization=org))
+    return browser
+
+
+def number_url(number):
+    return reverse("admin:messaging_whatsappnumber_change", args=[number.pk])
+
+
+def test_the_access_token_is_never_displayed(staff, org):
+    number = WhatsAppNumberFactory(organization=org, access_token=SECRET)
+
+    listing = staff.get(NUMBERS)
+    form = staff.get(number_url(number))
+
+    assert number.display_phone_number in listing.content.decode()
+    assert SECRET not in listing.content.decode()
+    assert form.status_code == 200
+    assert SECRET not in form.content.decode()
+    assert 'type="password"' in form.content.decode()
+
+
+def test_a_blank_token_on_change_keeps_the_stored_one(staff, org):
+    number = WhatsAppNumberFactory(organization=org, access_token=SECRET)
+    data = change_form_post_data(
+        staff.get(number_url(number)), access_token="", messaging_limit="TIER_10K"
+    )
+
+    response = staff.post(number_url(number), data)
+
+    assert response.status_code == 302
+    number.refresh_from_db()
+    assert number.access_token == SECRET
+    assert number.messaging_limit_count == 10_000
+
+
+def test_a_new_token_replaces_the_stored_one(staff, org):
+    number = WhatsAppNumberFactory(organization=org, access_token=SECRET)
+    data = change_form_post_data(staff.get(number_url(number)), access_token="EAAG-rotated")
+
+    staff.post(number_url(number), data)
+
+    number.refresh_from_db()
+    assert number.access_token == "EAAG-rotated"
+
+
+def number_form(org, **changes):
+    return {
+        "organization": str(org.pk),
+        "display_phone_number": "+44 20 7946 0000",
+        "phone_number_id": "109876543210",
+        "waba_id": "209876543210",
+        "access_token": SECRET,
+        "messaging_limit": "TIER_2K",
+        "throughput_mps": "80",
+        "mm_lite_terms_accepted": "on",
+        "quality_rating": "",
+        **changes,
+    }
+
+
+def test_adding_a_number_requires_a_token(staff, org):
+    url = reverse("admin:messaging_whatsappnumber_add")
+
+    refused = staff.post(url, number_form(org, access_token=""))
+    added = staff.post(url, number_form(org))
+
+    assert refused.status_code == 200
+    assert "access_token" in refused.context["adminform"].form.errors
+    assert added.status_code == 302
+    number = WhatsAppNumber.objects.get()
+    assert (number.access_token, number.messaging_limit_count) == (SECRET, 2_000)
+    assert number.mm_lite_terms_accepted is True
+
+
+def test_templates_list_name_language_category_status_and_parameter_count(staff, org):
+    MessageTemplateFactory(
+        organization=org, name="spring_sale", body_text="Hi {{1}}, {{2}} off with {{3}}"
+    )
+    MessageTemplateFactory(
+        organization=org, name="order_update", category="UTILITY", status="PENDING",
+        body_text="Order shipped.",
+    )  # fmt: skip
+    MessageTemplateFactory(name="other_orgs_template")
+
+    page = staff.get(TEMPLATES)
+    utility = staff.get(TEMPLATES, {"category__exact": "UTILITY"})
+    approved = staff.get(TEMPLATES, {"status__exact": "APPROVED"})
+
+    rows = {t.name: t for t in page.context["cl"].result_list}
+    assert set(rows) == {"spring_sale", "order_update"}
+    assert [t.name for t in utility.context["cl"].result_list] == ["order_update"]
+    assert [t.name for t in approved.context["cl"].result_list] == ["spring_sale"]
+    html = page.content.decode()
+    assert '<td class="field-parameter_count">3</td>' in html
+    assert '<td class="field-parameter_count">0</td>' in html
+
+
+def test_a_template_form_shows_its_parameter_count(staff, org):
+    template = MessageTemplateFactory(organization=org, body_text="{{1}} and {{2}}")
+
+    page = staff.get(reverse("admin:messaging_messagetemplate_change", args=[template.pk]))
+
+    assert page.status_code == 200
+    assert "Parameters" in page.content.decode()
+    assert MessageTemplate.objects.get(pk=template.pk).parameter_count == 2
