@@ -1,0 +1,179 @@
+"""Request and response shapes of the partner webhooks, in the seeds' camelCase.
+
+They validate the small top-level fields and document everything for OpenAPI. The long lists
+(100,000 leads, 50,000 events) are checked by plain loops instead of one nested serializer per
+item, which would cost seconds.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from campaigns.models import AudienceFilterEvent
+
+from .exceptions import BODY_PATH, InvalidPayload
+
+MAX_FILTER_LEADS = 100_000
+MAX_LEAD_EVENTS = 50_000
+MAX_FIELD_ERRORS = 20
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: DRF's IntegerField would also take "42" and 42.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_FILTER_LEADS,
+        "items": {
+            "type": "object",
+            "description": "A lead to match: externalId and/or phoneE164.",
+            "properties": {
+                "externalId": {
+                    "type": "string",
+                    "description": "The lead's external_id from the audience CSV (case-sensitive).",
+                },
+                "phoneE164": {
+                    "type": "string",
+                    "description": "The lead's phone; normalised like audience phones.",
+                },
+            },
+        },
+    }
+)
+class FilterLeadsField(serializers.Field):
+    """1–100,000 objects, each with a non-empty string externalId and/or phoneE164."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError("Expected a list of lead objects.")
+        if not 1 <= len(data) <= MAX_FILTER_LEADS:
+            raise serializers.ValidationError(
+                f"Expected 1 to {MAX_FILTER_LEADS:,} leads, got {len(data):,}."
+            )
+        errors = {}
+        for index, lead in enumerate(data):
+            problem = _lead_problem(lead)
+            if problem:
+                errors[index] = problem
+                if len(errors) == MAX_FIELD_ERRORS:
+                    break
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _lead_problem(lead) -> dict | list | None:
+    if not isinstance(lead, dict):
+        return ["Expected an object with externalId and/or phoneE164."]
+    problems = {}
+    for name in ("externalId", "phoneE164"):
+        value = lead.get(name)
+        if value is not None and not isinstance(value, str):
+            problems[name] = ["Expected a string."]
+    if problems:
+        return problems
+    if not lead.get("externalId") and not lead.get("phoneE164"):
+        return ["Each lead needs externalId or phoneE164."]
+    return None
+
+
+class AudienceFilterRequestSerializer(serializers.Serializer):
+    campaignId = StrictIntegerField(min_value=1, help_text="Campaign that owns the targeted send.")
+    sendId = StrictIntegerField(
+        min_value=1,
+        help_text="Send to filter. Must currently be in pending status with "
+        "audienceFilterMode = webhook_filtered.",
+    )
+    mode = serializers.ChoiceField(
+        choices=AudienceFilterEvent.Mode.values,
+        help_text="include — send only to listed leads. exclude — send to everyone EXCEPT "
+        "listed leads.",
+    )
+    leads = FilterLeadsField()
+
+
+class AudienceFilterResponseSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["accepted", "already_received"],
+        help_text="accepted on first delivery; already_received if this exact payload was "
+        "already recorded for this send.",
+    )
+    leadCount = serializers.IntegerField(
+        required=False,
+        help_text="Count of leads in the accepted payload (omitted on already_received).",
+    )
+
+
+class LeadEventSerializer(serializers.Serializer):
+    phoneE164 = serializers.CharField(
+        help_text="The lead's phone, parsed with libphonenumber: +15551234567 and 15551234567 "
+        "are the same lead."
+    )
+    eventType = serializers.CharField(
+        max_length=100, help_text="What happened, e.g. mastery_purchase (case-sensitive)."
+    )
+    occurredAt = serializers.DateTimeField(
+        help_text="When it happened: ISO 8601 with a UTC offset, e.g. 2026-05-17T18:30:00Z."
+    )
+
+
+class LeadEventBatchSerializer(serializers.Serializer):
+    # Documentation only: lead_events_from_body and the service check events row by row.
+    events = LeadEventSerializer(many=True, help_text=f"1 to {MAX_LEAD_EVENTS:,} events.")
+
+
+class LeadEventRejectSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the event in the request (0-based).")
+    reason = serializers.CharField()
+
+
+class LeadEventResponseSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Events stored by this call.")
+    duplicates = serializers.IntegerField(
+        help_text="Events dropped because the same (phoneE164, eventType, occurredAt) was "
+        "already stored, or appeared earlier in this call."
+    )
+    rejected = serializers.IntegerField(help_text="Events refused; see rejects.")
+    rejects = LeadEventRejectSerializer(many=True)
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="Path in the body, e.g. leads[3].phoneE164; $ = body.")
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="Machine-readable code, e.g. unauthorized.")
+    detail = serializers.CharField()
+    errors = FieldErrorSerializer(many=True, required=False)
+
+
+def lead_events_from_body(data) -> list:
+    """The events of a lead-event body: one event object, or {"events": [...]}.
+
+    Only the outer shape is checked here; each event is checked by the service, which reports
+    bad ones per row instead of refusing the batch.
+    """
+    if not isinstance(data, dict):
+        raise InvalidPayload(
+            [{"field": BODY_PATH, "message": 'Expected an event object or {"events": [...]}.'}]
+        )
+    if "events" not in data:
+        return [data]
+    events = data["events"]
+    if not isinstance(events, list):
+        raise InvalidPayload([{"field": "events", "message": "Expected a list of event objects."}])
+    if not 1 <= len(events) <= MAX_LEAD_EVENTS:
+        message = f"Expected 1 to {MAX_LEAD_EVENTS:,} events, got {len(events):,}."
+        raise InvalidPayload([{"field": "events", "message": message}])
+    return events

@@ -1,0 +1,90 @@
+"""The inbound partner webhooks: validate, authenticate in the organization's mode, call a service."""
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import empty
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+from .authentication import (
+    ORGANIZATION_HEADER,
+    ApiKeyAuthentication,
+    IsPartnerOrganization,
+    SignatureAuthentication,
+)
+from .exceptions import BODY_PATH, InvalidPayload, webhook_exception_handler
+from .parsing import OrjsonParser, read_body
+from .schema import audience_filter_schema, lead_events_schema
+from .serializers import AudienceFilterRequestSerializer, StrictIntegerField, lead_events_from_body
+
+
+class PartnerWebhookView(APIView):
+    """Shared plumbing: the large-body limit, the credentials, and the JSON error shape."""
+
+    authentication_classes = [ApiKeyAuthentication, SignatureAuthentication]
+    permission_classes = [IsPartnerOrganization]
+    parser_classes = [OrjsonParser]
+
+    def initial(self, request, *args, **kwargs):
+        read_body(request._request)
+        super().initial(request, *args, **kwargs)
+
+    def get_exception_handler(self):
+        return webhook_exception_handler
+
+    def signing_organization(self, request):
+        """The organization whose signing keys may have signed this request, if any."""
+        raise NotImplementedError
+
+
+class AudienceFilterView(PartnerWebhookView):
+    @audience_filter_schema
+    def post(self, request):
+        serializer = AudienceFilterRequestSerializer(data=_json_object(request.data))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.record_audience_filter(
+            organization=request.auth,
+            campaign_id=data["campaignId"],
+            send_id=data["sendId"],
+            mode=data["mode"],
+            leads=data["leads"],
+        )
+        body = {"status": result.status}
+        if result.lead_count is not None:
+            body["leadCount"] = result.lead_count
+        return Response(body)
+
+    def signing_organization(self, request):
+        """The owner of campaignId: the seed's signed example names no organization."""
+        raw_campaign_id = _json_object(request.data).get("campaignId", empty)
+        try:
+            campaign_id = StrictIntegerField(min_value=1).run_validation(raw_campaign_id)
+        except ValidationError as exc:
+            raise ValidationError({"campaignId": exc.detail}) from None
+        return selectors.organization_owning_campaign(campaign_id)
+
+
+class LeadEventsView(PartnerWebhookView):
+    @lead_events_schema
+    def post(self, request):
+        events = lead_events_from_body(request.data)
+        result = services.record_lead_events(organization=request.auth, events=events)
+        return Response(
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+                "rejects": result.rejects,
+            }
+        )
+
+    def signing_organization(self, request):
+        slug = request.headers.get(ORGANIZATION_HEADER, "").strip()
+        return selectors.organization_by_slug(slug) if slug else None
+
+
+def _json_object(data):
+    if not isinstance(data, dict):
+        raise InvalidPayload([{"field": BODY_PATH, "message": "Expected a JSON object."}])
+    return data
