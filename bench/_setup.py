@@ -1,7 +1,10 @@
 """Shared start-up for bench scripts: a PostgreSQL database of their own, migrated."""
 
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,3 +44,70 @@ def _create_database(url: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, name: str, timeout: float = 30) -> None:
+    """Block until something listens on port; exit if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited before answering") from None
+            time.sleep(0.1)
+    process.terminate()
+    raise SystemExit(f"{name} did not answer within {timeout:.0f} s")
+
+
+def start_sandbox(port: int, latency_ms: float = 0, webhook_url: str = "") -> subprocess.Popen:
+    """The Meta sandbox as its own process (it loads numbers and templates from the database)."""
+    command = [
+        sys.executable, str(ROOT / "manage.py"), "meta_sandbox", "--port", str(port),
+        "--latency-ms", str(latency_ms), "--webhook-url", webhook_url,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
+    wait_for_port(port, process, "meta_sandbox")
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def bench_organization(label: str, **number_fields):
+    """A fresh organization with a WhatsApp number and an approved MARKETING template."""
+    from messaging.models import Category, MessageTemplate, WhatsAppNumber
+    from setter.models import Organization
+
+    stamp = str(time.time_ns())
+    org = Organization.objects.create(name=f"{label} {stamp}", slug=f"{label}-{stamp}")
+    number = WhatsAppNumber.objects.create(
+        organization=org,
+        display_phone_number="+1 555 0100",
+        phone_number_id=f"{label}-{stamp}",
+        waba_id=f"{label}-waba",
+        access_token=f"{label}-token",
+        mm_lite_terms_accepted=True,
+        **number_fields,
+    )
+    template = MessageTemplate.objects.create(
+        organization=org,
+        name=f"{label}_template",
+        category=Category.MARKETING,
+        status=MessageTemplate.Status.APPROVED,
+        body_text="Hi {{1}}",
+    )
+    return org, number, template

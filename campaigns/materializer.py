@@ -17,6 +17,7 @@ from django.utils import timezone
 from audiences.models import Lead, LeadEvent, OptOut
 from messaging.models import Category
 
+from . import services
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,9 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
                 f"than {settings.SEND_MISSED_AFTER_SECONDS // 60} minutes before the system "
                 "could materialize it (was it down?)."
             )
-            return _finish(send, Send.Status.MISSED, 0, reason, now)
+            result = _finish(send, Send.Status.MISSED, 0, reason, now)
+            _complete_campaign_if_done(send.campaign)
+            return result
 
         filter_event = None
         if send.audience_filter_mode == Send.AudienceFilterMode.WEBHOOK_FILTERED:
@@ -167,6 +170,15 @@ def _finish(send: Send, status: str, count: int, reason: str, now) -> Materializ
     send.materialized_at = now
     send.save(update_fields=["status", "recipient_count", "status_reason", "materialized_at"])
     return MaterializeResult(send.pk, status, count, reason)
+
+
+def _complete_campaign_if_done(campaign: Campaign) -> None:
+    """A campaign whose last send was missed has nothing left to fire: it is completed."""
+    waiting = (*services.UNFIRED_SEND_STATUSES, Send.Status.SENDING)
+    if not campaign.sends.filter(status__in=waiting).exists():
+        services.transition_campaign(
+            campaign, "complete", reason="Every send has fired or was missed."
+        )
 
 
 def due_send_ids(now: dt.datetime | None = None) -> list[int]:

@@ -285,3 +285,13 @@ def test_racing_materializers_claim_a_send_once():
     done = [r for r in results if r is not None]
     assert len(done) == 1 and done[0].recipient_count == 3
     assert SendRecipient.objects.filter(send=send).count() == 3
+
+
+@override_settings(SEND_MISSED_AFTER_SECONDS=3600)
+def test_a_campaign_whose_last_send_was_missed_is_completed():
+    send = scheduled_send(scheduled_for=timezone.now() - dt.timedelta(hours=2))
+
+    materialize_send(send.pk)
+
+    send.campaign.refresh_from_db()
+    assert send.campaign.status == Campaign.Status.COMPLETED

@@ -29,6 +29,11 @@ def max_in_any_window(stamps, width=1.0):
     return best
 
 
+# Slots are measured on the caller's clock, which also counts the round trip to Redis: on
+# a loaded machine that varies by several milliseconds, far below the intervals checked.
+JITTER = 0.02
+
+
 def reserve_at(limiter, limits, started):
     """The slot a reservation got, as seconds after `started` on the caller's clock."""
     called = time.monotonic()
@@ -40,7 +45,7 @@ def test_reservations_are_spaced_by_the_emission_interval(limiter):
     slots = [reserve_at(limiter, [("send:1", 20)], started) for _ in range(5)]
 
     # The first slot is now; each next one 50 ms after the previous.
-    assert slots == pytest.approx([0, 0.05, 0.10, 0.15, 0.20], abs=0.005)
+    assert slots == pytest.approx([0, 0.05, 0.10, 0.15, 0.20], abs=JITTER)
 
 
 def test_the_slowest_limit_decides_and_both_limits_advance(limiter):
@@ -49,10 +54,10 @@ def test_the_slowest_limit_decides_and_both_limits_advance(limiter):
     same_number = reserve_at(limiter, [("send:b", 1000), ("number:x", 10)], started)
     same_send = reserve_at(limiter, [("send:b", 1000), ("number:y", 10)], started)
 
-    assert first == pytest.approx(0, abs=0.005)
-    assert same_number == pytest.approx(0.1, abs=0.005)
+    assert first == pytest.approx(0, abs=JITTER)
+    assert same_number == pytest.approx(0.1, abs=JITTER)
     # send:b's next slot is 1 ms after its first; number:y is fresh: the send decides.
-    assert same_send == pytest.approx(0.101, abs=0.005)
+    assert same_send == pytest.approx(0.101, abs=JITTER)
 
 
 def test_threads_sharing_a_limiter_never_exceed_the_rate(limiter):
@@ -84,4 +89,4 @@ def test_two_redis_clients_share_one_budget():
 
     slots = [reserve_at(c, [("send:9", 10)], started) for c in (first, second, first, second)]
 
-    assert slots == pytest.approx([0, 0.1, 0.2, 0.3], abs=0.005)
+    assert slots == pytest.approx([0, 0.1, 0.2, 0.3], abs=JITTER)

@@ -1,0 +1,113 @@
+"""Meta's delivery reports applied to the recipient queue, monotonically.
+
+Statuses arrive out of order, in batches, and more than once. Each target status is one
+conditional UPDATE that only moves rows forward (sent < delivered < read; failed only
+before delivery), so a late `delivered` never overwrites `read`, a replay changes
+nothing, and two webhooks racing on one row cannot lose an update.
+"""
+
+import datetime as dt
+import logging
+from typing import NamedTuple
+
+from django.db.models import Q
+
+from .models import SendRecipient
+from .recipient_sql import TABLE, update_recipients_from_rows
+
+logger = logging.getLogger(__name__)
+Status = SendRecipient.Status
+
+# For each reported status: the statuses a row may move from.
+_FORWARD_FROM = {
+    Status.SENT: (Status.SENDING, Status.UNKNOWN),
+    Status.DELIVERED: (Status.SENDING, Status.UNKNOWN, Status.SENT),
+    Status.READ: (Status.SENDING, Status.UNKNOWN, Status.SENT, Status.DELIVERED),
+    Status.FAILED: (Status.SENDING, Status.UNKNOWN, Status.SENT),
+}
+# Timestamps a status implies: `read` means delivered and sent too.
+_IMPLIED_TIMES = {
+    Status.SENT: ("sent_at",),
+    Status.DELIVERED: ("sent_at", "delivered_at"),
+    Status.READ: ("sent_at", "delivered_at", "read_at"),
+    Status.FAILED: ("failed_at",),
+}
+
+
+class StatusUpdate(NamedTuple):
+    phone_number_id: str
+    wamid: str
+    status: str
+    timestamp: dt.datetime
+    callback_data: str = ""
+    error_code: str = ""
+    error_title: str = ""
+    error_detail: str = ""
+
+
+def ingest_statuses(updates: list[StatusUpdate]) -> int:
+    """Apply a batch of status reports; returns how many recipient rows moved."""
+    updates = [u for u in updates if u.status in _FORWARD_FROM]
+    if not updates:
+        return 0
+    resolved = _resolve_recipients(updates)
+    changed = 0
+    for status, sources in _FORWARD_FROM.items():
+        rows = [
+            (resolved[u], u.wamid, u.timestamp, u.error_code, u.error_title, u.error_detail)
+            for u in updates
+            if u.status == status and u in resolved
+        ]
+        times = ", ".join(
+            f"{column} = COALESCE({TABLE}.{column}, v.at)" for column in _IMPLIED_TIMES[status]
+        )
+        errors = (
+            ", error_code = v.code, error_title = v.title, error_detail = v.detail"
+            if status == Status.FAILED
+            else ""
+        )
+        allowed = ", ".join(f"'{s}'" for s in sources)
+        changed += update_recipients_from_rows(
+            ["id", "wamid", "at", "code", "title", "detail"],
+            rows,
+            f"status = '{status}', {times}{errors}, updated_at = %s, "
+            f"wamid = CASE WHEN {TABLE}.wamid = '' THEN v.wamid ELSE {TABLE}.wamid END",
+            f"{TABLE}.status IN ({allowed})",
+            [dt.datetime.now(dt.UTC)],
+        )
+    return changed
+
+
+def _resolve_recipients(updates: list[StatusUpdate]) -> dict[StatusUpdate, int]:
+    """Recipient id per update: by our callback data (the recipient id) or by wamid, and
+    only among sends from the number the report came for, so a report can never touch
+    another organization's rows."""
+    by_number: dict[str, list[StatusUpdate]] = {}
+    for update in updates:
+        by_number.setdefault(update.phone_number_id, []).append(update)
+    resolved = {}
+    for phone_number_id, group in by_number.items():
+        ids = {int(u.callback_data) for u in group if u.callback_data.isdigit()}
+        wamids = {u.wamid for u in group if u.wamid}
+        rows = SendRecipient.objects.filter(
+            Q(pk__in=ids) | Q(wamid__in=wamids),
+            send__campaign__whatsapp_number__phone_number_id=phone_number_id,
+        ).values_list("pk", "wamid")
+        known_ids = set()
+        by_wamid = {}
+        for pk, wamid in rows:
+            known_ids.add(pk)
+            if wamid:
+                by_wamid[wamid] = pk
+        for update in group:
+            callback_id = int(update.callback_data) if update.callback_data.isdigit() else None
+            if callback_id in known_ids:
+                resolved[update] = callback_id
+            elif update.wamid in by_wamid:
+                resolved[update] = by_wamid[update.wamid]
+            else:
+                logger.info(
+                    "status for an unknown message",
+                    extra={"wamid": update.wamid, "phone_number_id": phone_number_id},
+                )
+    return resolved

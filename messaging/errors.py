@@ -1,0 +1,181 @@
+"""Meta's Graph API errors, sorted by what the send engine must do next.
+
+Meta answers a failed call with an HTTP status and an error object
+(`error.code`, `error_subcode`, `error_data.details`, `fbtrace_id`). The code, not the HTTP
+status, says what went wrong, so the classification is a table from code to class; the
+HTTP status only decides for codes the table does not know (5xx: transient, 429: throughput).
+
+* ThroughputLimited: the number sends faster than Meta allows; slow the number, retry.
+* PairRateLimited: too many messages to this one recipient; delay only that recipient.
+* TransientError: Meta or the network hiccuped; retry with jittered exponential backoff.
+* RecipientPermanentError: this recipient can never get this message; fail it, go on.
+* SendLevelError: every recipient would fail the same way (template, token, account);
+  pause the send and tell the marketer why instead of burning through the audience.
+"""
+
+import random
+
+
+class WhatsAppError(Exception):
+    """A Graph API call that did not send; codes the table does not know stay this class."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: int | None = None,
+        subcode: int | None = None,
+        title: str = "",
+        details: str = "",
+        fbtrace_id: str = "",
+        http_status: int | None = None,
+    ):
+        self.code = code
+        self.subcode = subcode
+        self.title = title or message
+        self.details = details
+        self.fbtrace_id = fbtrace_id
+        self.http_status = http_status
+        super().__init__(message or title or f"WhatsApp error {code}")
+
+
+class ThroughputLimited(WhatsAppError):
+    pass
+
+
+class PairRateLimited(WhatsAppError):
+    pass
+
+
+class TransientError(WhatsAppError):
+    """Retryable. may_have_been_sent: the request reached Meta but no answer came back
+    (read timeout, connection dropped mid-answer), so Meta may have accepted the message."""
+
+    may_have_been_sent = False
+
+
+class RecipientPermanentError(WhatsAppError):
+    """ineligible_geo: Meta blocks marketing to the recipient's country (131049 to a US
+    number); the client sets it knowing the recipient, classify() assumes it from the code."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ineligible_geo = self.code == 131049
+
+    @property
+    def opts_out_marketing(self) -> bool:
+        """The user stopped marketing messages from this business: an opt-out for marketing."""
+        return self.code == 131050
+
+
+class SendLevelError(WhatsAppError):
+    @property
+    def marketer_message(self) -> str:
+        """Why the send was paused and what to do, in the marketer's words."""
+        reason = _MARKETER_MESSAGES.get(self.code)
+        if reason is None and self.code is not None and 132000 <= self.code < 133000:
+            reason = _MARKETER_MESSAGES[132000]
+        reason = reason or "Meta refused the send for a reason that applies to every recipient."
+        return f"{reason} (Meta error {self.code}: {self.title})"
+
+
+_MARKETER_MESSAGES = {
+    100: "Meta rejected the request as invalid (unknown number or bad parameters).",
+    190: "The number's access token expired or was revoked: update it on the WhatsApp number.",
+    131031: "Meta locked the WhatsApp Business Account: resolve it in WhatsApp Manager.",
+    368: "Meta temporarily blocked the account for a policy violation.",
+    131055: "Marketing Messages Lite is not available for this send: accept the MM Lite "
+    "terms for the WABA, and use a MARKETING template.",
+    131063: "Marketing messages are disabled for this WhatsApp Business Account.",
+    132000: "The template does not match what Meta approved (name, language, status or "
+    "parameters): check it in WhatsApp Manager and sync templates.",
+    132001: "The template does not exist in this language or is not approved.",
+    132015: "Meta paused the template for low quality.",
+    132016: "Meta disabled the template.",
+    133010: "The phone number is not registered with the Cloud API.",
+}
+
+# Code → class. Every 132xxx (template) code is send-level as well, see classify().
+ERROR_CLASSES: dict[int, type[WhatsAppError]] = {
+    4: ThroughputLimited,  # application request limit
+    80007: ThroughputLimited,  # WABA rate limit
+    130429: ThroughputLimited,  # throughput (messages per second) reached
+    131056: PairRateLimited,  # too many messages to one recipient
+    1: TransientError,  # unknown API error
+    2: TransientError,  # service temporarily unavailable
+    131000: TransientError,  # something went wrong
+    131016: TransientError,  # service overloaded
+    133004: TransientError,  # server temporarily unavailable
+    131009: RecipientPermanentError,  # a parameter value (this recipient's data) is invalid
+    131021: RecipientPermanentError,  # recipient is the sender
+    131026: RecipientPermanentError,  # message undeliverable
+    131030: RecipientPermanentError,  # recipient not in the allowed list
+    131047: RecipientPermanentError,  # re-engagement message outside the 24 h window
+    131049: RecipientPermanentError,  # marketing not delivered (US block / engagement cap)
+    131050: RecipientPermanentError,  # user stopped marketing messages
+    130472: RecipientPermanentError,  # user's number is part of an experiment
+    130497: RecipientPermanentError,  # business may not message users in this country
+    3: SendLevelError,  # capability missing
+    10: SendLevelError,  # permission denied
+    100: SendLevelError,  # invalid parameter / unknown object
+    190: SendLevelError,  # access token expired or invalid
+    200: SendLevelError,  # permissions
+    368: SendLevelError,  # temporarily blocked for policy violations
+    131008: SendLevelError,  # required parameter missing
+    131031: SendLevelError,  # account locked
+    131037: SendLevelError,  # display name not approved
+    131042: SendLevelError,  # payment problem
+    131045: SendLevelError,  # certificate / registration
+    131055: SendLevelError,  # method not allowed (MM Lite terms, non-marketing template)
+    131063: SendLevelError,  # marketing messages disabled
+    133010: SendLevelError,  # phone number not registered
+}
+
+
+def error_class_for(code: int | None, http_status: int | None) -> type[WhatsAppError]:
+    if code in ERROR_CLASSES:
+        return ERROR_CLASSES[code]
+    if code is not None and 132000 <= code < 133000:
+        return SendLevelError
+    if http_status is not None and http_status >= 500:
+        return TransientError
+    if http_status == 429:
+        return ThroughputLimited
+    if http_status == 401:
+        return SendLevelError
+    return WhatsAppError
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(http_status: int | None, error_json) -> WhatsAppError:
+    """The exception for a failed Graph API answer; error_json is the decoded body (any shape)."""
+    error = error_json.get("error") if isinstance(error_json, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = _as_int(error.get("code"))
+    error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    message = str(error.get("message") or f"HTTP {http_status}")
+    error_class = error_class_for(code, http_status)
+    return error_class(
+        message,
+        code=code,
+        subcode=_as_int(error.get("error_subcode")),
+        title=str(error.get("error_user_title") or message),
+        details=str(error_data.get("details") or error.get("error_user_msg") or ""),
+        fbtrace_id=str(error.get("fbtrace_id") or ""),
+        http_status=http_status,
+    )
+
+
+def backoff_delay(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
+    """Seconds before retry number `attempt` (0-based): "full jitter" exponential backoff.
+
+    A uniform draw in [0, min(cap, base·2^attempt)] spreads the retries of many recipients
+    that failed together, so they do not come back as one burst.
+    """
+    return random.uniform(0, min(cap, base * 2 ** max(0, attempt)))

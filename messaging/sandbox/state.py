@@ -1,0 +1,252 @@
+"""What the sandbox knows and remembers: its behaviour, numbers, templates and requests.
+
+Everything here lives on the sandbox's one event loop thread, so it needs no locks.
+"""
+
+import dataclasses
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from messaging.models import PARAMETER_PATTERN
+
+
+@dataclass
+class SandboxConfig:
+    """Run-time behaviour; every field can be changed with POST /_sandbox/config."""
+
+    latency_ms: float = 0.0
+    ratio_429: float = 0.0  # 130429 throughput errors
+    ratio_5xx: float = 0.0  # HTTP 500, code 131000
+    ratio_permanent: float = 0.0  # HTTP 400 with permanent_code
+    permanent_code: int = 131026
+    ratio_async_failure: float = 0.0  # accepted, then a `failed` status webhook
+    async_failure_code: int = 131026
+    read_ratio: float = 1.0  # share of delivered messages that are then read
+    webhook_url: str = ""
+    app_secret: str = ""
+    sent_delay_ms: float = 50.0
+    delivered_delay_ms: float = 300.0
+    read_delay_ms: float = 800.0
+    webhook_batch_size: int = 100
+    seed: int | None = None
+
+    def update(self, changes: dict) -> None:
+        """Apply a partial update; unknown keys or wrong types raise ValueError."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown setting {name!r}")
+            current = getattr(self, name)
+            if name == "seed":
+                value = None if value is None else int(value)
+            elif isinstance(current, str):
+                value = str(value)
+            elif isinstance(current, int):
+                value = int(value)
+            else:
+                value = float(value)
+            if name.startswith("ratio_") or name == "read_ratio":
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{name} must be between 0 and 1")
+            elif isinstance(value, int | float) and value < 0:
+                raise ValueError(f"{name} must not be negative")
+            setattr(self, name, value)
+        if self.ratio_429 + self.ratio_5xx + self.ratio_permanent > 1.0:
+            raise ValueError("ratio_429 + ratio_5xx + ratio_permanent must not exceed 1")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class SandboxNumber:
+    phone_number_id: str
+    waba_id: str
+    access_token: str
+    display_phone_number: str = ""
+    messaging_limit_tier: str = "TIER_250"
+    quality_rating: str = "GREEN"
+    throughput_level: str = "STANDARD"
+    mm_lite_terms_accepted: bool = True
+
+    @property
+    def display_digits(self) -> str:
+        return "".join(ch for ch in self.display_phone_number if ch.isdigit())
+
+
+@dataclass
+class SandboxTemplate:
+    waba_id: str
+    name: str
+    language: str
+    category: str
+    status: str = "APPROVED"
+    components: list = field(default_factory=list)
+    id: str = ""
+
+    @property
+    def parameter_count(self) -> int:
+        numbers = [
+            int(n)
+            for component in self.components
+            if str(component.get("type", "")).upper() == "BODY"
+            for n in PARAMETER_PATTERN.findall(str(component.get("text", "")))
+        ]
+        return max(numbers, default=0)
+
+    def as_graph(self) -> dict:
+        """The template as GET /{waba_id}/message_templates lists it."""
+        return {
+            "name": self.name,
+            "parameter_format": "POSITIONAL",
+            "components": self.components,
+            "language": self.language,
+            "status": self.status,
+            "category": self.category,
+            "id": self.id,
+        }
+
+
+def number_from_json(data: dict) -> SandboxNumber:
+    known = {f.name for f in dataclasses.fields(SandboxNumber)}
+    missing = {"phone_number_id", "waba_id", "access_token"} - data.keys()
+    if missing:
+        raise ValueError(f"missing {sorted(missing)}")
+    values = {key: value for key, value in data.items() if key in known}
+    for key in ("phone_number_id", "waba_id", "access_token"):
+        values[key] = str(values[key])
+    return SandboxNumber(**values)
+
+
+def template_from_json(data: dict, next_id: int) -> SandboxTemplate:
+    missing = {"waba_id", "name", "category"} - data.keys()
+    if missing:
+        raise ValueError(f"missing {sorted(missing)}")
+    components = data.get("components") or [{"type": "BODY", "text": data.get("body_text", "")}]
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        raise ValueError("components must be a list of objects")
+    return SandboxTemplate(
+        waba_id=str(data["waba_id"]),
+        name=str(data["name"]),
+        language=str(data.get("language") or "en_US"),
+        category=str(data["category"]).upper(),
+        status=str(data.get("status") or "APPROVED").upper(),
+        components=components,
+        id=str(data.get("id") or next_id),
+    )
+
+
+class Registry:
+    """The numbers (with their tokens) and templates the sandbox accepts sends for."""
+
+    def __init__(self):
+        self.numbers: dict[str, SandboxNumber] = {}
+        self.templates: dict[tuple[str, str, str], SandboxTemplate] = {}
+        self._next_template_id = 1_000_000_000_000
+
+    def add_number(self, number: SandboxNumber) -> None:
+        self.numbers[number.phone_number_id] = number
+
+    def add_template(self, template: SandboxTemplate) -> None:
+        self.templates[(template.waba_id, template.name, template.language)] = template
+
+    def new_template_id(self) -> int:
+        self._next_template_id += 1
+        return self._next_template_id
+
+    def templates_of(self, waba_id: str) -> list[SandboxTemplate]:
+        return [t for (waba, _, _), t in self.templates.items() if waba == waba_id]
+
+    def copy(self) -> "Registry":
+        clone = Registry()
+        clone.numbers = {key: dataclasses.replace(n) for key, n in self.numbers.items()}
+        clone.templates = {key: dataclasses.replace(t) for key, t in self.templates.items()}
+        clone._next_template_id = self._next_template_id
+        return clone
+
+
+# One recorded send: (monotonic time, phone_number_id, endpoint, to, template, HTTP status,
+# error code or None, wamid or "", biz_opaque_callback_data, body parameters' texts)
+RECORD_FIELDS = (
+    "at",
+    "phone_number_id",
+    "endpoint",
+    "to",
+    "template",
+    "http_status",
+    "error_code",
+    "wamid",
+    "callback_data",
+    "parameters",
+)
+
+
+class Recorder:
+    """Every send request the sandbox answered, for tests and benchmarks to count."""
+
+    def __init__(self, max_records: int = 2_000_000):
+        self.max_records = max_records
+        self.records: list[tuple] = []
+        self.total = 0
+        self.accepted_per_recipient: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.started = time.monotonic()
+
+    def record(
+        self,
+        phone_number_id,
+        endpoint,
+        to,
+        template,
+        http_status,
+        code,
+        wamid,
+        callback,
+        parameters,
+    ):
+        self.total += 1
+        if wamid:
+            self.accepted_per_recipient[to] += 1
+        else:
+            self.errors[str(code)] += 1
+        if len(self.records) < self.max_records:
+            self.records.append(
+                (
+                    time.monotonic(),
+                    phone_number_id,
+                    endpoint,
+                    to,
+                    template,
+                    http_status,
+                    code,
+                    wamid,
+                    callback,
+                    parameters,
+                )
+            )
+
+    def matching(self, phone: str = "", phone_number_id: str = "") -> list[dict]:
+        phone = phone.lstrip("+")
+        return [
+            dict(zip(RECORD_FIELDS, record, strict=True))
+            for record in self.records
+            if (not phone or record[3] == phone)
+            and (not phone_number_id or record[1] == phone_number_id)
+        ]
+
+    def stats(self) -> dict:
+        accepted = sum(self.accepted_per_recipient.values())
+        return {
+            "requests": self.total,
+            "accepted": accepted,
+            "errors": dict(self.errors),
+            "recipients": len(self.accepted_per_recipient),
+            "duplicate_recipients": sum(1 for n in self.accepted_per_recipient.values() if n > 1),
+            "seconds": round(time.monotonic() - self.started, 3),
+        }
+
+
+def make_rng(seed: int | None) -> random.Random:
+    return random.Random(seed)

@@ -1,0 +1,165 @@
+"""Keeping our copy of Meta's state current: templates, their status, the number's limits.
+
+Meta is the source of truth for templates and messaging limits; we copy them so that
+scheduling can be gated without a Graph API call (an unapproved, paused or disabled
+template, or a tier too small for the audience, blocks a send before it fires).
+"""
+
+import logging
+from collections import Counter
+
+from django.db import transaction
+from django.utils import timezone
+
+from .client import WhatsAppClient
+from .models import Category, MessageTemplate, WhatsAppNumber
+
+logger = logging.getLogger(__name__)
+
+Status = MessageTemplate.Status
+Tier = WhatsAppNumber.MessagingLimit
+
+# Meta's template statuses (list and webhook events) as the statuses we gate on; anything
+# not listed leaves the template unusable as PENDING rather than guessing it is approved.
+TEMPLATE_STATUSES = {
+    "APPROVED": Status.APPROVED,
+    "REINSTATED": Status.APPROVED,
+    "PENDING": Status.PENDING,
+    "IN_APPEAL": Status.PENDING,
+    "REJECTED": Status.REJECTED,
+    "PAUSED": Status.PAUSED,
+    "LIMIT_EXCEEDED": Status.PAUSED,
+    "DISABLED": Status.DISABLED,
+    "PENDING_DELETION": Status.DISABLED,
+    "DELETED": Status.DISABLED,
+    "ARCHIVED": Status.DISABLED,
+}
+# Webhook events that say nothing about whether the template may be sent.
+NEUTRAL_TEMPLATE_EVENTS = {"FLAGGED"}
+
+# Meta tiers we do not model map to the nearest one we do: TIER_1K numbers became 2K in
+# Meta's 2025 limit change; TIER_50 is below our lowest tier.
+MESSAGING_TIERS = {
+    "TIER_50": Tier.TIER_250,
+    "TIER_250": Tier.TIER_250,
+    "TIER_1K": Tier.TIER_2K,
+    "TIER_2K": Tier.TIER_2K,
+    "TIER_10K": Tier.TIER_10K,
+    "TIER_100K": Tier.TIER_100K,
+    "TIER_UNLIMITED": Tier.TIER_UNLIMITED,
+}
+THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000}
+
+
+def _body_text(components: list) -> str:
+    for component in components or []:
+        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
+            return str(component.get("text") or "")
+    return ""
+
+
+def sync_templates(number: WhatsAppNumber, client: WhatsAppClient | None = None) -> Counter:
+    """Copy the WABA's MARKETING and UTILITY templates into the number's organization.
+
+    Returns counts: created, updated, unchanged, skipped (other categories) and removed
+    (our templates of this WABA that Meta no longer lists: marked DISABLED).
+    """
+    remote = (client or WhatsAppClient()).list_templates(number)
+    counts: Counter = Counter(created=0, updated=0, unchanged=0, skipped=0, removed=0)
+    seen = set()
+    with transaction.atomic():
+        existing = {
+            (t.name, t.language): t
+            for t in MessageTemplate.objects.select_for_update().filter(
+                organization=number.organization
+            )
+        }
+        for item in remote:
+            category = str(item.get("category", "")).upper()
+            if category not in Category.values:
+                counts["skipped"] += 1
+                continue
+            key = (str(item["name"]), str(item["language"]))
+            seen.add(key)
+            fields = {
+                "waba_id": number.waba_id,
+                "category": category,
+                "status": TEMPLATE_STATUSES.get(str(item.get("status", "")), Status.PENDING),
+                "components": item.get("components") or [],
+                "body_text": _body_text(item.get("components")),
+                "meta_template_id": str(item.get("id") or ""),
+            }
+            template = existing.get(key)
+            if template is None:
+                MessageTemplate.objects.create(
+                    organization=number.organization, name=key[0], language=key[1], **fields
+                )
+                counts["created"] += 1
+            elif any(getattr(template, name) != value for name, value in fields.items()):
+                for name, value in fields.items():
+                    setattr(template, name, value)
+                template.save()
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+        gone = [
+            t.pk
+            for key, t in existing.items()
+            if key not in seen and t.waba_id == number.waba_id and t.status != Status.DISABLED
+        ]
+        counts["removed"] = MessageTemplate.objects.filter(pk__in=gone).update(
+            status=Status.DISABLED
+        )
+    return counts
+
+
+def sync_number(number: WhatsAppNumber, client: WhatsAppClient | None = None) -> list[str]:
+    """Refresh the number's messaging limit tier, quality rating and throughput from Meta.
+
+    Returns the names of the fields that changed.
+    """
+    details = (client or WhatsAppClient()).get_number(number)
+    wanted = {
+        "quality_rating": details.quality_rating,
+        "messaging_limit": MESSAGING_TIERS.get(details.messaging_limit_tier),
+        "throughput_mps": THROUGHPUT_MPS.get(details.throughput_level),
+        "display_phone_number": details.display_phone_number,
+    }
+    if details.messaging_limit_tier and wanted["messaging_limit"] is None:
+        logger.warning("unknown messaging limit tier %r", details.messaging_limit_tier)
+    changed = [
+        name
+        for name, value in wanted.items()
+        if value not in (None, "") and getattr(number, name) != value
+    ]
+    for name in changed:
+        setattr(number, name, wanted[name])
+    if changed:
+        number.save(update_fields=changed)
+    return changed
+
+
+def apply_template_status_update(value: dict, waba_id: str | None = None) -> int:
+    """Apply one `message_template_status_update` webhook value; returns templates changed.
+
+    The template is found by Meta's id; templates created before a sync have none, so they
+    are found by name and language within the WABA, only when waba_id (the webhook entry's
+    id) is given: a name alone could belong to another organization.
+    """
+    event = str(value.get("event", "")).upper()
+    status = TEMPLATE_STATUSES.get(event)
+    if status is None:
+        if event not in NEUTRAL_TEMPLATE_EVENTS:
+            logger.warning("unknown template status event %r", event)
+        return 0
+    meta_id = str(value.get("message_template_id") or "")
+    matches = MessageTemplate.objects.filter(meta_template_id=meta_id) if meta_id else None
+    if (matches is None or not matches.exists()) and waba_id:
+        matches = MessageTemplate.objects.filter(
+            waba_id=waba_id,
+            name=str(value.get("message_template_name", "")),
+            language=str(value.get("message_template_language", "")),
+        )
+    if matches is None:
+        return 0
+    return matches.exclude(status=status).update(status=status, updated_at=timezone.now())

@@ -1,0 +1,289 @@
+"""The dispatcher against the real Meta sandbox over a socket: every recipient once, at
+most once, with Meta's answers turned into the right outcome."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django.utils import timezone
+
+from audiences.models import OptOut
+from campaigns import dispatcher, services
+from campaigns.materializer import materialize_send
+from campaigns.models import Campaign, Send, SendRecipient
+from tests.factories import (
+    AudienceFactory,
+    CampaignFactory,
+    LeadFactory,
+    MessageTemplateFactory,
+    OptOutFactory,
+    SendFactory,
+)
+from tests.support import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = SendRecipient.Status
+
+PHONES = [f"+4420794600{n:02d}" for n in range(12)]
+
+
+@pytest.fixture(autouse=True)
+def fast_engine(settings):
+    settings.DISPATCH_RETRY_BASE_SECONDS = 0.02
+    settings.DISPATCH_START_AHEAD_SECONDS = 0
+    settings.DISPATCH_CONCURRENCY = 8
+    dispatcher._pool.cache_clear()
+    dispatcher._client.cache_clear()
+    yield
+    dispatcher._pool.cache_clear()
+    dispatcher._client.cache_clear()
+
+
+@pytest.fixture
+def firing_send(sandbox, number, marketing_template):
+    """A scheduled campaign whose one send is materialized, started and due now."""
+
+    def make(phones=PHONES, rate=1000, sends=1, **send_fields):
+        campaign = CampaignFactory(
+            organization=number.organization,
+            whatsapp_number=number,
+            status=Campaign.Status.SCHEDULED,
+        )
+        audience = AudienceFactory(organization=number.organization)
+        campaign.audiences.add(audience)
+        for i, phone in enumerate(phones):
+            LeadFactory(
+                audience=audience,
+                phone_e164=phone,
+                first_name=f"Ann{i}",
+                variables={"coupon": f"C{i}"},
+            )
+        created = [
+            SendFactory(
+                campaign=campaign,
+                template=marketing_template,
+                scheduled_for=timezone.now() + dt.timedelta(seconds=1, days=position),
+                parameter_mapping=["first_name", "variables.coupon"],
+                max_messages_per_second=rate,
+                **send_fields,
+            )
+            for position in range(sends)
+        ]
+        send = created[0]
+        materialize_send(send.pk)
+        Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
+        assert dispatcher.start_due_sends() == [send.pk]
+        send.refresh_from_db()
+        return send
+
+    return make
+
+
+def statuses(send):
+    return dict(SendRecipient.objects.filter(send=send).values_list("phone_e164", "status"))
+
+
+def sandbox_requests(sandbox, phone=None):
+    """Sends the sandbox received (Meta takes `to` as digits without the +)."""
+    requests = sandbox.requests(limit=10_000)["requests"]
+    for request in requests:
+        request["to"] = "+" + request["to"].lstrip("+")
+    return [r for r in requests if phone is None or r["to"] == phone]
+
+
+def calls_per_phone(sandbox):
+    counts = {}
+    for request in sandbox_requests(sandbox):
+        counts[request["to"]] = counts.get(request["to"], 0) + 1
+    return counts
+
+
+def test_every_recipient_is_sent_once_with_rendered_parameters(sandbox, firing_send):
+    send = firing_send()
+    assert (
+        send.campaign.__class__.objects.get(pk=send.campaign_id).status == Campaign.Status.RUNNING
+    )
+
+    assert dispatcher.dispatch_send(send.pk) is False
+
+    assert set(statuses(send).values()) == {Status.SENT}
+    assert calls_per_phone(sandbox) == {phone: 1 for phone in PHONES}
+    recipient = SendRecipient.objects.get(send=send, phone_e164=PHONES[3])
+    assert recipient.wamid.startswith("wamid.") and recipient.sent_at and recipient.attempts == 1
+    (request,) = sandbox_requests(sandbox, PHONES[3])
+    assert request["parameters"] == ["Ann3", "C3"]
+    assert request["callback_data"] == str(recipient.pk)
+    send.refresh_from_db()
+    assert send.status == Send.Status.COMPLETED and send.completed_at
+    assert Campaign.objects.get(pk=send.campaign_id).status == Campaign.Status.COMPLETED
+
+
+def test_between_sends_the_campaign_goes_back_to_scheduled(firing_send):
+    send = firing_send(sends=2)
+
+    dispatcher.dispatch_send(send.pk)
+
+    assert Campaign.objects.get(pk=send.campaign_id).status == Campaign.Status.SCHEDULED
+
+
+def test_permanent_errors_fail_the_recipient_with_metas_code(sandbox, firing_send):
+    sandbox.configure(ratio_permanent=1.0, permanent_code=131026)
+    send = firing_send()
+
+    dispatcher.dispatch_send(send.pk)
+
+    rows = SendRecipient.objects.filter(send=send)
+    assert {(r.status, r.error_code) for r in rows} == {(Status.FAILED, "131026")}
+    assert calls_per_phone(sandbox) == {phone: 1 for phone in PHONES}
+
+
+def test_meta_saying_the_user_stopped_marketing_records_an_opt_out(sandbox, firing_send):
+    sandbox.configure(ratio_permanent=1.0, permanent_code=131050)
+    send = firing_send(phones=PHONES[:2])
+
+    dispatcher.dispatch_send(send.pk)
+
+    opt_outs = OptOut.objects.filter(organization=send.campaign.organization)
+    assert {(o.phone_e164, o.scope, o.source) for o in opt_outs} == {
+        (phone, OptOut.Scope.MARKETING, OptOut.Source.META_ERROR) for phone in PHONES[:2]
+    }
+
+
+def test_transient_errors_are_retried_then_failed_after_the_last_attempt(
+    sandbox, firing_send, settings
+):
+    settings.DISPATCH_MAX_ATTEMPTS = 3
+    sandbox.configure(ratio_5xx=1.0)
+    send = firing_send(phones=PHONES[:3])
+
+    while dispatcher.dispatch_send(send.pk):
+        pass
+
+    rows = SendRecipient.objects.filter(send=send)
+    assert {(r.status, r.attempts) for r in rows} == {(Status.FAILED, 3)}
+    assert calls_per_phone(sandbox) == {phone: 3 for phone in PHONES[:3]}
+
+
+def test_throughput_errors_are_retried_until_sent(sandbox, firing_send, settings):
+    settings.DISPATCH_THROUGHPUT_PENALTY_SECONDS = 0.05
+    settings.DISPATCH_MAX_ATTEMPTS = 30  # a coin-flip error rate must not exhaust the budget
+    sandbox.configure(ratio_429=0.5, seed=7)
+    send = firing_send()
+
+    while dispatcher.dispatch_send(send.pk):
+        pass
+
+    assert set(statuses(send).values()) == {Status.SENT}
+    accepted = [r for r in sandbox_requests(sandbox) if r.get("wamid")]
+    assert sorted(r["to"] for r in accepted) == sorted(PHONES)
+
+
+def test_a_send_level_error_pauses_the_campaign_instead_of_burning_the_audience(
+    sandbox, firing_send, number
+):
+    sandbox.register_number(number, access_token="expired")  # Meta answers 190
+    send = firing_send()
+
+    dispatcher.dispatch_send(send.pk)
+
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "190" in campaign.status_reason
+    assert set(statuses(send).values()) == {Status.QUEUED}
+    assert all(r.attempts == 0 for r in SendRecipient.objects.filter(send=send))
+    assert sandbox.requests()["count"] <= 8  # at most one call per thread in flight
+
+
+def test_a_stop_after_materialization_prevents_the_message(sandbox, firing_send):
+    send = firing_send()
+    OptOutFactory(organization=send.campaign.organization, phone_e164=PHONES[0])
+
+    dispatcher.dispatch_send(send.pk)
+
+    assert statuses(send)[PHONES[0]] == Status.SKIPPED
+    assert PHONES[0] not in calls_per_phone(sandbox)
+    assert statuses(send)[PHONES[1]] == Status.SENT
+
+
+def test_pausing_stops_dispatch_and_resuming_continues_where_it_stopped(sandbox, firing_send):
+    send = firing_send(rate=10)
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    worker = threading.Thread(target=dispatcher.dispatch_send, args=(send.pk,))
+    worker.start()
+    # Outcomes are written per batch; the sandbox sees each call as it happens.
+    wait_until(lambda: sandbox.requests()["count"] >= 2)
+
+    services.transition_campaign(campaign, "pause")
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    sent_while_paused = SendRecipient.objects.filter(send=send, status=Status.SENT).count()
+    assert sent_while_paused < len(PHONES)
+    assert SendRecipient.objects.filter(send=send, status=Status.QUEUED).exists()
+    assert not SendRecipient.objects.filter(send=send, status=Status.SENDING).exists()
+
+    services.transition_campaign(campaign, "resume")
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.RUNNING
+    assert send.pk in dispatcher.stalled_send_ids(now=timezone.now() + dt.timedelta(minutes=5))
+    while dispatcher.dispatch_send(send.pk):
+        pass
+
+    assert set(statuses(send).values()) == {Status.SENT}
+    assert calls_per_phone(sandbox) == {phone: 1 for phone in PHONES}
+
+
+def test_cancelling_ends_the_send_and_skips_the_rest(sandbox, firing_send):
+    send = firing_send()
+    services.transition_campaign(Campaign.objects.get(pk=send.campaign_id), "cancel")
+
+    dispatcher.dispatch_send(send.pk)
+    dispatcher.finish_sends()
+
+    send.refresh_from_db()
+    assert send.status == Send.Status.CANCELLED
+    assert set(statuses(send).values()) == {Status.SKIPPED}
+    assert sandbox.requests()["count"] == 0
+
+
+def test_a_passed_stop_at_skips_what_is_left(sandbox, firing_send):
+    send = firing_send()
+    Campaign.objects.filter(pk=send.campaign_id).update(
+        stop_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+    dispatcher.dispatch_send(send.pk)
+
+    send.refresh_from_db()
+    assert send.status == Send.Status.COMPLETED
+    assert set(statuses(send).values()) == {Status.SKIPPED}
+    assert sandbox.requests()["count"] == 0
+
+
+def test_recipients_left_sending_by_a_dead_worker_become_unknown_never_queued(
+    firing_send, settings
+):
+    settings.RECIPIENT_SENDING_STALE_SECONDS = 60
+    send = firing_send(phones=PHONES[:2])
+    SendRecipient.objects.filter(send=send).update(
+        status=Status.SENDING, updated_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+
+    assert dispatcher.recover_lost_recipients() == 2
+    assert set(statuses(send).values()) == {Status.UNKNOWN}
+    assert dispatcher.dispatch_send(send.pk) is False
+    assert set(statuses(send).values()) == {Status.UNKNOWN}
+    send.refresh_from_db()
+    assert send.status == Send.Status.COMPLETED
+
+
+def test_an_unapproved_template_pauses_with_a_message_for_the_marketer(
+    sandbox, firing_send, number
+):
+    template = MessageTemplateFactory(organization=number.organization, name="not_at_meta")
+    send = firing_send(phones=PHONES[:2])
+    Send.objects.filter(pk=send.pk).update(template=template)
+
+    dispatcher.dispatch_send(send.pk)
+
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "132001" in campaign.status_reason
