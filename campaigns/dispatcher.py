@@ -30,7 +30,7 @@ from audiences.models import OptOut
 from messaging import errors
 from messaging.client import WhatsAppClient
 from messaging.models import Category
-from messaging.ratelimit import acquire, get_rate_limiter
+from messaging.ratelimit import get_rate_limiter
 
 from . import services
 from .models import Campaign, Send, SendRecipient
@@ -228,9 +228,7 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
             batch = _claim_batch(send, batch_size)
             if batch:
                 _heartbeat(send_id)
-                in_flight.append(
-                    [_pool().submit(_deliver, ctx, r) for r in _drop_opted_out(send, batch)]
-                )
+                in_flight.append(_submit(ctx, _drop_opted_out(send, batch)))
                 continue
             if not in_flight:
                 more_work = _wait_for_retries(send_id, deadline)
@@ -324,13 +322,23 @@ def _drop_opted_out(send: Send, batch: list[SendRecipient]) -> list[SendRecipien
     return [r for r in batch if r.phone_e164 not in opted_out]
 
 
-def _deliver(ctx: _Context, recipient: SendRecipient) -> Outcome:
-    """One message: wait for a slot, call Meta, classify the answer. Never raises."""
-    if ctx.stop.is_set():
-        return Outcome(recipient.pk, "requeue")
-    limiter = get_rate_limiter()
-    acquire(limiter, ctx.limits)
-    if ctx.stop.is_set():
+def _submit(ctx: _Context, recipients: list[SendRecipient]) -> list:
+    """Reserve a rate-limit slot for every recipient in one round trip, then hand each to a
+    thread that waits for its slot."""
+    if not recipients:
+        return []
+    now = time.monotonic()
+    waits = get_rate_limiter().reserve(ctx.limits, len(recipients))
+    return [
+        _pool().submit(_deliver, ctx, recipient, now + wait)
+        for recipient, wait in zip(recipients, waits, strict=True)
+    ]
+
+
+def _deliver(ctx: _Context, recipient: SendRecipient, slot_at: float) -> Outcome:
+    """One message: wait for its slot, call Meta, classify the answer. Never raises."""
+    # A pause or a send-level error interrupts the wait: the slot is given up, not used.
+    if ctx.stop.wait(max(0.0, slot_at - time.monotonic())):
         return Outcome(recipient.pk, "requeue")
     send = ctx.send
     try:
@@ -356,7 +364,9 @@ def _deliver(ctx: _Context, recipient: SendRecipient) -> Outcome:
         return _retry(recipient, error)
     except errors.ThroughputLimited as error:
         # Slow the whole number down for a moment, then try this one again.
-        limiter.reserve([(ctx.limits[1][0], 1 / settings.DISPATCH_THROUGHPUT_PENALTY_SECONDS)])
+        get_rate_limiter().reserve(
+            [(ctx.limits[1][0], 1 / settings.DISPATCH_THROUGHPUT_PENALTY_SECONDS)]
+        )
         return _retry(recipient, error)
     except errors.PairRateLimited as error:
         return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)

@@ -18,19 +18,24 @@ from functools import lru_cache
 
 from django.conf import settings
 
-# KEYS: one per limit; ARGV: the emission interval of each key in microseconds.
-# Returns the microseconds the caller must wait before its slot.
+# KEYS: one per limit; ARGV[1]: how many slots; ARGV[2..]: each key's emission interval in
+# microseconds. Slots follow each other at the slowest interval, so every limit holds.
+# Returns the microseconds the caller must wait before its first slot.
 _RESERVE_SCRIPT = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local count = tonumber(ARGV[1])
 local slot = now
+local spacing = 0
 for i, key in ipairs(KEYS) do
   local tat = tonumber(redis.call('GET', key) or '0')
   if tat > slot then slot = tat end
+  local interval = tonumber(ARGV[i + 1])
+  if interval > spacing then spacing = interval end
 end
+local last = slot + (count - 1) * spacing
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[i])
-  local next_tat = slot + interval
+  local next_tat = last + tonumber(ARGV[i + 1])
   redis.call('SET', key, string.format('%d', next_tat), 'PX', math.floor((next_tat - now) / 1000) + 60000)
 end
 return slot - now
@@ -51,10 +56,13 @@ class RedisRateLimiter:
         self.prefix = prefix
         self._reserve = self.redis.register_script(_RESERVE_SCRIPT)
 
-    def reserve(self, limits: Sequence[Limit]) -> float:
-        """Take the next slot on every limit; seconds to wait before using it."""
+    def reserve(self, limits: Sequence[Limit], count: int = 1) -> list[float]:
+        """Take the next `count` slots on every limit in one round trip; the seconds to
+        wait before using each."""
         keys = [self.prefix + key for key, _ in limits]
-        return self._reserve(keys=keys, args=_intervals_us(limits)) / 1_000_000
+        intervals = _intervals_us(limits)
+        first = self._reserve(keys=keys, args=[count, *intervals]) / 1_000_000
+        return _slots(first, intervals, count)
 
     def reset(self, keys: Sequence[str]) -> None:
         self.redis.delete(*(self.prefix + key for key in keys))
@@ -65,13 +73,16 @@ class LocalRateLimiter:
         self._lock = threading.Lock()
         self._tat: dict[str, int] = {}
 
-    def reserve(self, limits: Sequence[Limit]) -> float:
+    def reserve(self, limits: Sequence[Limit], count: int = 1) -> list[float]:
+        intervals = _intervals_us(limits)
+        spacing = max(intervals)
         with self._lock:
             now = time.monotonic_ns() // 1000
             slot = max([now, *(self._tat.get(key, 0) for key, _ in limits)])
-            for (key, _), interval in zip(limits, _intervals_us(limits), strict=True):
-                self._tat[key] = slot + interval
-            return (slot - now) / 1_000_000
+            last = slot + (count - 1) * spacing
+            for (key, _), interval in zip(limits, intervals, strict=True):
+                self._tat[key] = last + interval
+        return _slots((slot - now) / 1_000_000, intervals, count)
 
     def reset(self, keys: Sequence[str]) -> None:
         with self._lock:
@@ -79,12 +90,9 @@ class LocalRateLimiter:
                 self._tat.pop(key, None)
 
 
-def acquire(limiter, limits: Sequence[Limit]) -> float:
-    """Reserve a slot and sleep until it; returns the seconds waited (for metrics)."""
-    wait = limiter.reserve(limits)
-    if wait > 0:
-        time.sleep(wait)
-    return wait
+def _slots(first: float, intervals: list[int], count: int) -> list[float]:
+    spacing = max(intervals) / 1_000_000
+    return [first + i * spacing for i in range(count)]
 
 
 @lru_cache(maxsize=1)

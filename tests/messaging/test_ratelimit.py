@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter, acquire
+from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -37,7 +37,8 @@ JITTER = 0.02
 def reserve_at(limiter, limits, started):
     """The slot a reservation got, as seconds after `started` on the caller's clock."""
     called = time.monotonic()
-    return called - started + limiter.reserve(limits)
+    (wait,) = limiter.reserve(limits)
+    return called - started + wait
 
 
 def test_reservations_are_spaced_by_the_emission_interval(limiter):
@@ -66,7 +67,8 @@ def test_threads_sharing_a_limiter_never_exceed_the_rate(limiter):
 
     def sender():
         for _ in range(3):
-            acquire(limiter, [("send:shared", 20)])
+            (wait,) = limiter.reserve([("send:shared", 20)])
+            time.sleep(wait)
             with lock:
                 stamps.append(time.monotonic())
 
@@ -79,6 +81,18 @@ def test_threads_sharing_a_limiter_never_exceed_the_rate(limiter):
     assert len(stamps) == 36
     assert max_in_any_window(stamps) <= 21
     assert sorted(stamps)[-1] - sorted(stamps)[0] >= 35 * 0.05 - 0.02
+
+
+def test_a_batch_of_slots_in_one_reservation_is_spaced_by_the_slowest_limit(limiter):
+    started = time.monotonic()
+    called = time.monotonic()
+    waits = limiter.reserve([("send:batch", 100), ("number:batch", 20)], 4)
+    slots = [called - started + wait for wait in waits]
+    after = reserve_at(limiter, [("send:batch", 100)], started)
+
+    assert slots == pytest.approx([0, 0.05, 0.10, 0.15], abs=JITTER)
+    # The send's own limit continues 10 ms after the batch's last slot.
+    assert after == pytest.approx(0.16, abs=JITTER)
 
 
 def test_two_redis_clients_share_one_budget():
