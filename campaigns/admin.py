@@ -34,7 +34,7 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
     organization_path = "campaign__organization"
     extra = 0
     ordering = ["position", "pk"]
-    readonly_fields = ["scheduled_for_utc", "status"]
+    readonly_fields = ["scheduled_for_utc", "status", "delivery"]
     fieldsets = [
         (None, {"fields": [("position", "name", "status")]}),
         ("When", {"fields": [("local_date", "local_time", "time_zone"), "scheduled_for_utc"]}),
@@ -48,8 +48,22 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
                 ]
             },
         ),
-        ("Delivery", {"fields": ["max_messages_per_second"]}),
+        ("Delivery", {"fields": ["max_messages_per_second", "delivery"]}),
     ]
+
+    @admin.display(description="Progress")
+    def delivery(self, send):
+        if send.pk is None or send.status == Send.Status.PENDING:
+            return send.status_reason or "—"
+        stats = selectors.send_progress(send)
+        counts = ", ".join(f"{status} {n:,}" for status, n in stats.counts.items() if n)
+        times = " · ".join(
+            f"{label} {moment:%Y-%m-%d %H:%M:%S} UTC"
+            for label, moment in (("started", send.started_at), ("completed", send.completed_at))
+            if moment
+        )
+        parts = [f"{stats.progress:.0%} of {stats.total:,} recipients done", counts, times]
+        return " — ".join(p for p in [*parts, send.status_reason] if p)
 
     @admin.display(description="UTC instant")
     def scheduled_for_utc(self, send):

@@ -1,11 +1,13 @@
 """Reads about campaigns that the editor and the scheduling gates share."""
 
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from typing import NamedTuple
+
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 
 from audiences.models import Lead, OptOut
 from messaging.models import Category
 
-from .models import Campaign, Send
+from .models import Campaign, Send, SendRecipient
 
 
 def eligible_recipient_count(campaign: Campaign, category: str) -> int:
@@ -42,3 +44,28 @@ def with_next_send_at(campaigns: QuerySet) -> QuerySet:
     return campaigns.annotate(
         next_send_at=Min("sends__scheduled_for", filter=Q(sends__status=Send.Status.PENDING))
     )
+
+
+class SendProgress(NamedTuple):
+    counts: dict[str, int]  # recipients per status, every status present
+    total: int
+    done: int  # recipients whose outcome is settled (neither queued nor sending)
+
+    @property
+    def progress(self) -> float:
+        """Share of the send's recipients that are done, 0–1."""
+        return self.done / self.total if self.total else 0.0
+
+
+def send_progress(send: Send) -> SendProgress:
+    """Counts per recipient status and progress of one send, in one query."""
+    rows = dict(
+        SendRecipient.objects.filter(send=send)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    counts = {status: rows.get(status, 0) for status in SendRecipient.Status.values}
+    pending = counts[SendRecipient.Status.QUEUED] + counts[SendRecipient.Status.SENDING]
+    total = sum(counts.values())
+    return SendProgress(counts, total, total - pending)

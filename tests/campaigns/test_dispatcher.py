@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from audiences.models import OptOut
-from campaigns import dispatcher, services
+from campaigns import dispatcher, selectors, services
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from tests.factories import (
@@ -287,3 +287,22 @@ def test_an_unapproved_template_pauses_with_a_message_for_the_marketer(
     campaign = Campaign.objects.get(pk=send.campaign_id)
     assert campaign.status == Campaign.Status.PAUSED
     assert "132001" in campaign.status_reason
+
+
+def test_a_sends_progress_counts_every_recipient_status(sandbox, firing_send):
+    sandbox.configure(ratio_permanent=0.5, seed=3)
+    send = firing_send()
+
+    before = selectors.send_progress(send)
+    dispatcher.dispatch_send(send.pk)
+    after = selectors.send_progress(send)
+
+    assert (before.total, before.done, before.progress) == (len(PHONES), 0, 0.0)
+    assert before.counts[Status.QUEUED] == len(PHONES)
+    assert after.progress == 1.0
+    assert after.counts[Status.SENT] + after.counts[Status.FAILED] == len(PHONES)
+    assert (
+        after.counts[Status.FAILED]
+        == SendRecipient.objects.filter(send=send, status=Status.FAILED).count()
+        > 0
+    )

@@ -21,6 +21,7 @@ from tests.factories import (
     OptOutFactory,
     OrganizationFactory,
     SendFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -295,3 +296,14 @@ def test_a_campaign_whose_last_send_was_missed_is_completed():
 
     send.campaign.refresh_from_db()
     assert send.campaign.status == Campaign.Status.COMPLETED
+
+
+def test_the_campaign_editor_shows_a_materialized_sends_progress(client):
+    send = scheduled_send()
+    materialize_send(send.pk)
+    client.force_login(UserFactory(organization=send.campaign.organization))
+
+    page = client.get(f"/admin/campaigns/campaign/{send.campaign_id}/change/").content.decode()
+
+    assert "0% of 3 recipients done" in page
+    assert "queued 3" in page

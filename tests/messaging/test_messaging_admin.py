@@ -133,3 +133,44 @@ def test_a_template_form_shows_its_parameter_count(staff, org):
     assert page.status_code == 200
     assert "Parameters" in page.content.decode()
     assert MessageTemplate.objects.get(pk=template.pk).parameter_count == 2
+
+
+def test_sync_action_pulls_templates_and_limits_from_meta(client, sandbox, number):
+    from messaging.models import MessageTemplate, WhatsAppNumber
+    from tests.factories import UserFactory
+
+    sandbox.register_number(number, messaging_limit_tier="TIER_UNLIMITED", quality_rating="GREEN")
+    sandbox._post(
+        "templates",
+        {"waba_id": number.waba_id, "name": "welcome", "language": "en_US",
+         "category": "UTILITY", "status": "APPROVED", "body_text": "Welcome {{1}}"},
+    )  # fmt: skip
+    client.force_login(UserFactory(organization=number.organization))
+
+    response = client.post(
+        "/admin/messaging/whatsappnumber/",
+        {"action": "sync_from_meta", "_selected_action": [number.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "templates" in response.content.decode()
+    number.refresh_from_db()
+    assert number.messaging_limit == WhatsAppNumber.MessagingLimit.TIER_UNLIMITED
+    template = MessageTemplate.objects.get(organization=number.organization, name="welcome")
+    assert (template.category, template.status) == ("UTILITY", "APPROVED")
+
+
+def test_sync_action_reports_metas_refusal(client, sandbox, number):
+    from tests.factories import UserFactory
+
+    sandbox.register_number(number, access_token="rotated-elsewhere")
+    client.force_login(UserFactory(organization=number.organization))
+
+    response = client.post(
+        "/admin/messaging/whatsappnumber/",
+        {"action": "sync_from_meta", "_selected_action": [number.pk]},
+        follow=True,
+    )
+
+    assert "Meta answered" in response.content.decode()
