@@ -105,13 +105,7 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
     search_fields = ["name"]
     actions = [_transition_action(action) for action in services.ADMIN_ACTIONS]
     fields = [
-        "organization",
-        "name",
-        "description",
-        "whatsapp_number",
-        "audiences",
-        "product_policy_confirmed",
-        "stop_at",
+        *CampaignForm.Meta.fields,
         "status",
         "status_reason",
         "created_at",

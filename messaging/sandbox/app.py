@@ -12,6 +12,7 @@ import asyncio
 import base64
 import os
 import secrets
+import time
 
 import orjson
 from aiohttp import web
@@ -22,6 +23,7 @@ from .state import (
     Recorder,
     Registry,
     SandboxConfig,
+    SendRecord,
     make_rng,
     number_from_json,
     template_from_json,
@@ -151,15 +153,18 @@ async def send_message(request: web.Request) -> web.Response:
     if response.get(ERROR_CODE) in STALE_REGISTRY_CODES and await sandbox.reload_if_stale():
         response, accepted = _answer_send(sandbox, request, endpoint, phone_number_id, payload, to)
     sandbox.recorder.record(
-        phone_number_id,
-        endpoint,
-        to,
-        template_name,
-        response.status,
-        response.get(ERROR_CODE),
-        accepted.wamid if accepted else "",
-        callback,
-        parameters,
+        SendRecord(
+            at=time.monotonic(),
+            phone_number_id=phone_number_id,
+            endpoint=endpoint,
+            to=to,
+            template=template_name,
+            http_status=response.status,
+            error_code=response.get(ERROR_CODE),
+            wamid=accepted.wamid if accepted else "",
+            callback_data=callback,
+            parameters=parameters,
+        )
     )
     if accepted:
         sandbox.notifier.schedule(accepted)

@@ -8,6 +8,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from messaging.models import PARAMETER_PATTERN
 
@@ -167,20 +168,19 @@ class Registry:
         return clone
 
 
-# One recorded send: (monotonic time, phone_number_id, endpoint, to, template, HTTP status,
-# error code or None, wamid or "", biz_opaque_callback_data, body parameters' texts)
-RECORD_FIELDS = (
-    "at",
-    "phone_number_id",
-    "endpoint",
-    "to",
-    "template",
-    "http_status",
-    "error_code",
-    "wamid",
-    "callback_data",
-    "parameters",
-)
+class SendRecord(NamedTuple):
+    """One send request the sandbox answered."""
+
+    at: float  # monotonic seconds in the sandbox process
+    phone_number_id: str
+    endpoint: str
+    to: str  # digits, as Meta takes them
+    template: str
+    http_status: int
+    error_code: int | None
+    wamid: str  # "" when refused
+    callback_data: str  # biz_opaque_callback_data
+    parameters: list  # the body parameters' texts
 
 
 class Recorder:
@@ -194,46 +194,22 @@ class Recorder:
         self.errors: Counter = Counter()
         self.started = time.monotonic()
 
-    def record(
-        self,
-        phone_number_id,
-        endpoint,
-        to,
-        template,
-        http_status,
-        code,
-        wamid,
-        callback,
-        parameters,
-    ):
+    def record(self, record: SendRecord) -> None:
         self.total += 1
-        if wamid:
-            self.accepted_per_recipient[to] += 1
+        if record.wamid:
+            self.accepted_per_recipient[record.to] += 1
         else:
-            self.errors[str(code)] += 1
+            self.errors[str(record.error_code)] += 1
         if len(self.records) < self.max_records:
-            self.records.append(
-                (
-                    time.monotonic(),
-                    phone_number_id,
-                    endpoint,
-                    to,
-                    template,
-                    http_status,
-                    code,
-                    wamid,
-                    callback,
-                    parameters,
-                )
-            )
+            self.records.append(record)
 
     def matching(self, phone: str = "", phone_number_id: str = "") -> list[dict]:
         phone = phone.lstrip("+")
         return [
-            dict(zip(RECORD_FIELDS, record, strict=True))
+            record._asdict()
             for record in self.records
-            if (not phone or record[3] == phone)
-            and (not phone_number_id or record[1] == phone_number_id)
+            if (not phone or record.to == phone)
+            and (not phone_number_id or record.phone_number_id == phone_number_id)
         ]
 
     def stats(self) -> dict:
