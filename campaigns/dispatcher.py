@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
-from audiences.models import OptOut
+from audiences.models import Lead, OptOut
 from messaging import errors
 from messaging.client import WhatsAppClient
 from messaging.models import Category
@@ -54,6 +54,7 @@ class Outcome:
     error_detail: str = ""
     retry_at: dt.datetime | None = None
     opt_out_marketing: bool = False
+    ineligible_geo: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -371,7 +372,12 @@ def _deliver(ctx: _Context, recipient: SendRecipient, slot_at: float) -> Outcome
     except errors.PairRateLimited as error:
         return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
     except errors.RecipientPermanentError as error:
-        return _failure(recipient, error, opt_out_marketing=error.opts_out_marketing)
+        return _failure(
+            recipient,
+            error,
+            opt_out_marketing=error.opts_out_marketing,
+            ineligible_geo=error.ineligible_geo,
+        )
     except errors.WhatsAppError as error:
         return _retry(recipient, error)
     except Exception as error:  # a bug must not strand the recipient in `sending`
@@ -379,7 +385,7 @@ def _deliver(ctx: _Context, recipient: SendRecipient, slot_at: float) -> Outcome
         return _retry(recipient, error)
 
 
-def _failure(recipient, error, opt_out_marketing=False) -> Outcome:
+def _failure(recipient, error, opt_out_marketing=False, ineligible_geo=False) -> Outcome:
     return Outcome(
         recipient.pk,
         "failed",
@@ -387,6 +393,7 @@ def _failure(recipient, error, opt_out_marketing=False) -> Outcome:
         error_title=(getattr(error, "title", "") or str(error))[:255],
         error_detail=str(getattr(error, "details", "") or ""),
         opt_out_marketing=opt_out_marketing,
+        ineligible_geo=ineligible_geo,
     )
 
 
@@ -446,6 +453,7 @@ def _record(send: Send, outcomes: list[Outcome]) -> None:
             [now, now],
         )
         _opt_out_marketing(send, [o.recipient_id for o in failed if o.opt_out_marketing])
+        _mark_ineligible_geo([o.recipient_id for o in failed if o.ineligible_geo])
 
 
 def _opt_out_marketing(send: Send, recipient_ids: list[int]) -> None:
@@ -465,6 +473,14 @@ def _opt_out_marketing(send: Send, recipient_ids: list[int]) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+def _mark_ineligible_geo(recipient_ids: list[int]) -> None:
+    """Meta blocked marketing to a US number (131049) that ingest let through: its lead is
+    marked ineligible_geo so no later MARKETING send tries again."""
+    if recipient_ids:
+        lead_ids = SendRecipient.objects.filter(pk__in=recipient_ids).values("lead_id")
+        Lead.objects.filter(pk__in=lead_ids).update(ingest_status=Lead.IngestStatus.INELIGIBLE_GEO)
 
 
 def _pause_for_send_level_error(send: Send, reason: str) -> None:

@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.utils import timezone
 
-from audiences.models import OptOut
+from audiences.models import Lead, OptOut
 from campaigns import dispatcher, selectors, services
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
@@ -306,3 +306,16 @@ def test_a_sends_progress_counts_every_recipient_status(sandbox, firing_send):
         == SendRecipient.objects.filter(send=send, status=Status.FAILED).count()
         > 0
     )
+
+
+def test_metas_us_marketing_block_marks_the_lead_ineligible_for_later_sends(sandbox, firing_send):
+    us_phone = "+12025550143"  # a US number that reached a MARKETING send
+    send = firing_send(phones=[us_phone, PHONES[0]])
+
+    dispatcher.dispatch_send(send.pk)
+
+    blocked = SendRecipient.objects.get(send=send, phone_e164=us_phone)
+    assert (blocked.status, blocked.error_code) == (Status.FAILED, "131049")
+    assert blocked.lead.ingest_status == Lead.IngestStatus.INELIGIBLE_GEO
+    other = SendRecipient.objects.get(send=send, phone_e164=PHONES[0])
+    assert (other.status, other.lead.ingest_status) == (Status.SENT, Lead.IngestStatus.OK)
