@@ -94,9 +94,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded shape runs web, worker and beat against one file: wait for locks
-    # instead of failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    # The embedded shape runs web, worker and beat against one file. WAL lets readers go
+    # on while one writes; IMMEDIATE transactions take the write lock up front, so a
+    # writer waits (up to the timeout) instead of failing with "database is locked" when a
+    # read transaction would have had to upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A fresh clone has no var/ yet; SQLite creates the file but not its folder.
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
