@@ -9,11 +9,12 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin
 
-from . import selectors, services
+from . import materializer, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
 
@@ -193,13 +194,33 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         self.run_transition(request, campaign, action)
         return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
+    def dry_run_view(self, request, object_id):
+        """Who each send would reach and what they would read; nothing is written or sent."""
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None or not self.has_view_permission(request, campaign):
+            raise Http404("No such campaign.")
+        sends = campaign.sends.select_related("template").order_by("scheduled_for", "position")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": f"Dry run of {campaign}",
+            "previews": [(send, materializer.preview_send(send)) for send in sends],
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/dry_run.html", context)
+
     def get_urls(self):
         transition = path(
             "<path:object_id>/transition/<str:action>/",
             self.admin_site.admin_view(self.transition_view),
             name="campaigns_campaign_transition",
         )
-        return [transition, *super().get_urls()]
+        dry_run = path(
+            "<path:object_id>/dry-run/",
+            self.admin_site.admin_view(self.dry_run_view),
+            name="campaigns_campaign_dry_run",
+        )
+        return [transition, dry_run, *super().get_urls()]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:

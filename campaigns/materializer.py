@@ -19,10 +19,15 @@ from messaging.models import Category
 
 from . import services
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
+from .rendering import render_body, render_parameters
 
 logger = logging.getLogger(__name__)
 
 ACTIVE_CAMPAIGN_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
+NO_FILTER_EVENT_REASON = (
+    "No recipients: the send's audience filter is on, but no filter event arrived before the "
+    "deadline."
+)
 
 
 class MaterializeResult(NamedTuple):
@@ -42,8 +47,9 @@ def _json_elements(column: str) -> str:
     return f"SELECT {source} WHERE f.id = %(filter_event)s"
 
 
-def _recipient_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at: dt.datetime):
-    """The INSERT … SELECT for one send, and its parameters."""
+def _eligible_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at: dt.datetime):
+    """SQL of the send's recipients, one row per phone (id, phone_e164, limited_reporting),
+    and its parameters: the product's rules, written once for materializing and previewing."""
     lead, optout = Lead._meta.db_table, OptOut._meta.db_table
     audiences = Campaign.audiences.through._meta.db_table
     event_table = LeadEvent._meta.db_table
@@ -56,8 +62,6 @@ def _recipient_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at
         "geo": Lead.IngestStatus.INELIGIBLE_GEO,
         "all": OptOut.Scope.ALL,
         "marketing": OptOut.Scope.MARKETING,
-        "queued": SendRecipient.Status.QUEUED,
-        "now": timezone.now(),
     }
     # UTILITY sends may reach US numbers; MARKETING ones never (Meta error 131049).
     statuses = (
@@ -97,29 +101,36 @@ def _recipient_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at
         keep = send.event_filter_mode == Send.EventFilterMode.INCLUDE
         conditions.append(has_event if keep else f"NOT {has_event}")
 
-    columns = (
-        "send_id, lead_id, phone_e164, limited_reporting, status, wamid, attempts, "
-        "error_code, error_title, error_detail, queued_at, updated_at"
-    )
     eligible = (
         f"SELECT l.id, l.phone_e164, l.limited_reporting FROM {lead} l "
         f"JOIN {audiences} ca ON ca.audience_id = l.audience_id WHERE " + " AND ".join(conditions)
     )
     # One row per phone: a phone present in two audiences of the campaign gets one message.
+    one_per_phone = (
+        f"WITH eligible AS ({eligible}) SELECT e.id, e.phone_e164, e.limited_reporting "
+        "FROM eligible e WHERE e.id IN (SELECT MIN(id) FROM eligible GROUP BY phone_e164)"
+    )
+    return one_per_phone, params
+
+
+def _insert_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at: dt.datetime):
+    """The INSERT … SELECT that fills the send's recipient queue, idempotently."""
+    recipients, params = _eligible_sql(send, filter_event, fire_at)
+    params |= {"send": send.pk, "queued": SendRecipient.Status.QUEUED, "now": timezone.now()}
+    columns = (
+        "send_id, lead_id, phone_e164, limited_reporting, status, wamid, attempts, "
+        "error_code, error_title, error_detail, queued_at, updated_at"
+    )
     select = (
-        "SELECT %(send)s, e.id, e.phone_e164, e.limited_reporting, %(queued)s, '', 0, '', '', '', "
-        "%(now)s, %(now)s FROM eligible e WHERE e.id IN "
-        "(SELECT MIN(id) FROM eligible GROUP BY phone_e164)"
+        "SELECT %(send)s, r.id, r.phone_e164, r.limited_reporting, %(queued)s, '', 0, '', '', "
+        f"'', %(now)s, %(now)s FROM ({recipients}) r"
     )
     table = SendRecipient._meta.db_table
     if connection.vendor == "postgresql":
-        sql = (
-            f"WITH eligible AS ({eligible}) INSERT INTO {table} ({columns}) {select} "
-            f"ON CONFLICT (send_id, phone_e164) DO NOTHING"
-        )
-    else:
-        sql = f"WITH eligible AS ({eligible}) INSERT OR IGNORE INTO {table} ({columns}) {select}"
-    return sql, params
+        return (
+            f"INSERT INTO {table} ({columns}) {select} ON CONFLICT (send_id, phone_e164) DO NOTHING"
+        ), params
+    return f"INSERT OR IGNORE INTO {table} ({columns}) {select}", params
 
 
 def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> MaterializeResult | None:
@@ -148,15 +159,11 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
 
         filter_event = None
         if send.audience_filter_mode == Send.AudienceFilterMode.WEBHOOK_FILTERED:
-            filter_event = send.filter_events.order_by("-received_at", "-id").first()
+            filter_event = _latest_filter_event(send)
             if filter_event is None:
-                reason = (
-                    "No recipients: the send's audience filter is on, but no filter event "
-                    "arrived before the deadline."
-                )
-                return _finish(send, Send.Status.MATERIALIZED, 0, reason, now)
+                return _finish(send, Send.Status.MATERIALIZED, 0, NO_FILTER_EVENT_REASON, now)
 
-        sql, params = _recipient_sql(send, filter_event, send.scheduled_for)
+        sql, params = _insert_sql(send, filter_event, send.scheduled_for)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
         count = SendRecipient.objects.filter(send=send).count()
@@ -170,6 +177,56 @@ def _finish(send: Send, status: str, count: int, reason: str, now) -> Materializ
     send.materialized_at = now
     send.save(update_fields=["status", "recipient_count", "status_reason", "materialized_at"])
     return MaterializeResult(send.pk, status, count, reason)
+
+
+class PreviewMessage(NamedTuple):
+    phone_e164: str
+    parameters: list[str]
+    text: str
+
+
+class SendPreview(NamedTuple):
+    recipient_count: int
+    limited_reporting_count: int
+    sample: list[PreviewMessage]
+    reason: str = ""
+
+
+def _latest_filter_event(send: Send) -> AudienceFilterEvent | None:
+    return send.filter_events.order_by("-received_at", "-id").first()
+
+
+def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
+    """Who the send would reach if it materialized now, and what they would read.
+
+    The dry run: the materializer's own rules as a SELECT, so the preview cannot drift
+    from what firing would do. It writes nothing and calls no one.
+    """
+    filter_event = None
+    if send.audience_filter_mode == Send.AudienceFilterMode.WEBHOOK_FILTERED:
+        filter_event = _latest_filter_event(send)
+        if filter_event is None:
+            return SendPreview(0, 0, [], NO_FILTER_EVENT_REASON)
+    recipients, params = _eligible_sql(send, filter_event, send.scheduled_for)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN r.limited_reporting THEN 1 ELSE 0 END), 0) "
+            f"FROM ({recipients}) r",
+            params,
+        )
+        count, limited = cursor.fetchone()
+        cursor.execute(
+            f"SELECT r.id FROM ({recipients}) r ORDER BY r.id LIMIT {int(sample_size)}", params
+        )
+        lead_ids = [row[0] for row in cursor.fetchall()]
+    leads = Lead.objects.in_bulk(lead_ids)
+    sample = []
+    for lead_id in lead_ids:
+        lead = leads[lead_id]
+        parameters = render_parameters(send.parameter_mapping, lead)
+        text = render_body(send.template.body_text, parameters)
+        sample.append(PreviewMessage(lead.phone_e164, parameters, text))
+    return SendPreview(count, limited, sample)
 
 
 def _complete_campaign_if_done(campaign: Campaign) -> None:

@@ -8,6 +8,8 @@ accepts a mapping the dispatcher cannot render.
 
 from django.core.exceptions import ValidationError
 
+from messaging.models import PARAMETER_PATTERN
+
 LEAD_FIELDS = ("first_name", "last_name", "email", "external_id", "phone_e164")
 VARIABLE_PREFIX = "variables."
 
@@ -59,3 +61,13 @@ def render_parameters(mapping: list[str], lead) -> list[str]:
             value = getattr(lead, entry, "") if lead is not None else ""
             values.append("" if value is None else str(value))
     return values
+
+
+def render_body(body_text: str, parameters: list[str]) -> str:
+    """The template body as the recipient reads it, {{n}} replaced by parameter n."""
+
+    def substitute(match):
+        position = int(match.group(1))
+        return parameters[position - 1] if 0 < position <= len(parameters) else match.group(0)
+
+    return PARAMETER_PATTERN.sub(substitute, body_text)
