@@ -153,42 +153,72 @@ class ChunkJob:
     copy_prefix: tuple = ()
 
 
-def _cell(row: list[str], index: int | None, limit: int) -> str:
-    return row[index].strip()[:limit] if index is not None else ""
+def _cell(row: list[str], index: int | None) -> str:
+    return row[index].strip() if index is not None else ""
 
 
 def classify_rows(job: ChunkJob) -> list[tuple]:
-    columns, statuses = job.columns, job.statuses
+    columns = job.columns
     lead_rows = []
     for row_number, row in enumerate(job.rows, start=job.first_row_number):
         if len(row) < columns.width:
             row = row + [""] * (columns.width - len(row))
-        phone_raw = row[columns.phone].strip()
-        phone = normalize_phone(phone_raw, job.default_region, strict=True)
-        if not phone.is_valid:
-            status, reason = statuses["invalid_phone"], phone.error
-        elif phone.marketing_blocked:
-            status = statuses["ineligible_geo"]
-            reason = INELIGIBLE_GEO_REASON.format(region=phone.region)
-        else:
-            status, reason = statuses["ok"], ""
         lead_rows.append(
-            (
-                row_number,
-                _cell(row, columns.external_id, MAX_LENGTHS["external_id"]),
-                phone_raw[: MAX_LENGTHS["phone_raw"]],
-                phone.e164,
-                phone.region,
-                _cell(row, columns.first_name, MAX_LENGTHS["name"]),
-                _cell(row, columns.last_name, MAX_LENGTHS["name"]),
-                _cell(row, columns.email, MAX_LENGTHS["email"]),
-                {name: row[i].strip() for i, name in columns.variables},
-                status,
-                reason[: MAX_LENGTHS["reason"]],
-                phone.limited_reporting,
+            classify_lead(
+                row_number=row_number,
+                phone_raw=row[columns.phone],
+                default_region=job.default_region,
+                statuses=job.statuses,
+                external_id=_cell(row, columns.external_id),
+                first_name=_cell(row, columns.first_name),
+                last_name=_cell(row, columns.last_name),
+                email=_cell(row, columns.email),
+                variables={name: row[i].strip() for i, name in columns.variables},
             )
         )
     return lead_rows
+
+
+def classify_lead(
+    *,
+    row_number: int,
+    phone_raw: str,
+    default_region: str,
+    statuses: dict[str, str],
+    external_id: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    variables: dict[str, str],
+) -> tuple:
+    """One lead row in LEAD_FIELDS order: its normalised phone and ingest status.
+
+    The one place a lead's status is decided, for CSV rows and API persons alike.
+    Duplicates are settled later, across the whole audience.
+    """
+    phone_raw = phone_raw.strip()
+    phone = normalize_phone(phone_raw, default_region, strict=True)
+    if not phone.is_valid:
+        status, reason = statuses["invalid_phone"], phone.error
+    elif phone.marketing_blocked:
+        status = statuses["ineligible_geo"]
+        reason = INELIGIBLE_GEO_REASON.format(region=phone.region)
+    else:
+        status, reason = statuses["ok"], ""
+    return (
+        row_number,
+        external_id[: MAX_LENGTHS["external_id"]],
+        phone_raw[: MAX_LENGTHS["phone_raw"]],
+        phone.e164,
+        phone.region,
+        first_name[: MAX_LENGTHS["name"]],
+        last_name[: MAX_LENGTHS["name"]],
+        email[: MAX_LENGTHS["email"]],
+        variables,
+        status,
+        reason[: MAX_LENGTHS["reason"]],
+        phone.limited_reporting,
+    )
 
 
 def process_chunk(job: ChunkJob):

@@ -1,4 +1,4 @@
-"""Audiences from uploaded CSVs: storing the upload and the streamed ingest into leads.
+"""Audiences from uploaded CSVs (stored, then streamed into leads) and from the segment API.
 
 The ingest reads the file as a stream in batches, so memory does not grow with the file.
 Phone parsing dominates its cost (~25–40 µs a number), so large files are parsed by a small
@@ -28,6 +28,7 @@ from .ingest_rows import (
     LEAD_FIELDS,
     ChunkJob,
     IngestError,
+    classify_lead,
     map_columns,
     process_chunk,
     sniff_delimiter,
@@ -68,6 +69,67 @@ def create_csv_audience(
 
         transaction.on_commit(lambda: ingest_audience_task.delay(audience.pk))
     return audience
+
+
+def create_api_audience(
+    *, organization, name: str, description: str = "", persons: list[dict]
+) -> tuple[Audience, list[Lead]]:
+    """A ready audience of the given persons, with its leads in the persons' order.
+
+    Each person is a dict of phone, external_id, first_name, last_name, email and variables.
+    They go through the CSV's rules (normalisation, US ineligible for marketing, limited
+    reporting, later duplicates of a phone), and every one is stored, invalid ones too, so
+    the caller gets an id per person. All or nothing: one transaction.
+    """
+    statuses = {status.value: status.value for status in Lead.IngestStatus}
+    now = timezone.now()
+    with transaction.atomic():
+        audience = Audience.objects.create(
+            organization=organization,
+            name=name,
+            description=description,
+            source=Audience.Source.API,
+            status=Audience.Status.INGESTING,
+            default_region=settings.AUDIENCE_DEFAULT_REGION,
+            ingest_started_at=now,
+        )
+        Lead.objects.bulk_create(
+            (
+                _person_lead(audience, row_number, person, statuses)
+                for row_number, person in enumerate(persons, start=1)
+            ),
+            batch_size=settings.AUDIENCE_INGEST_BATCH_SIZE,
+        )
+        _mark_duplicates(audience.pk)
+        counts = selectors.count_leads_by_status(audience.pk)
+        _update(
+            audience,
+            status=Audience.Status.READY,
+            total_rows=len(persons),
+            ingest_finished_at=timezone.now(),
+            **{f"count_{status}": count for status, count in counts.items()},
+        )
+    audience.refresh_from_db()
+    return audience, list(audience.leads.order_by("row_number"))
+
+
+def _person_lead(audience: Audience, row_number: int, person: dict, statuses: dict) -> Lead:
+    lead_row = classify_lead(
+        row_number=row_number,
+        phone_raw=person["phone"],
+        default_region=audience.default_region,
+        statuses=statuses,
+        external_id=person.get("external_id", ""),
+        first_name=person.get("first_name", ""),
+        last_name=person.get("last_name", ""),
+        email=person.get("email", ""),
+        variables=person.get("variables", {}),
+    )
+    return Lead(
+        audience_id=audience.pk,
+        organization_id=audience.organization_id,
+        **dict(zip(LEAD_FIELDS, lead_row, strict=True)),
+    )
 
 
 def ingest_audience(audience_id: int, *, progress: ProgressCallback | None = None) -> Audience:

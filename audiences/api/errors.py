@@ -1,0 +1,32 @@
+"""The error bodies of the REST API, in the seeds' shape.
+
+`{"statusCode": 400, "message": <where the error is>, "error": "Bad Request"}`, and exactly
+`{"statusCode": 401, "message": "Unauthorized"}` whatever was wrong with the key, so an answer
+never tells a revoked key from one that never existed.
+"""
+
+from http import HTTPStatus
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class BadRequest(exceptions.APIException):
+    """A body that is not the documented shape; the message names the field path."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        headers = {"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else {}
+        body = {"statusCode": 401, "message": "Unauthorized"}
+        return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=headers)
+    if isinstance(exc, exceptions.APIException):
+        body = {
+            "statusCode": exc.status_code,
+            "message": str(exc.detail),
+            "error": HTTPStatus(exc.status_code).phrase,
+        }
+        return Response(body, status=exc.status_code)
+    return None

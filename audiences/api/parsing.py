@@ -1,0 +1,104 @@
+"""Reading a create-segment body into what `create_api_audience` takes.
+
+Plain loops rather than a serializer per person: a call carries up to 10,000 of them. Each
+error names its place in the body (`persons[2].phone: ...`); the first few are reported
+together so a partner can fix a payload in one round.
+"""
+
+from audiences.ingest_rows import MAX_LENGTHS
+
+from .errors import BadRequest
+
+MAX_SEGMENT_PERSONS = 10_000
+MAX_NAME_LENGTH = 200
+MAX_REPORTED_ERRORS = 20
+# Person fields and the lead fields they fill, with the lead field's length limit.
+PERSON_TEXT_FIELDS = {
+    "externalId": ("external_id", MAX_LENGTHS["external_id"]),
+    "firstName": ("first_name", MAX_LENGTHS["name"]),
+    "lastName": ("last_name", MAX_LENGTHS["name"]),
+    "email": ("email", MAX_LENGTHS["email"]),
+}
+
+
+def segment_from_body(data) -> dict:
+    """name, description and persons (dicts of lead fields) of a valid body; BadRequest else."""
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object")
+    errors = []
+    name = _text(data.get("name"), "name", MAX_NAME_LENGTH, errors).strip()
+    if not name and not errors:
+        errors.append("name: required")
+    description = _text(data.get("description"), "description", None, errors)
+    persons = data.get("persons")
+    if persons is None:
+        persons = []
+    elif not isinstance(persons, list):
+        errors.append("persons: expected a list of person objects")
+        persons = []
+    elif len(persons) > MAX_SEGMENT_PERSONS:
+        errors.append(f"persons: at most {MAX_SEGMENT_PERSONS:,} per call, got {len(persons):,}")
+        persons = []
+    leads = []
+    for index, person in enumerate(persons):
+        leads.append(_person(person, f"persons[{index}]", errors))
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+    if errors:
+        raise BadRequest("; ".join(errors[:MAX_REPORTED_ERRORS]))
+    return {"name": name, "description": description, "persons": leads}
+
+
+def _person(person, path: str, errors: list[str]) -> dict:
+    if not isinstance(person, dict):
+        errors.append(f"{path}: expected an object")
+        return {}
+    phone_key = "phone" if person.get("phone") is not None else "phoneNumber"
+    reported = len(errors)
+    phone = _text(person.get(phone_key), f"{path}.{phone_key}", MAX_LENGTHS["phone_raw"], errors)
+    if not phone.strip() and len(errors) == reported:
+        errors.append(f"{path}.phone: required (phone or phoneNumber)")
+    lead = {"phone": phone, "variables": _variables(person.get("substitutionTags"), path, errors)}
+    for key, (field, limit) in PERSON_TEXT_FIELDS.items():
+        lead[field] = _text(person.get(key), f"{path}.{key}", limit, errors).strip()
+    return lead
+
+
+def _variables(tags, path: str, errors: list[str]) -> dict[str, str]:
+    """substitutionTags [{tag, value}] as the lead's template variables {tag: value}."""
+    if tags is None:
+        return {}
+    path = f"{path}.substitutionTags"
+    if not isinstance(tags, list):
+        errors.append(f"{path}: expected a list of {{tag, value}} objects")
+        return {}
+    variables = {}
+    for index, item in enumerate(tags):
+        where = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: expected an object with tag and value")
+            continue
+        tag = _text(item.get("tag"), f"{where}.tag", None, errors).strip()
+        if not tag:
+            errors.append(f"{where}.tag: required")
+            continue
+        value = item.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        variables[tag] = _text(value, f"{where}.value", None, errors)
+    return variables
+
+
+def _text(value, path: str, limit: int | None, errors: list[str]) -> str:
+    """A string field: null and absent read as empty; NUL characters are dropped (the
+    database cannot store them)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{path}: expected a string")
+        return ""
+    value = value.replace("\x00", "")
+    if limit is not None and len(value.strip()) > limit:
+        errors.append(f"{path}: at most {limit} characters, got {len(value.strip())}")
+        return ""
+    return value
