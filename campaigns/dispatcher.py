@@ -171,7 +171,10 @@ def _skip_queued(send: Send, reason: str, now) -> None:
 def _end_send(send: Send, status: str, reason: str, now) -> str:
     send.status, send.status_reason, send.completed_at = status, reason, now
     send.save(update_fields=["status", "status_reason", "completed_at"])
-    logger.info("send ended", extra={"send_id": send.pk, "status": status})
+    logger.info(
+        "send ended",
+        extra={"campaign_id": send.campaign_id, "send_id": send.pk, "status": status},
+    )
     return status
 
 
@@ -381,7 +384,14 @@ def _deliver(ctx: _Context, recipient: SendRecipient, slot_at: float) -> Outcome
     except errors.WhatsAppError as error:
         return _retry(recipient, error)
     except Exception as error:  # a bug must not strand the recipient in `sending`
-        logger.exception("unexpected dispatch error", extra={"recipient_id": recipient.pk})
+        logger.exception(
+            "unexpected dispatch error",
+            extra={
+                "campaign_id": send.campaign_id,
+                "send_id": send.pk,
+                "recipient_id": recipient.pk,
+            },
+        )
         return _retry(recipient, error)
 
 
@@ -491,4 +501,7 @@ def _pause_for_send_level_error(send: Send, reason: str) -> None:
     campaign = Campaign.objects.get(pk=send.campaign_id)
     if campaign.status in ACTIVE_CAMPAIGN_STATUSES:
         services.transition_campaign(campaign, "pause", reason=message)
-    logger.warning("send paused", extra={"send_id": send.pk, "reason": reason})
+    logger.warning(
+        "send paused",
+        extra={"campaign_id": send.campaign_id, "send_id": send.pk, "reason": reason},
+    )

@@ -168,7 +168,10 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
             cursor.execute(sql, params)
         count = SendRecipient.objects.filter(send=send).count()
         result = _finish(send, Send.Status.MATERIALIZED, count, "", now)
-    logger.info("materialized send", extra={"send_id": send_id, "recipients": count})
+    logger.info(
+        "materialized send",
+        extra={"campaign_id": send.campaign_id, "send_id": send_id, "recipients": count},
+    )
     return result
 
 

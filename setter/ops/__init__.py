@@ -1,0 +1,1 @@
+"""Operations surface: health probes, Prometheus metrics and JSON log lines."""

@@ -1,0 +1,139 @@
+"""Prometheus /metrics, computed from the database at scrape time.
+
+The engine's work happens in Celery worker processes and the web runs several gunicorn
+workers, so counters kept in one process's memory would see a fraction of the truth. Every
+figure here is an aggregate of the rows the engine writes, which is exact whichever process
+is scraped, at the cost of a few grouped queries per scrape (see docs/ops.md).
+"""
+
+import hmac
+
+from django.conf import settings
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
+from django.http import HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+
+from campaigns.models import Send, SendRecipient
+
+RecipientStatus = SendRecipient.Status
+
+
+def _elapsed(start: str, end: str) -> ExpressionWrapper:
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+
+
+class EngineCollector:
+    """Yields the engine's metrics from SendRecipient and Send rows."""
+
+    def collect(self):
+        yield from self._messages()
+        yield from self._sends()
+        yield from self._durations()
+
+    def _messages(self):
+        by_status = GaugeMetricFamily(
+            "setter_messages",
+            "Messages (send recipients) by send category and current status.",
+            labels=["category", "status"],
+        )
+        sent = CounterMetricFamily(
+            "setter_messages_sent",
+            "Messages Meta accepted, by send category.",
+            labels=["category"],
+        )
+        failed = CounterMetricFamily(
+            "setter_messages_failed",
+            "Messages that failed, by send category and Meta error code.",
+            labels=["category", "error_code"],
+        )
+        queued = GaugeMetricFamily(
+            "setter_recipients_queued",
+            "Queue depth: messages waiting for a dispatcher or in flight (queued + sending).",
+        )
+        sent_by_category = {}
+        queue_depth = 0
+        rows = (
+            SendRecipient.objects.values("send__category", "status")
+            .annotate(count=Count("id"), sent=Count("sent_at"))
+            .order_by("send__category", "status")
+        )
+        for row in rows:
+            category, status = row["send__category"], row["status"]
+            by_status.add_metric([category, status], row["count"])
+            sent_by_category[category] = sent_by_category.get(category, 0) + row["sent"]
+            if status in (RecipientStatus.QUEUED, RecipientStatus.SENDING):
+                queue_depth += row["count"]
+        for category, count in sorted(sent_by_category.items()):
+            sent.add_metric([category], count)
+        failures = (
+            SendRecipient.objects.filter(status=RecipientStatus.FAILED)
+            .values("send__category", "error_code")
+            .annotate(count=Count("id"))
+            .order_by("send__category", "error_code")
+        )
+        for row in failures:
+            failed.add_metric([row["send__category"], row["error_code"] or "none"], row["count"])
+        queued.add_metric([], queue_depth)
+        yield from (by_status, sent, failed, queued)
+
+    def _sends(self):
+        sends = GaugeMetricFamily("setter_sends", "Sends by status.", labels=["status"])
+        rows = Send.objects.values("status").annotate(count=Count("id")).order_by("status")
+        for row in rows:
+            sends.add_metric([row["status"]], row["count"])
+        yield sends
+
+    def _durations(self):
+        dispatch = Send.objects.filter(
+            started_at__isnull=False, completed_at__isnull=False
+        ).aggregate(count=Count("id"), total=Sum(_elapsed("started_at", "completed_at")))
+        yield _summary(
+            "setter_send_dispatch_seconds",
+            "Time from a send's first dispatch to its end, over every finished send.",
+            dispatch["count"],
+            _seconds(dispatch["total"]),
+        )
+        # The materializer may start this long before the fire time; lag is measured from then.
+        lag = Send.objects.filter(materialized_at__isnull=False).aggregate(
+            count=Count("id"), total=Sum(_elapsed("scheduled_for", "materialized_at"))
+        )
+        ahead = settings.SEND_MATERIALIZE_AHEAD_SECONDS
+        yield _summary(
+            "setter_send_materialization_lag_seconds",
+            "Time from the moment a send became due for materialization to its recipients "
+            "being written, over every materialized send.",
+            lag["count"],
+            _seconds(lag["total"]) + ahead * lag["count"],
+        )
+
+
+def _seconds(duration) -> float:
+    return duration.total_seconds() if duration is not None else 0.0
+
+
+def _summary(name: str, documentation: str, count: int, seconds: float) -> SummaryMetricFamily:
+    return SummaryMetricFamily(name, documentation, count_value=count, sum_value=seconds)
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(EngineCollector())
+
+
+def _authorized(request) -> bool:
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    return hmac.compare_digest(
+        request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
+    )
+
+
+@require_GET
+@never_cache
+def metrics(request):
+    if not _authorized(request):
+        return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
