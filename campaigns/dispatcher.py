@@ -297,11 +297,11 @@ def _claim_batch(send: Send, size: int) -> list[SendRecipient]:
             .order_by("id")[:size]
         )
         if batch:
-            ids = [r.pk for r in batch]
-            SendRecipient.objects.filter(pk__in=ids).update(status=Status.SENDING, updated_at=now)
+            SendRecipient.objects.filter(pk__in=[r.pk for r in batch]).update(
+                status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now
+            )
             for recipient in batch:
                 recipient.attempts += 1
-            SendRecipient.objects.bulk_update(batch, ["attempts"])
     return batch
 
 

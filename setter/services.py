@@ -47,6 +47,12 @@ def authenticate_api_key(raw_key: str) -> ApiKey | None:
     return api_key
 
 
+def authenticate_bearer(authorization: str | None) -> ApiKey | None:
+    """The active key of an `Authorization: Bearer <key>` header; None for any other header."""
+    scheme, _, raw_key = (authorization or "").partition(" ")
+    return authenticate_api_key(raw_key.strip()) if scheme.lower() == "bearer" else None
+
+
 def revoke_api_key(api_key: ApiKey) -> None:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()

@@ -13,7 +13,7 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
 
 from setter.models import Organization
-from setter.services import authenticate_api_key, verify_signature
+from setter.services import authenticate_bearer, verify_signature
 
 from .parsing import read_body
 
@@ -35,8 +35,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION")
         if not header:
             return None
-        scheme, _, raw_key = header.partition(" ")
-        api_key = authenticate_api_key(raw_key.strip()) if scheme.lower() == "bearer" else None
+        api_key = authenticate_bearer(header)
         if api_key is None:
             raise AuthenticationFailed(INVALID_API_KEY)
         organization = api_key.organization

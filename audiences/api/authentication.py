@@ -10,13 +10,12 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
 
 from setter.models import Organization
-from setter.services import authenticate_api_key
+from setter.services import authenticate_api_key, authenticate_bearer
 
 API_KEY_HEADER = "x-api-key"
 
 
-def _organization_of(raw_key: str):
-    api_key = authenticate_api_key(raw_key.strip())
+def _organization_of(api_key):
     if api_key is None:
         raise AuthenticationFailed()
     return None, api_key.organization
@@ -25,7 +24,7 @@ def _organization_of(raw_key: str):
 class XApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         raw_key = request.headers.get(API_KEY_HEADER)
-        return None if raw_key is None else _organization_of(raw_key)
+        return None if raw_key is None else _organization_of(authenticate_api_key(raw_key.strip()))
 
     def authenticate_header(self, request):
         return API_KEY_HEADER
@@ -34,10 +33,7 @@ class XApiKeyAuthentication(BaseAuthentication):
 class BearerApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = request.headers.get("Authorization")
-        if not header:
-            return None
-        scheme, _, raw_key = header.partition(" ")
-        return _organization_of(raw_key if scheme.lower() == "bearer" else "")
+        return _organization_of(authenticate_bearer(header)) if header else None
 
     def authenticate_header(self, request):
         return "Bearer"
