@@ -6,8 +6,7 @@ together so a partner can fix a payload in one round.
 """
 
 from audiences.ingest_rows import MAX_LENGTHS
-
-from .errors import BadRequest
+from setter.api.errors import BadRequest
 
 MAX_SEGMENT_PERSONS = 10_000
 MAX_NAME_LENGTH = 200

@@ -1,36 +1,9 @@
 """OpenAPI description of the segment API: its key header, bodies and the seed's example."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
-from .authentication import API_KEY_HEADER
 from .parsing import MAX_SEGMENT_PERSONS
-
-
-class XApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "audiences.api.authentication.XApiKeyAuthentication"
-    name = "xApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": API_KEY_HEADER,
-            "description": "Any active API key of your organization.",
-        }
-
-
-class BearerApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "audiences.api.authentication.BearerApiKeyAuthentication"
-    name = "bearerApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "Any active API key of your organization, as a bearer token.",
-        }
 
 
 # Documentation only: audiences.api.parsing reads the body.
