@@ -17,6 +17,12 @@ class BadRequest(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
 
 
+class Conflict(exceptions.APIException):
+    """The object's state forbids the call (e.g. editing a campaign that left draft)."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         headers = {"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else {}
