@@ -1,0 +1,493 @@
+"""The query language of the REST API: Mongo-style filters, sorts and keyset cursors.
+
+A query body is `{"filter": {...}, "sort": [{"field", "direction"}], "limit": n, "next": "..."}`
+(seed 003's queryCampaigns / querySegments / queryTargets). Filters compile to ORM `Q` objects,
+so the database evaluates them; nothing is ever matched row by row in Python. Every error is a
+`BadRequest` whose message names its place in the body, e.g.
+`filter.$or[1].created_at.$foo: unknown operator (expected one of $eq, ...)`.
+
+Filter semantics, chosen to match what a Mongo user expects:
+
+* `{"name": "x"}` is `{"name": {"$eq": "x"}}`; several fields in one object, or several
+  operators on one field, must all hold (AND); `$and` / `$or` take non-empty lists of filters.
+* `$ne` and `$nin` also match rows where the field is missing (a JSON key the row does not
+  have, a NULL column, a multi-valued relation with no members) — as in MongoDB, they are
+  exactly the negation of `$eq` / `$in`. (An empty text column is the value "", so
+  `{"$ne": "x"}` matches it and `{"$ne": ""}` does not.)
+* `$exists: true` matches rows where the field has a value: not NULL, not the empty string for
+  text fields, the key present for JSON sub-keys, at least one member for relations.
+  `{"$eq": null}` is `$exists: false` and `{"$ne": null}` is `$exists: true`.
+* `$gt` / `$gte` / `$lt` / `$lte` compare as the column does: numbers and ids numerically,
+  datetimes in time, text by the database's collation, JSON sub-keys as JSON values (a string
+  "30" is not the number 30).
+* Fields with `values` (enumerations like a campaign's status) take only the listed API values;
+  an API value may stand for several stored ones.
+"""
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.core import signing
+from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from .errors import BadRequest
+
+COMPARISONS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+FIELD_OPERATORS = ("$eq", "$ne", "$in", "$nin", *COMPARISONS, "$exists")
+LOGICAL_OPERATORS = ("$and", "$or")
+KINDS = ("text", "number", "datetime", "bool", "id", "json", "many")
+# Operators that make sense on each kind (enumerations, i.e. fields with `values`, as bool).
+UNORDERED_OPERATORS = ("$eq", "$ne", "$in", "$nin", "$exists")
+MAX_FILTER_DEPTH = 8
+MAX_FILTER_CONDITIONS = 200
+MAX_IN_VALUES = 10_000
+MAX_SORT_FIELDS = 4
+MAX_ID = 2**63 - 1
+CURSOR_SALT = "setter.api.cursor"
+
+
+@dataclass(frozen=True)
+class FilterField:
+    """One filterable API field: the ORM path from the queried model and how to read values.
+
+    kind: "text", "number", "datetime" (ISO 8601 strings), "bool", "id" (an integer pk, as
+    a string or a number), "json" (the filter may name sub-keys: `variables.tier`), "many" (a
+    multi-valued relation matched on the related ids; compiled to EXISTS so rows never repeat).
+    values: API value → stored value(s), for enumerations.
+    """
+
+    lookup: str
+    kind: str
+    values: dict[str, str | list[str]] | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown filter kind {self.kind!r}")
+
+
+def both_cases(fields: dict[str, Any]) -> dict[str, Any]:
+    """The same mapping reachable by snake_case and camelCase names (`created_at`/`createdAt`)."""
+    aliased = {}
+    for name, value in fields.items():
+        for alias in (name, snake_case(name), camel_case(name)):
+            aliased.setdefault(alias, value)
+    return aliased
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+
+
+def compile_filter(filter_obj, fields: dict[str, FilterField], *, where: str = "filter") -> Q:
+    """The filter as a Q over the queried model; `Q()` (everything) for None or `{}`."""
+    if filter_obj is None:
+        return Q()
+    return _Compiler(fields).filter(filter_obj, where, depth=0)
+
+
+class _Compiler:
+    def __init__(self, fields: dict[str, FilterField]):
+        self.fields = fields
+        self.conditions = 0
+
+    def filter(self, obj, where: str, depth: int) -> Q:
+        if not isinstance(obj, dict):
+            raise BadRequest(f"{where}: expected an object")
+        if depth > MAX_FILTER_DEPTH:
+            raise BadRequest(f"{where}: filters nest at most {MAX_FILTER_DEPTH} levels deep")
+        q = Q()
+        for key, value in obj.items():
+            place = f"{where}.{key}"
+            if key in LOGICAL_OPERATORS:
+                q &= self.logical(key, value, place, depth)
+            elif key.startswith("$"):
+                raise BadRequest(
+                    f"{place}: unknown operator (expected a field or one of "
+                    f"{', '.join(LOGICAL_OPERATORS)})"
+                )
+            else:
+                q &= self.field(key, value, place)
+        return q
+
+    def logical(self, operator: str, value, where: str, depth: int) -> Q:
+        if not isinstance(value, list) or not value:
+            raise BadRequest(f"{where}: expected a non-empty list of filters")
+        parts = [self.filter(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = (combined & part) if operator == "$and" else (combined | part)
+        return combined
+
+    def field(self, name: str, condition, where: str) -> Q:
+        field, lookup = self.resolve(name, where)
+        if not (
+            isinstance(condition, dict) and condition and all(k.startswith("$") for k in condition)
+        ):
+            return self.operator(field, lookup, "$eq", condition, where)
+        q = Q()
+        for operator, value in condition.items():
+            q &= self.operator(field, lookup, operator, value, f"{where}.{operator}")
+        return q
+
+    def resolve(self, name: str, where: str) -> tuple[FilterField, str]:
+        """The field and its ORM lookup; `variables.tier` reaches sub-keys of a json field."""
+        if name in self.fields:
+            return self.fields[name], self.fields[name].lookup
+        head, _, rest = name.partition(".")
+        field = self.fields.get(head)
+        if field is not None and field.kind == "json" and rest:
+            keys = rest.split(".")
+            if any(not key or "__" in key for key in keys):
+                raise BadRequest(f"{where}: invalid key (sub-keys are non-empty, without '__')")
+            return field, "__".join([field.lookup, *keys])
+        if field is not None and rest:
+            raise BadRequest(f"{where}: {head} has no sub-keys")
+        raise BadRequest(
+            f"{where}: unknown field (expected one of {', '.join(sorted(self.fields))})"
+        )
+
+    def operator(self, field: FilterField, lookup: str, operator: str, value, where: str) -> Q:
+        self.conditions += 1
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise BadRequest(f"{where}: a filter has at most {MAX_FILTER_CONDITIONS} conditions")
+        allowed = UNORDERED_OPERATORS if field.values or field.kind in ("bool", "many") else None
+        if operator not in FIELD_OPERATORS or (allowed and operator not in allowed):
+            expected = allowed or FIELD_OPERATORS
+            raise BadRequest(f"{where}: unknown operator (expected one of {', '.join(expected)})")
+        if operator == "$exists":
+            if not isinstance(value, bool):
+                raise BadRequest(f"{where}: expected true or false")
+            present = _present(field, lookup)
+            return present if value else ~present
+        if operator in ("$eq", "$ne") and value is None:
+            present = _present(field, lookup)
+            return ~present if operator == "$eq" else present
+        if operator in ("$in", "$nin"):
+            if not isinstance(value, list):
+                raise BadRequest(f"{where}: expected a list")
+            if len(value) > MAX_IN_VALUES:
+                raise BadRequest(f"{where}: at most {MAX_IN_VALUES:,} values, got {len(value):,}")
+            values = []
+            for index, item in enumerate(value):
+                values.extend(self.values(field, item, f"{where}[{index}]"))
+            matches = _match(field, lookup, "in", values)
+            return matches if operator == "$in" else _negate(field, lookup, matches)
+        values = self.values(field, value, where)
+        if operator in ("$eq", "$ne"):
+            if len(values) == 1:
+                matches = _match(field, lookup, "exact", values[0])
+            else:
+                matches = _match(field, lookup, "in", values)
+            return matches if operator == "$eq" else _negate(field, lookup, matches)
+        return _match(field, lookup, COMPARISONS[operator], values[0])
+
+    def values(self, field: FilterField, value, where: str) -> list:
+        """The stored value(s) an API value stands for; several for some enumerations."""
+        if field.values is not None:
+            if not isinstance(value, str) or value not in field.values:
+                raise BadRequest(
+                    f"{where}: unknown value {value!r} (expected one of {', '.join(field.values)})"
+                )
+            stored = field.values[value]
+            return list(stored) if isinstance(stored, list | tuple) else [stored]
+        return [_value(field.kind, value, where)]
+
+
+def _value(kind: str, value, where: str):
+    if kind == "text":
+        if not isinstance(value, str):
+            raise BadRequest(f"{where}: expected a string")
+        return value
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadRequest(f"{where}: expected a number")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise BadRequest(f"{where}: expected true or false")
+        return value
+    if kind in ("id", "many"):
+        return parse_id(value, where)
+    if kind == "datetime":
+        return parse_instant(value, where)
+    # json: any JSON scalar, compared as a JSON value.
+    if not isinstance(value, str | int | float | bool):
+        raise BadRequest(f"{where}: expected a string, number or boolean")
+    return value
+
+
+def parse_id(value, where: str) -> int:
+    """An integer id given as a number or a string of digits."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise BadRequest(f"{where}: expected an id (a positive integer or a string of digits)")
+    return value
+
+
+def parse_instant(value, where: str) -> dt.datetime:
+    """An ISO 8601 date-time (UTC when it has no offset) or a date (its midnight UTC)."""
+    parsed = None
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+            if parsed is None and (day := parse_date(value.strip())) is not None:
+                parsed = dt.datetime.combine(day, dt.time())
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise BadRequest(
+            f"{where}: expected an ISO 8601 date-time like 2020-01-01T00:00:00Z, got {value!r}"
+        )
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _match(field: FilterField, lookup: str, op: str, value) -> Q:
+    if field.kind == "many":
+        return Q(_RelatedExists({f"{lookup}__{op}": value}))
+    return Q(**{f"{lookup}__{op}": value})
+
+
+def _negate(field: FilterField, lookup: str, matches: Q) -> Q:
+    """NOT matches, rows without the field included.
+
+    The ORM already keeps NULL columns in a negation, and NOT EXISTS keeps relations without
+    members; a JSON key the row lacks is NULL to SQL's NOT, so it is added back explicitly.
+    """
+    if field.kind == "json" and "__" in lookup:
+        return ~matches | ~_present(field, lookup)
+    return ~matches
+
+
+def _present(field: FilterField, lookup: str) -> Q:
+    if field.kind == "many":
+        return Q(_RelatedExists({f"{lookup}__isnull": False}))
+    if field.kind == "json" and "__" in lookup:
+        parent, _, key = lookup.rpartition("__")
+        return Q(**{f"{parent}__has_key": key})
+    present = Q(**{f"{lookup}__isnull": False})
+    if field.kind == "text":
+        present &= ~Q(**{f"{lookup}__exact": ""})
+    return present
+
+
+class _RelatedExists(Expression):
+    """EXISTS over the queried model's own rows joined through a multi-valued relation.
+
+    Built when the Q is applied to a queryset (the model is known only then), so a row with
+    several matching related rows still appears once.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, condition: dict):
+        super().__init__()
+        self.condition = condition
+
+    def resolve_expression(self, query=None, *args, **kwargs):
+        related = query.model._base_manager.filter(pk=OuterRef("pk"), **self.condition)
+        return Exists(related).resolve_expression(query, *args, **kwargs)
+
+    def __eq__(self, other):
+        return isinstance(other, _RelatedExists) and other.condition == self.condition
+
+    def __hash__(self):
+        return hash(tuple(sorted((k, repr(v)) for k, v in self.condition.items())))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sorting and pagination
+
+
+def parse_sort(sort, sortable: dict[str, str], *, where: str = "sort") -> list[tuple[str, bool]]:
+    """`[{"field": "created_at", "direction": -1}]` as [(ORM lookup, descending)].
+
+    direction is 1 (ascending, the default) or -1. An empty or absent sort is [].
+    """
+    if sort is None:
+        return []
+    if isinstance(sort, dict):
+        sort = [sort]
+    if not isinstance(sort, list):
+        raise BadRequest(f"{where}: expected a list of {{field, direction}} objects")
+    if len(sort) > MAX_SORT_FIELDS:
+        raise BadRequest(f"{where}: at most {MAX_SORT_FIELDS} fields")
+    order, seen = [], set()
+    for index, item in enumerate(sort):
+        place = f"{where}[{index}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"{place}: expected an object with field and direction")
+        unknown = set(item) - {"field", "direction"}
+        if unknown:
+            raise BadRequest(f"{place}.{sorted(unknown)[0]}: unknown key")
+        name = item.get("field")
+        if name not in sortable:
+            raise BadRequest(
+                f"{place}.field: unknown field {name!r} (expected one of "
+                f"{', '.join(sorted(sortable))})"
+            )
+        direction = item.get("direction", 1)
+        if isinstance(direction, bool) or direction not in (1, -1):
+            raise BadRequest(f"{place}.direction: expected 1 or -1")
+        lookup = sortable[name]
+        if lookup in seen:
+            raise BadRequest(f"{place}.field: {name} is already sorted on")
+        seen.add(lookup)
+        order.append((lookup, direction == -1))
+    return order
+
+
+@dataclass(frozen=True)
+class QueryBody:
+    filter: dict | None
+    sort: Any
+    limit: int
+    next: str | None
+
+
+def query_from_body(data, *, default_limit: int = 25, max_limit: int = 10_000) -> QueryBody:
+    """The filter, sort, limit and cursor of a query body; `{}` (or no body) is the first page
+    of everything. `filter` and `sort` are returned raw, for compile_filter and parse_sort."""
+    if data is None or data == b"":
+        data = {}
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object")
+    unknown = set(data) - {"filter", "sort", "limit", "next"}
+    if unknown:
+        raise BadRequest(f"{sorted(unknown)[0]}: unknown key (expected filter, sort, limit, next)")
+    filter_obj = data.get("filter")
+    if filter_obj is not None and not isinstance(filter_obj, dict):
+        raise BadRequest("filter: expected an object")
+    limit = data.get("limit")
+    if limit is None:
+        limit = default_limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
+        raise BadRequest(f"limit: expected an integer from 1 to {max_limit}")
+    cursor = data.get("next")
+    if cursor is not None and (not isinstance(cursor, str) or not cursor):
+        raise BadRequest("next: invalid cursor")
+    return QueryBody(filter_obj, data.get("sort"), limit, cursor)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    next: str | None
+
+
+def paginate(
+    queryset: QuerySet,
+    order: list[tuple[str, bool]],
+    *,
+    limit: int,
+    cursor: str | None,
+    scope: str = "",
+) -> Page:
+    """One page of the queryset in `order` (from parse_sort), after the cursor's position.
+
+    Keyset pagination: the cursor holds the last row's sort values and pk (the tiebreaker), so
+    pages never repeat or skip rows, even when rows are added between calls; rows added
+    before the cursor's position are simply not seen. NULLs sort after every value going up
+    (before, going down). The cursor is signed and bound to the model, the order and `scope`
+    (e.g. the segment whose targets are listed): replayed anywhere else it is
+    `next: invalid cursor`. Works on model querysets and values() querysets.
+    """
+    pk_name = queryset.model._meta.pk.name
+    keys = [(lookup, descending) for lookup, descending in order if lookup not in ("pk", pk_name)]
+    tiebreak_descending = next(
+        (descending for lookup, descending in order if lookup in ("pk", pk_name)), False
+    )
+    keys.append(("pk", tiebreak_descending))
+    # Only the order matters for binding; positions of unrelated pk aliases do not.
+    binding = [queryset.model._meta.label, scope, [[lookup, desc] for lookup, desc in keys]]
+    aliases = {f"_cursor_{i}": F(lookup) for i, (lookup, _) in enumerate(keys)}
+    queryset = queryset.annotate(**aliases).order_by(
+        *(
+            F(alias).desc(nulls_first=True) if descending else F(alias).asc(nulls_last=True)
+            for alias, (_, descending) in zip(aliases, keys, strict=True)
+        )
+    )
+    if cursor is not None:
+        position = _read_cursor(cursor, binding)
+        queryset = queryset.filter(_after(list(aliases), keys, position))
+    rows = list(queryset[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        values = [_get(last, alias) for alias in aliases]
+        next_cursor = signing.dumps([binding, [_encode(v) for v in values]], salt=CURSOR_SALT)
+    for row in rows:
+        for alias in aliases:
+            if isinstance(row, dict):
+                del row[alias]
+            else:
+                delattr(row, alias)
+    return Page(rows, next_cursor)
+
+
+def _get(row, alias: str):
+    return row[alias] if isinstance(row, dict) else getattr(row, alias)
+
+
+def _after(aliases: list[str], keys: list[tuple[str, bool]], position: list) -> Q:
+    """Rows strictly after the position in the order: (a > x) or (a = x and b > y) or …"""
+    after, equal_so_far = Q(pk__in=[]), Q()
+    for alias, (_, descending), value in zip(aliases, keys, position, strict=True):
+        after |= equal_so_far & _beyond(alias, descending, value)
+        equal_so_far &= Q(**{f"{alias}__isnull": True}) if value is None else Q(**{alias: value})
+    return after
+
+
+def _beyond(alias: str, descending: bool, value) -> Q:
+    if value is None:  # NULLs come last going up, first going down.
+        return Q(pk__in=[]) if not descending else Q(**{f"{alias}__isnull": False})
+    if descending:
+        return Q(**{f"{alias}__lt": value})
+    return Q(**{f"{alias}__gt": value}) | Q(**{f"{alias}__isnull": True})
+
+
+def _encode(value):
+    if isinstance(value, dt.datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"d": value.isoformat()}
+    return value
+
+
+def _decode(value):
+    if isinstance(value, dict) and value.keys() == {"t"}:
+        return dt.datetime.fromisoformat(value["t"])
+    if isinstance(value, dict) and value.keys() == {"d"}:
+        return dt.date.fromisoformat(value["d"])
+    return value
+
+
+def _read_cursor(cursor: str, binding: list) -> list:
+    try:
+        bound, values = signing.loads(cursor, salt=CURSOR_SALT)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise BadRequest("next: invalid cursor") from exc
+    if bound != binding or len(values) != len(binding[2]):
+        raise BadRequest("next: invalid cursor (it belongs to another query or sort)")
+    try:
+        return [_decode(value) for value in values]
+    except (ValueError, TypeError) as exc:
+        raise BadRequest("next: invalid cursor") from exc
