@@ -1,14 +1,25 @@
 """Audiences (who can be messaged) and the per-phone facts that narrow them: opt-outs, events."""
 
 from django.db import models
+from django.db.models.functions import Now
 
 from setter.models import Organization
 
 
 class Audience(models.Model):
+    """A set of leads a campaign can target; the REST API calls it a segment.
+
+    Its members are the leads it owns (CSV rows, or persons of the create-segment API) plus
+    the leads added to it as targets (SegmentTarget) — or, for a dynamic one, every lead of
+    the organization its filter matches (all of them with all_leads), evaluated when a send
+    materializes. audiences.segments holds the rules.
+    """
+
     class Source(models.TextChoices):
         CSV = "csv", "CSV upload"
-        API = "api", "Segment API"
+        API = "api", "Segment API persons"
+        TARGETS = "targets", "Explicit targets"
+        DYNAMIC = "dynamic", "Dynamic filter"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to ingest"
@@ -22,6 +33,20 @@ class Audience(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.CSV)
+    filter = models.JSONField(
+        null=True, blank=True, help_text="Dynamic segments: the API filter over the leads."
+    )
+    all_leads = models.BooleanField(
+        default=False, help_text="Dynamic segments: every lead of the organization."
+    )
+    size = models.PositiveIntegerField(
+        default=0,
+        help_text="Members: kept in place as targets change; for dynamic segments counted by a "
+        "task after each change and when a send materializes.",
+    )
+    hidden = models.BooleanField(
+        default=False, help_text="A campaign's own explicit leads: not listed as a segment."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True, help_text="Why the ingest failed, for the marketer.")
 
@@ -45,6 +70,7 @@ class Audience(models.Model):
     count_limited_reporting = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
     ingest_started_at = models.DateTimeField(null=True, blank=True)
     ingest_finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -88,6 +114,8 @@ class Lead(models.Model):
     limited_reporting = models.BooleanField(
         default=False, help_text="EEA/UK/JP/KR: Meta reports no read receipts for these."
     )
+    # A database default, so the ingest's COPY need not name it.
+    created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         ordering = ["audience", "row_number"]
@@ -99,6 +127,26 @@ class Lead(models.Model):
 
     def __str__(self):
         return self.phone_e164 or self.phone_raw
+
+
+class SegmentTarget(models.Model):
+    """A lead added to a segment by id (the API's addTargets); the lead may belong to any
+    audience of the same organization."""
+
+    # The unique constraint's index serves lookups by audience.
+    audience = models.ForeignKey(
+        Audience, on_delete=models.CASCADE, related_name="targets", db_index=False
+    )
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="segment_targets")
+    added_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["audience", "lead"], name="unique_segment_target")
+        ]
+
+    def __str__(self):
+        return f"{self.lead_id} in {self.audience_id}"
 
 
 class OptOut(models.Model):

@@ -1,10 +1,11 @@
 """Reads about audiences: counts per ingest status, ingest progress, rejected rows."""
 
-import csv
 import itertools
 from collections.abc import Iterator
 
 from django.db.models import Count, Q
+
+from setter.csvstream import line_writer
 
 from .models import Audience, Lead
 
@@ -54,13 +55,6 @@ def audience_state(audience: Audience) -> dict:
     }
 
 
-class _Line:
-    """A csv.writer target that hands back each formatted line instead of storing it."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
 def rejected_leads_csv(audience: Audience) -> Iterator[str]:
     """Every row that is not ok, with its reason and the row's other columns, line by line."""
     leads = (
@@ -80,7 +74,7 @@ def rejected_leads_csv(audience: Audience) -> Iterator[str]:
         )
         .iterator(chunk_size=2000)
     )
-    writer = csv.writer(_Line())
+    writer = line_writer()
     first = next(leads, None)
     # Every lead of an upload carries the same extra columns, in the file's order.
     variable_names = list(first[-1]) if first else []

@@ -106,6 +106,7 @@ def create_api_audience(
             audience,
             status=Audience.Status.READY,
             total_rows=len(persons),
+            size=len(persons),
             ingest_finished_at=timezone.now(),
             **{f"count_{status}": count for status, count in counts.items()},
         )
@@ -167,6 +168,7 @@ def ingest_audience(audience_id: int, *, progress: ProgressCallback | None = Non
             audience,
             status=Audience.Status.READY,
             total_rows=total_rows,
+            size=total_rows,
             processed_bytes=total_bytes,
             ingest_finished_at=timezone.now(),
             **{f"count_{status}": count for status, count in counts.items()},

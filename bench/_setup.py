@@ -67,6 +67,18 @@ def wait_for_port(port: int, process: subprocess.Popen, name: str, timeout: floa
     raise SystemExit(f"{name} did not answer within {timeout:.0f} s")
 
 
+def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
+    """The web app under gunicorn, with the bench's settings and DATABASE_URL."""
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"), "setter.wsgi", "-w", str(workers),
+        "-b", f"127.0.0.1:{port}", "--timeout", "120",
+    ]  # fmt: skip
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    wait_for_port(port, server, "gunicorn")
+    return server
+
+
 def start_sandbox(port: int, latency_ms: float = 0, webhook_url: str = "") -> subprocess.Popen:
     """The Meta sandbox as its own process (it loads numbers and templates from the database)."""
     command = [

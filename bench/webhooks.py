@@ -12,16 +12,13 @@ postgres://postgres@127.0.0.1:5432/setter_bench). Prints one JSON object on its 
 import argparse
 import datetime as dt
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import ROOT, setup_django  # noqa: E402
+from _setup import free_port, setup_django, start_gunicorn  # noqa: E402
 
 FILTER_LEADS = 100_000
 EVENTS = 50_000
@@ -69,42 +66,6 @@ def build_send():
     return raw_key, send
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(port: int, workers: int) -> subprocess.Popen:
-    # The server inherits the bench's settings module and DATABASE_URL (set by setup_django).
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "setter.wsgi",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "120",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return server
-        except OSError:
-            if server.poll() is not None:
-                raise SystemExit("gunicorn exited before answering") from None
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("gunicorn did not answer within 30 s")
-
-
 def timed_post(session, url, body: bytes, headers) -> tuple[float, dict]:
     started = time.perf_counter()
     response = session.post(url, data=body, headers=headers, timeout=120)
@@ -126,7 +87,7 @@ def main():
 
     raw_key, send = build_send()
     port = free_port()
-    server = start_server(port, args.workers)
+    server = start_gunicorn(port, args.workers)
     base = f"http://127.0.0.1:{port}/api/v1/webhooks"
     headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
     filter_seconds, event_seconds = [], []

@@ -1,4 +1,4 @@
-"""Reading a create-segment body into what `create_api_audience` takes.
+"""Reading segment bodies: create (seed 002's persons, or seed 003's filter), update, targets.
 
 Plain loops rather than a serializer per person: a call carries up to 10,000 of them. Each
 error names its place in the body (`persons[2].phone: ...`); the first few are reported
@@ -6,11 +6,14 @@ together so a partner can fix a payload in one round.
 """
 
 from audiences.ingest_rows import MAX_LENGTHS
+from audiences.segments import MAX_TARGETS_PER_CALL
 from setter.api.errors import BadRequest
+from setter.api.querying import parse_id
 
 MAX_SEGMENT_PERSONS = 10_000
 MAX_NAME_LENGTH = 200
 MAX_REPORTED_ERRORS = 20
+ALL_USERS_KEYS = ("allUsers", "all_users")
 # Person fields and the lead fields they fill, with the lead field's length limit.
 PERSON_TEXT_FIELDS = {
     "externalId": ("external_id", MAX_LENGTHS["external_id"]),
@@ -21,7 +24,8 @@ PERSON_TEXT_FIELDS = {
 
 
 def segment_from_body(data) -> dict:
-    """name, description and persons (dicts of lead fields) of a valid body; BadRequest else."""
+    """name, description, persons (dicts of lead fields) and a dynamic segment's filter and
+    all_leads, of a valid body; BadRequest else."""
     if not isinstance(data, dict):
         raise BadRequest("body: expected a JSON object")
     errors = []
@@ -43,9 +47,76 @@ def segment_from_body(data) -> dict:
         leads.append(_person(person, f"persons[{index}]", errors))
         if len(errors) >= MAX_REPORTED_ERRORS:
             break
+    filter_obj, all_leads = _definition(data, errors)
+    if leads and (filter_obj is not None or all_leads):
+        errors.append("persons: not with filter or allUsers (a segment is explicit or dynamic)")
     if errors:
         raise BadRequest("; ".join(errors[:MAX_REPORTED_ERRORS]))
-    return {"name": name, "description": description, "persons": leads}
+    return {
+        "name": name,
+        "description": description,
+        "persons": leads,
+        "filter": filter_obj,
+        "all_leads": all_leads,
+    }
+
+
+def segment_changes_from_body(data) -> dict:
+    """The fields a PATCH sets, as update_segment's keywords; absent ones are left alone."""
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object")
+    unknown = set(data) - {"name", "description", "filter", *ALL_USERS_KEYS}
+    if unknown:
+        raise BadRequest(
+            f"{sorted(unknown)[0]}: unknown field (expected name, description, filter, allUsers)"
+        )
+    errors, changes = [], {}
+    if "name" in data:
+        changes["name"] = _text(data["name"], "name", MAX_NAME_LENGTH, errors).strip()
+        if not changes["name"] and not errors:
+            errors.append("name: may not be empty")
+    if "description" in data:
+        changes["description"] = _text(data["description"], "description", None, errors)
+    filter_obj, all_leads = _definition(data, errors)
+    if "filter" in data:
+        changes["filter"] = filter_obj
+    if any(key in data for key in ALL_USERS_KEYS):
+        changes["all_leads"] = all_leads
+    if errors:
+        raise BadRequest("; ".join(errors))
+    return changes
+
+
+def target_ids_from_body(data) -> list[int]:
+    """`{"targetIds": [...]}`: lead ids as strings or numbers, at most 10,000."""
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object")
+    key = "target_ids" if "target_ids" in data else "targetIds"
+    ids = data.get(key)
+    if not isinstance(ids, list):
+        raise BadRequest(f"{key}: expected a list of target ids")
+    if len(ids) > MAX_TARGETS_PER_CALL:
+        raise BadRequest(f"{key}: at most {MAX_TARGETS_PER_CALL:,} per call, got {len(ids):,}")
+    return [parse_id(value, f"{key}[{index}]") for index, value in enumerate(ids)]
+
+
+def _definition(data: dict, errors: list[str]) -> tuple[dict | None, bool]:
+    """A dynamic segment's filter and allUsers (seed 003); validated against the lead fields
+    when the segment is saved."""
+    filter_obj = data.get("filter")
+    if filter_obj is not None and (not isinstance(filter_obj, dict) or not filter_obj):
+        errors.append("filter: expected a non-empty object (or allUsers: true for every lead)")
+        filter_obj = None
+    key = next((key for key in ALL_USERS_KEYS if key in data), "allUsers")
+    all_leads = data.get(key)
+    if all_leads is None:
+        all_leads = False
+    elif not isinstance(all_leads, bool):
+        errors.append(f"{key}: expected true or false")
+        all_leads = False
+    if filter_obj is not None and all_leads:
+        errors.append(f"filter: not with {key}: true (they are mutually exclusive)")
+    return filter_obj, all_leads
 
 
 def _person(person, path: str, errors: list[str]) -> dict:

@@ -3,6 +3,8 @@
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
+from audiences.segments import MAX_TARGETS_PER_CALL
+
 from .parsing import MAX_SEGMENT_PERSONS
 
 
@@ -38,6 +40,14 @@ class CreateSegmentSerializer(serializers.Serializer):
     persons = PersonSerializer(
         many=True, required=False, help_text=f"Up to {MAX_SEGMENT_PERSONS:,} persons."
     )
+    filter = serializers.JSONField(
+        required=False,
+        help_text="Seed 003: a dynamic segment of the leads this filter matches (see Querying "
+        "in docs/api.md); not with persons or allUsers.",
+    )
+    allUsers = serializers.BooleanField(
+        required=False, help_text="Seed 003: a dynamic segment of every lead (all_users too)."
+    )
 
 
 class CreatedPersonSerializer(serializers.Serializer):
@@ -51,9 +61,31 @@ class CreatedSegmentSerializer(serializers.Serializer):
     persons = CreatedPersonSerializer(many=True, help_text="In the order of the request.")
 
 
+class SegmentSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField(help_text="Always user.")
+    kind = serializers.ChoiceField(
+        ["csv", "persons", "targets", "dynamic"],
+        help_text="csv: an upload; persons: created with persons; targets: explicit targets "
+        "only; dynamic: a filter or allUsers.",
+    )
+    name = serializers.CharField()
+    description = serializers.CharField()
+    filter = serializers.JSONField(allow_null=True)
+    allUsers = serializers.BooleanField()
+    size = serializers.IntegerField(
+        help_text="Members; counted asynchronously for dynamic segments (after each change and "
+        "each send), kept in place as targets are added or removed."
+    )
+    status = serializers.ChoiceField(["pending", "ingesting", "ready", "failed"])
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
 class CreateSegmentResponseSerializer(serializers.Serializer):
     data = CreatedSegmentSerializer()
     errorMessage = serializers.CharField(help_text="Always empty on 200.")
+    segment = SegmentSerializer(required=False, help_text="Dynamic segments only.")
 
 
 class BadRequestSerializer(serializers.Serializer):
@@ -103,7 +135,9 @@ create_segment_schema = extend_schema(
         "repeats of a phone as duplicate, unparseable ones as invalid_phone — all of them are "
         "stored and listed, but only ok leads are ever messaged. substitutionTags become the "
         "lead's template variables. broadcastMediumId, segmentType, TagId and filters are "
-        "accepted and ignored. Nothing is stored on 400 or 401."
+        "accepted and ignored. Nothing is stored on 400 or 401. Without persons the segment "
+        "is empty, for targets added later; with filter (or allUsers: true) instead of "
+        "persons it is dynamic, and the answer adds the segment object."
     ),
     request=CreateSegmentSerializer,
     responses={
@@ -113,6 +147,14 @@ create_segment_schema = extend_schema(
     },
     examples=[
         OpenApiExample("Seed example", request_only=True, value=SEED_SEGMENT_EXAMPLE),
+        OpenApiExample(
+            "Dynamic segment",
+            request_only=True,
+            value={
+                "name": "New app users",
+                "filter": {"created_at": {"$gte": "2020-01-01T00:00:00Z"}},
+            },
+        ),
         OpenApiExample(
             "Created",
             response_only=True,
@@ -144,5 +186,263 @@ create_segment_schema = extend_schema(
             status_codes=["401"],
             value={"statusCode": 401, "message": "Unauthorized"},
         ),
+    ],
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed 003's segment operations
+
+
+class SegmentResponseSerializer(serializers.Serializer):
+    segment = SegmentSerializer()
+
+
+class SegmentChangesSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    filter = serializers.JSONField(
+        required=False, allow_null=True, help_text="Dynamic segments only; replaces allUsers."
+    )
+    allUsers = serializers.BooleanField(
+        required=False, help_text="Dynamic segments only; replaces the filter."
+    )
+
+
+class TargetIdsSerializer(serializers.Serializer):
+    targetIds = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=f"Lead ids (persons[].id of create segment), at most {MAX_TARGETS_PER_CALL:,}.",
+    )
+
+
+class AddedSerializer(serializers.Serializer):
+    added = serializers.IntegerField(help_text="Leads that were not members yet.")
+    size = serializers.IntegerField()
+
+
+class RemovedSerializer(serializers.Serializer):
+    removed = serializers.IntegerField(help_text="Leads that were members.")
+    size = serializers.IntegerField()
+
+
+class ExistsSerializer(serializers.Serializer):
+    exists = serializers.BooleanField(help_text="Always true; a non-member answers 404.")
+
+
+class DeletedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    deleted = serializers.BooleanField()
+
+
+class QuerySortSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    direction = serializers.ChoiceField([1, -1], default=1)
+
+
+class QueryRequestSerializer(serializers.Serializer):
+    filter = serializers.JSONField(required=False, help_text="See Querying in docs/api.md.")
+    sort = QuerySortSerializer(many=True, required=False)
+    limit = serializers.IntegerField(required=False, max_value=10_000, min_value=1)
+    next = serializers.CharField(required=False, help_text="The previous page's next.")
+
+
+class TargetSerializer(serializers.Serializer):
+    targetId = serializers.CharField()
+    externalId = serializers.CharField()
+    phone = serializers.CharField(help_text="E.164, empty when the phone was invalid.")
+    region = serializers.CharField()
+    firstName = serializers.CharField()
+    lastName = serializers.CharField()
+    email = serializers.CharField()
+    variables = serializers.DictField(help_text="The lead's template variables.")
+    status = serializers.ChoiceField(["ok", "invalid_phone", "duplicate", "ineligible_geo"])
+    limitedReporting = serializers.BooleanField()
+    createdAt = serializers.DateTimeField()
+
+
+class TargetPageSerializer(serializers.Serializer):
+    targets = TargetSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
+class SegmentPageSerializer(serializers.Serializer):
+    segments = SegmentSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    statusCode = serializers.IntegerField()
+    message = serializers.CharField()
+    error = serializers.CharField()
+
+
+SEGMENT_EXAMPLE = {
+    "id": "12",
+    "type": "user",
+    "kind": "dynamic",
+    "name": "People in the UK",
+    "description": "",
+    "filter": {"country": "GB"},
+    "allUsers": False,
+    "size": 5120,
+    "status": "ready",
+    "createdAt": "2026-11-23T10:00:00Z",
+    "updatedAt": "2026-11-23T10:00:00Z",
+}
+ERRORS = {
+    400: OpenApiResponse(ApiErrorSerializer, description="Bad body; message says where"),
+    401: OpenApiResponse(UnauthorizedSerializer, description="Missing or wrong API key"),
+    404: OpenApiResponse(ApiErrorSerializer, description="No such segment in your organization"),
+}
+
+
+def _segment_operation(
+    operation_id, summary, description, *, request=None, ok, examples=(), conflict=None
+):
+    responses = {200: ok, **ERRORS}
+    if conflict:
+        responses[409] = OpenApiResponse(ApiErrorSerializer, description=conflict)
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        request=request,
+        responses=responses,
+        examples=list(examples),
+    )
+
+
+def _example(name, value, *, request=False):
+    if request:
+        return OpenApiExample(name, request_only=True, value=value)
+    return OpenApiExample(name, response_only=True, status_codes=["200"], value=value)
+
+
+get_segment_schema = _segment_operation(
+    "get_segment",
+    "Get a segment",
+    "The segment with its size. Another organization's id answers 404.",
+    ok=SegmentResponseSerializer,
+    examples=[_example("Segment", {"segment": SEGMENT_EXAMPLE})],
+)
+update_segment_schema = _segment_operation(
+    "update_segment",
+    "Update a segment",
+    "Sets the fields given. filter and allUsers apply to dynamic segments only (409 on an "
+    "explicit one) and replace each other; a new filter is validated (400 naming the field) "
+    "and the size is counted again asynchronously.",
+    request=SegmentChangesSerializer,
+    ok=SegmentResponseSerializer,
+    examples=[
+        _example("New filter", {"filter": {"country": {"$in": ["GB", "IE"]}}}, request=True),
+        _example("Segment", {"segment": SEGMENT_EXAMPLE}),
+    ],
+    conflict="filter or allUsers on an explicit segment",
+)
+delete_segment_schema = _segment_operation(
+    "delete_segment",
+    "Delete a segment",
+    "Deletes the segment and the leads it owns (its CSV rows or persons). Refused with 409 "
+    "while a scheduled, running or paused campaign targets it.",
+    ok=DeletedSerializer,
+    examples=[_example("Deleted", {"id": "12", "deleted": True})],
+    conflict="A scheduled, running or paused campaign uses the segment",
+)
+add_targets_schema = _segment_operation(
+    "add_segment_targets",
+    "Add targets",
+    f"Adds up to {MAX_TARGETS_PER_CALL:,} of your leads to an explicit segment, in one "
+    "statement. Members already in it are skipped; any id that is not one of your leads "
+    "fails the whole call (400 naming the first few) and adds nothing.",
+    request=TargetIdsSerializer,
+    ok=AddedSerializer,
+    examples=[
+        _example("Targets", {"targetIds": ["3401", "3402"]}, request=True),
+        _example("Added", {"added": 2, "size": 2}),
+    ],
+    conflict="The segment is dynamic (its targets are its filter's) or still ingesting",
+)
+remove_targets_schema = _segment_operation(
+    "remove_segment_targets",
+    "Remove targets",
+    "Removes leads from an explicit segment; ids that are not members are no error. A lead "
+    "the segment owns (a row of its CSV, a person it was created with) is deleted.",
+    request=TargetIdsSerializer,
+    ok=RemovedSerializer,
+    examples=[
+        _example("Targets", {"targetIds": ["3401", "999999"]}, request=True),
+        _example("Removed", {"removed": 1, "size": 1}),
+    ],
+    conflict="The segment is dynamic",
+)
+target_exists_schema = _segment_operation(
+    "segment_target_exists",
+    "Does a target exist in a segment",
+    '200 {"exists": true} when the lead is a member (for a dynamic segment: its filter '
+    "matches it now), else 404.",
+    ok=ExistsSerializer,
+    examples=[_example("Member", {"exists": True})],
+)
+query_targets_schema = _segment_operation(
+    "query_segment_targets",
+    "Query a segment's targets",
+    "A page of the segment's members (up to 10,000; 1,000 by default), filtered over the "
+    "lead fields and sorted by targetId ascending unless sort says otherwise. Pass next "
+    "back for the following page; next is null on the last one.",
+    request=QueryRequestSerializer,
+    ok=TargetPageSerializer,
+    examples=[
+        _example(
+            "Seed example",
+            {
+                "filter": {"target_id": {"$gte": "3401"}},
+                "sort": [{"field": "target_id", "direction": -1}],
+                "limit": 10000,
+            },
+            request=True,
+        ),
+        _example(
+            "Page",
+            {
+                "targets": [
+                    {
+                        "targetId": "3402",
+                        "externalId": "crm-2",
+                        "phone": "+447400123457",
+                        "region": "GB",
+                        "firstName": "Ana",
+                        "lastName": "Silva",
+                        "email": "ana@example.com",
+                        "variables": {"tier": "gold"},
+                        "status": "ok",
+                        "limitedReporting": True,
+                        "createdAt": "2026-11-23T10:00:00.123456Z",
+                    }
+                ],
+                "next": "WyJhdWRpZW5jZXMu...",
+            },
+        ),
+    ],
+)
+query_segments_schema = _segment_operation(
+    "query_segments",
+    "Query segments",
+    "A page of your segments (25 by default, up to 10,000), filtered on id, name, "
+    "description, type, kind, status, allUsers, size, createdAt and updatedAt, newest first "
+    "unless sort says otherwise.",
+    request=QueryRequestSerializer,
+    ok=SegmentPageSerializer,
+    examples=[
+        _example(
+            "Seed example",
+            {
+                "filter": {"name": "<name>"},
+                "sort": [{"field": "created_at", "direction": -1}],
+                "limit": 30,
+            },
+            request=True,
+        ),
+        _example("Page", {"segments": [SEGMENT_EXAMPLE], "next": None}),
     ],
 )
