@@ -5,14 +5,22 @@ calls a service and turns its answer into admin messages.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseNotAllowed
+from django.db.models import Max
+from django.http import (
+    Http404,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin
+from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin, scope_queryset
 
 from . import materializer, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
@@ -26,6 +34,13 @@ ACTION_LABELS = {
 }
 
 SYSTEM_FIELDS = ["status", "status_reason", "created_at"]
+# Changelist parameters of SendRecipientAdmin naming another object: the CSV export answers 404
+# for one outside the staff member's organizations, as the object's own pages do.
+SEND_FILTER = "send__id__exact"
+SCOPED_FILTERS = {
+    SEND_FILTER: (Send, "campaign__organization"),
+    "send__campaign__id__exact": (Campaign, "organization"),
+}
 
 
 class SendInline(OrganizationScopedMixin, admin.StackedInline):
@@ -181,24 +196,25 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         self.message_user(request, f"{campaign}: {done}.", messages.SUCCESS)
         return True
 
+    def _campaign_or_404(self, request, object_id) -> Campaign:
+        """The campaign if the staff member's organizations hold it; 404 for any other."""
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None or not self.has_view_permission(request, campaign):
+            raise Http404("No such campaign.")
+        return campaign
+
     def transition_view(self, request, object_id, action):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        campaign = self.get_object(request, unquote(object_id))
-        if (
-            campaign is None
-            or action not in services.ADMIN_ACTIONS
-            or not self.has_view_permission(request, campaign)
-        ):
-            raise Http404("No such campaign or action.")
+        campaign = self._campaign_or_404(request, object_id)
+        if action not in services.ADMIN_ACTIONS:
+            raise Http404("No such action.")
         self.run_transition(request, campaign, action)
         return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
     def dry_run_view(self, request, object_id):
         """Who each send would reach and what they would read; nothing is written or sent."""
-        campaign = self.get_object(request, unquote(object_id))
-        if campaign is None or not self.has_view_permission(request, campaign):
-            raise Http404("No such campaign.")
+        campaign = self._campaign_or_404(request, object_id)
         sends = campaign.sends.select_related("template").order_by("scheduled_for", "position")
         context = {
             **self.admin_site.each_context(request),
@@ -208,6 +224,11 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             "previews": [(send, materializer.preview_send(send)) for send in sends],
         }
         return TemplateResponse(request, "admin/campaigns/campaign/dry_run.html", context)
+
+    def progress_view(self, request, object_id):
+        """The numbers the campaign page's script polls while a send fires."""
+        campaign = self._campaign_or_404(request, object_id)
+        return JsonResponse(selectors.analytics_json(selectors.campaign_analytics(campaign)))
 
     def get_urls(self):
         transition = path(
@@ -220,7 +241,17 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.dry_run_view),
             name="campaigns_campaign_dry_run",
         )
-        return [transition, dry_run, *super().get_urls()]
+        progress = path(
+            "<path:object_id>/progress/",
+            self.admin_site.admin_view(self.progress_view),
+            name="campaigns_campaign_progress",
+        )
+        return [transition, dry_run, progress, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Another organization's campaign is not found, rather than a redirect to the index."""
+        self._campaign_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -228,11 +259,42 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
                 {"name": action, "label": ACTION_LABELS[action][0]}
                 for action in services.available_actions(obj)
             ]
+            analytics = selectors.campaign_analytics(obj)
+            context["analytics"] = analytics
+            context["analytics_json"] = selectors.analytics_json(analytics)
+            context["recipients_url"] = reverse("admin:campaigns_sendrecipient_changelist")
+            context["export_url"] = reverse("admin:campaigns_sendrecipient_export")
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """Meta error codes of the staff member's failed recipients (of the chosen send when the
+    list is narrowed to one, which keeps the lookup on the send's index), with their titles."""
+
+    title = "error code"
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        failed = model_admin.get_queryset(request).filter(status=SendRecipient.Status.FAILED)
+        send_id = request.GET.get(SEND_FILTER, "")
+        if send_id.isdigit():
+            failed = failed.filter(send_id=send_id)
+        return [
+            (code, f"{code} {title}".strip())
+            for code, title in failed.order_by()
+            .values_list("error_code")
+            .annotate(title=Max("error_title"))
+            .order_by("error_code")
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_code=self.value()) if self.value() else queryset
 
 
 @admin.register(SendRecipient)
 class SendRecipientAdmin(ReadOnlyScopedAdmin):
+    """The per-recipient drill-down of a send's analytics, and its CSV export."""
+
     organization_path = "send__campaign__organization"
     list_display = [
         "phone_e164",
@@ -245,9 +307,46 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
         "delivered_at",
         "read_at",
     ]
-    list_filter = ["status", "send"]
+    list_filter = ["status", ErrorCodeFilter, "limited_reporting", "send__campaign", "send"]
     list_select_related = ["send__campaign"]
     search_fields = ["phone_e164", "wamid"]
+    show_full_result_count = False
+
+    def get_urls(self):
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_view),
+            name="campaigns_sendrecipient_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        """The changelist's rows as CSV: same filters, search and organization scope."""
+        if not self.has_view_permission(request):
+            raise Http404("No such list.")
+        for param, (model, organization_path) in SCOPED_FILTERS.items():
+            pk = request.GET.get(param)
+            visible = scope_queryset(model.objects.all(), request.user, organization_path)
+            if pk is not None and not (pk.isdigit() and visible.filter(pk=pk).exists()):
+                raise Http404(f"No such {model._meta.verbose_name}.")
+        try:
+            recipients = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown filter.")
+        response = StreamingHttpResponse(
+            selectors.recipients_csv(recipients), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="recipients.csv"'
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        export_url = reverse("admin:campaigns_sendrecipient_export")
+        query = request.GET.urlencode()
+        extra_context = {
+            **(extra_context or {}),
+            "export_url": f"{export_url}?{query}" if query else export_url,
+        }
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(AudienceFilterEvent)

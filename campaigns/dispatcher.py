@@ -31,11 +31,12 @@ from messaging import errors
 from messaging.client import WhatsAppClient
 from messaging.models import Category
 from messaging.ratelimit import get_rate_limiter
+from webhooks.outbound import events as outbound_events
 
 from . import services
 from .models import Campaign, Send, SendRecipient
 from .recipient_sql import update_recipients_from_rows
-from .rendering import render_parameters
+from .rendering import compile_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -90,37 +91,49 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
             campaign = Campaign.objects.get(pk=campaign_id)
             if campaign.status == Campaign.Status.SCHEDULED:
                 services.transition_campaign(campaign, "start_running")
+            send = Send.objects.select_related("campaign").get(pk=send_id)
+            outbound_events.status_changed(send, Send.Status.MATERIALIZED)
         started.append(send_id)
     return started
 
 
-def stalled_send_ids(now: dt.datetime | None = None) -> list[int]:
+def stalled_send_ids(
+    now: dt.datetime | None = None,
+    *,
+    send_id: int | None = None,
+    stale_seconds: float | None = None,
+) -> list[int]:
     """Sending sends of active campaigns whose dispatchers stopped beating (a worker died,
-    or the campaign was resumed after a pause): they need dispatchers again."""
+    or the campaign was resumed after a pause): they need dispatchers again.
+
+    Their heartbeat is renewed, so whoever called this is the one who re-dispatches them.
+    `send_id` looks at that send only, `stale_seconds` replaces DISPATCH_STALE_SECONDS (both
+    for `manage.py redispatch_send`)."""
     now = now or timezone.now()
-    stale = now - dt.timedelta(seconds=settings.DISPATCH_STALE_SECONDS)
-    ids = list(
-        Send.objects.filter(
-            status=Send.Status.SENDING,
-            dispatch_heartbeat_at__lt=stale,
-            campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
-            recipients__status=Status.QUEUED,
-        )
-        .distinct()
-        .values_list("pk", flat=True)
+    if stale_seconds is None:
+        stale_seconds = settings.DISPATCH_STALE_SECONDS
+    sends = Send.objects.filter(
+        status=Send.Status.SENDING,
+        dispatch_heartbeat_at__lt=now - dt.timedelta(seconds=stale_seconds),
+        campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+        recipients__status=Status.QUEUED,
     )
+    if send_id is not None:
+        sends = sends.filter(pk=send_id)
+    ids = list(sends.distinct().values_list("pk", flat=True))
     Send.objects.filter(pk__in=ids).update(dispatch_heartbeat_at=now)
     return ids
 
 
-def recover_lost_recipients(now: dt.datetime | None = None) -> int:
+def recover_lost_recipients(now: dt.datetime | None = None, *, send_id: int | None = None) -> int:
     """Recipients left `sending` by a dead worker become `unknown`: their message may have
     left, so they are never resent; a later status webhook reconciles them."""
     now = now or timezone.now()
     stale = now - dt.timedelta(seconds=settings.RECIPIENT_SENDING_STALE_SECONDS)
-    return SendRecipient.objects.filter(status=Status.SENDING, updated_at__lt=stale).update(
-        status=Status.UNKNOWN, updated_at=now
-    )
+    lost = SendRecipient.objects.filter(status=Status.SENDING, updated_at__lt=stale)
+    if send_id is not None:
+        lost = lost.filter(send_id=send_id)
+    return lost.update(status=Status.UNKNOWN, updated_at=now)
 
 
 def finish_sends(now: dt.datetime | None = None) -> None:
@@ -169,8 +182,10 @@ def _skip_queued(send: Send, reason: str, now) -> None:
 
 
 def _end_send(send: Send, status: str, reason: str, now) -> str:
+    previous_status = send.status
     send.status, send.status_reason, send.completed_at = status, reason, now
     send.save(update_fields=["status", "status_reason", "completed_at"])
+    outbound_events.status_changed(send, previous_status)
     logger.info(
         "send ended",
         extra={"campaign_id": send.campaign_id, "send_id": send.pk, "status": status},
@@ -189,6 +204,7 @@ class _Context:
         self.send = send
         self.number = campaign.whatsapp_number
         self.template = send.template
+        self.render_parameters = compile_parameters(send.parameter_mapping)
         self.limits = [
             (f"send:{send.pk}", float(send.max_messages_per_second)),
             (f"number:{self.number.pk}", float(self.number.throughput_mps)),
@@ -327,8 +343,8 @@ def _drop_opted_out(send: Send, batch: list[SendRecipient]) -> list[SendRecipien
 
 
 def _submit(ctx: _Context, recipients: list[SendRecipient]) -> list:
-    """Reserve a rate-limit slot for every recipient in one round trip, then hand each to a
-    thread that waits for its slot."""
+    """Reserve a rate-limit slot for every recipient in one round trip (which also counts
+    the waits for /metrics), then hand each to a thread that waits for its slot."""
     if not recipients:
         return []
     now = time.monotonic()
@@ -351,7 +367,7 @@ def _deliver(ctx: _Context, recipient: SendRecipient, slot_at: float) -> Outcome
             to=recipient.phone_e164,
             template_name=ctx.template.name,
             language=ctx.template.language,
-            parameters=render_parameters(send.parameter_mapping, recipient.lead),
+            parameters=ctx.render_parameters(recipient.lead),
             category=send.category,
             callback_data=str(recipient.pk),
         )
@@ -369,7 +385,7 @@ def _deliver(ctx: _Context, recipient: SendRecipient, slot_at: float) -> Outcome
     except errors.ThroughputLimited as error:
         # Slow the whole number down for a moment, then try this one again.
         get_rate_limiter().reserve(
-            [(ctx.limits[1][0], 1 / settings.DISPATCH_THROUGHPUT_PENALTY_SECONDS)]
+            [(ctx.limits[1][0], 1 / settings.DISPATCH_THROUGHPUT_PENALTY_SECONDS)], record=False
         )
         return _retry(recipient, error)
     except errors.PairRateLimited as error:

@@ -25,6 +25,9 @@ class CampaignForm(forms.ModelForm):
         super()._post_clean()
         if self.errors:
             return
+        if SCHEDULE_FIELDS & set(self.changed_data):
+            # A time the marketer typed wins over "when the campaign starts" set by the API.
+            self.instance.start_offset_minutes = None
         try:
             services.validate_campaign(self.instance, self.cleaned_data.get("audiences", ()))
         except ValidationError as error:
@@ -33,6 +36,9 @@ class CampaignForm(forms.ModelForm):
 
 def _time_zone_choices():
     return [(name, name) for name in services.time_zone_names()]
+
+
+SCHEDULE_FIELDS = {"local_date", "local_time", "time_zone"}
 
 
 class SendForm(forms.ModelForm):
@@ -73,6 +79,9 @@ class SendForm(forms.ModelForm):
         super()._post_clean()
         if self.errors:
             return
+        if SCHEDULE_FIELDS & set(self.changed_data):
+            # A time the marketer typed wins over "when the campaign starts" set by the API.
+            self.instance.start_offset_minutes = None
         try:
             self.resolved = services.validate_send(self.instance, self.campaign)
         except ValidationError as error:

@@ -8,18 +8,21 @@ pending and nothing half-written, and a second run finds nothing to do.
 
 import datetime as dt
 import logging
+import re
+import time
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audiences.models import Lead, LeadEvent, OptOut
+from audiences import segments
+from audiences.models import Audience, Lead, LeadEvent, OptOut, SegmentTarget
 from messaging.models import Category
 
 from . import services
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
-from .rendering import render_body, render_parameters
+from .rendering import compile_parameters, render_body
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,6 @@ def _eligible_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at:
     """SQL of the send's recipients, one row per phone (id, phone_e164, limited_reporting),
     and its parameters: the product's rules, written once for materializing and previewing."""
     lead, optout = Lead._meta.db_table, OptOut._meta.db_table
-    audiences = Campaign.audiences.through._meta.db_table
     event_table = LeadEvent._meta.db_table
     is_marketing = send.category == Category.MARKETING
     params = {
@@ -71,7 +73,6 @@ def _eligible_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at:
         "(o.scope = %(all)s OR o.scope = %(marketing)s)" if is_marketing else "o.scope = %(all)s"
     )
     conditions = [
-        "ca.campaign_id = %(campaign)s",
         statuses,
         "l.phone_e164 <> ''",
         f"NOT EXISTS (SELECT 1 FROM {optout} o WHERE o.organization_id = %(organization)s "
@@ -101,9 +102,10 @@ def _eligible_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at:
         keep = send.event_filter_mode == Send.EventFilterMode.INCLUDE
         conditions.append(has_event if keep else f"NOT {has_event}")
 
-    eligible = (
-        f"SELECT l.id, l.phone_e164, l.limited_reporting FROM {lead} l "
-        f"JOIN {audiences} ca ON ca.audience_id = l.audience_id WHERE " + " AND ".join(conditions)
+    rules = " AND ".join(conditions)
+    eligible = " UNION ".join(
+        f"SELECT l.id, l.phone_e164, l.limited_reporting FROM {lead} l {members} AND {rules}"
+        for members in _member_sources(send.campaign, params)
     )
     # One row per phone: a phone present in two audiences of the campaign gets one message.
     one_per_phone = (
@@ -111,6 +113,44 @@ def _eligible_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at:
         "FROM eligible e WHERE e.id IN (SELECT MIN(id) FROM eligible GROUP BY phone_e164)"
     )
     return one_per_phone, params
+
+
+def _member_sources(campaign: Campaign, params: dict) -> list[str]:
+    """The ways a lead `l` is a member of the campaign's segments, as `[JOIN …] WHERE …`:
+    the leads its audiences own, their targets, the leads their dynamic filters match.
+    Branches that cannot contribute are left out, so a plain CSV campaign is one join."""
+    audiences = list(
+        campaign.audiences.only("id", "organization_id", "source", "filter", "all_leads")
+    )
+    through = Campaign.audiences.through._meta.db_table
+    in_campaign = "ca.campaign_id = %(campaign)s"
+    sources = []
+    if any(not segments.is_dynamic(audience) for audience in audiences):
+        sources.append(f"JOIN {through} ca ON ca.audience_id = l.audience_id WHERE {in_campaign}")
+        if SegmentTarget.objects.filter(audience__in=audiences).exists():
+            sources.append(
+                f"JOIN {SegmentTarget._meta.db_table} st ON st.lead_id = l.id "
+                f"JOIN {through} ca ON ca.audience_id = st.audience_id WHERE {in_campaign}"
+            )
+    dynamic = segments.dynamic_members_sql(audiences)
+    if dynamic is not None:
+        members = _named_placeholders(*dynamic, params, prefix="member")
+        sources.append(f"WHERE l.organization_id = %(organization)s AND l.id IN ({members})")
+    return sources or ["WHERE 1 = 0"]
+
+
+def _named_placeholders(sql: str, values: list, params: dict, *, prefix: str) -> str:
+    """ORM SQL (%s placeholders) rewritten to named ones added to params, for embedding."""
+    numbered = iter(enumerate(values))
+
+    def name(match: re.Match) -> str:
+        if match.group() == "%%":
+            return "%%"
+        index, value = next(numbered)
+        params[f"{prefix}_{index}"] = value
+        return f"%({prefix}_{index})s"
+
+    return re.sub(r"%%|%s", name, sql)
 
 
 def _insert_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at: dt.datetime):
@@ -163,10 +203,17 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
             if filter_event is None:
                 return _finish(send, Send.Status.MATERIALIZED, 0, NO_FILTER_EVENT_REASON, now)
 
+        started = time.monotonic()
         sql, params = _insert_sql(send, filter_event, send.scheduled_for)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
         count = SendRecipient.objects.filter(send=send).count()
+        segments.refresh_sizes_after_commit(
+            send.campaign.audiences.filter(source=Audience.Source.DYNAMIC).values_list(
+                "pk", flat=True
+            )
+        )
+        send.materialization_seconds = time.monotonic() - started
         result = _finish(send, Send.Status.MATERIALIZED, count, "", now)
     logger.info(
         "materialized send",
@@ -178,7 +225,15 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
 def _finish(send: Send, status: str, count: int, reason: str, now) -> MaterializeResult:
     send.status, send.recipient_count, send.status_reason = status, count, reason
     send.materialized_at = now
-    send.save(update_fields=["status", "recipient_count", "status_reason", "materialized_at"])
+    send.save(
+        update_fields=[
+            "status",
+            "recipient_count",
+            "status_reason",
+            "materialized_at",
+            "materialization_seconds",
+        ]
+    )
     return MaterializeResult(send.pk, status, count, reason)
 
 
@@ -223,10 +278,11 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
         )
         lead_ids = [row[0] for row in cursor.fetchall()]
     leads = Lead.objects.in_bulk(lead_ids)
+    render_parameters = compile_parameters(send.parameter_mapping)
     sample = []
     for lead_id in lead_ids:
         lead = leads[lead_id]
-        parameters = render_parameters(send.parameter_mapping, lead)
+        parameters = render_parameters(lead)
         text = render_body(send.template.body_text, parameters)
         sample.append(PreviewMessage(lead.phone_e164, parameters, text))
     return SendPreview(count, limited, sample)

@@ -3,12 +3,18 @@
 State changes go through campaigns.services (the lifecycle state machine); models only hold data.
 """
 
+import uuid
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from audiences.models import Audience, Lead
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.models import Organization
+
+
+def new_api_id() -> str:
+    return str(uuid.uuid4())
 
 
 class Campaign(models.Model):
@@ -22,6 +28,12 @@ class Campaign(models.Model):
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="campaigns"
+    )
+    api_id = models.CharField(
+        "API id",
+        max_length=100,
+        default=new_api_id,
+        help_text="The campaign's id in the REST API: chosen by the partner, or a generated UUID.",
     )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -45,6 +57,11 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "api_id"], name="unique_campaign_api_id"
+            )
+        ]
 
     def __str__(self):
         return self.name
@@ -87,6 +104,13 @@ class Send(models.Model):
     scheduled_for = models.DateTimeField(
         editable=False, db_index=True, help_text="The UTC instant of the local time in its zone."
     )
+    start_offset_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set for an API send without a schedule of its own: it fires this many minutes "
+        "after the campaign is started, and its local time is filled in then.",
+    )
 
     category = models.CharField(max_length=16, choices=Category.choices, default=Category.MARKETING)
     template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="sends")
@@ -112,6 +136,8 @@ class Send(models.Model):
     status_reason = models.TextField(blank=True)
     recipient_count = models.PositiveIntegerField(default=0)
     materialized_at = models.DateTimeField(null=True, blank=True)
+    # How long the recipient INSERT … SELECT took: materialized_at marks only its start.
+    materialization_seconds = models.FloatField(null=True, blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     dispatch_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)

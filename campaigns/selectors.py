@@ -1,13 +1,38 @@
-"""Reads about campaigns that the editor and the scheduling gates share."""
+"""Reads about campaigns: for the editor, the scheduling gates and the delivery analytics."""
 
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from audiences.models import Lead, OptOut
+from audiences.segments import members_of_any
 from messaging.models import Category
+from setter.csvstream import line_writer
 
 from .models import Campaign, Send, SendRecipient
+
+
+def _category_rules(category: str) -> tuple[list[str], list[str]]:
+    """(lead ingest statuses a send of `category` may reach, opt-out scopes that stop it)."""
+    if category == Category.MARKETING:
+        return [Lead.IngestStatus.OK], [OptOut.Scope.ALL, OptOut.Scope.MARKETING]
+    return [Lead.IngestStatus.OK, Lead.IngestStatus.INELIGIBLE_GEO], [OptOut.Scope.ALL]
+
+
+def _opted_out(campaign: Campaign, scopes: list[str]) -> Exists:
+    """Whether the outer row's phone opted out of the campaign's organization in `scopes`."""
+    return Exists(
+        OptOut.objects.filter(
+            organization_id=campaign.organization_id,
+            phone_e164=OuterRef("phone_e164"),
+            scope__in=scopes,
+        )
+    )
 
 
 def eligible_recipient_count(campaign: Campaign, category: str) -> int:
@@ -16,23 +41,15 @@ def eligible_recipient_count(campaign: Campaign, category: str) -> int:
 
     Mirrors the materializer's rules (UTILITY may reach US numbers, MARKETING may not;
     a marketing opt-out only stops MARKETING) so the messaging-limit gate compares the
-    limit with the audience the engine would really message. One query.
+    limit with the audience the engine would really message. Two queries: the segments
+    (their dynamic filters), then the count over their members.
     """
-    marketing = category == Category.MARKETING
-    statuses = [Lead.IngestStatus.OK]
-    scopes = [OptOut.Scope.ALL, OptOut.Scope.MARKETING]
-    if not marketing:
-        statuses.append(Lead.IngestStatus.INELIGIBLE_GEO)
-        scopes = [OptOut.Scope.ALL]
-    opted_out = OptOut.objects.filter(
-        organization_id=campaign.organization_id,
-        phone_e164=OuterRef("phone_e164"),
-        scope__in=scopes,
-    )
+    statuses, scopes = _category_rules(category)
     return (
-        Lead.objects.filter(audience__campaigns=campaign, ingest_status__in=statuses)
+        Lead.objects.filter(organization_id=campaign.organization_id, ingest_status__in=statuses)
+        .filter(members_of_any(campaign.audiences.all()))
         .exclude(phone_e164="")
-        .filter(~Exists(opted_out))
+        .filter(~_opted_out(campaign, scopes))
         .values("phone_e164")
         .distinct()
         .count()
@@ -50,6 +67,7 @@ class SendProgress(NamedTuple):
     counts: dict[str, int]  # recipients per status, every status present
     total: int
     done: int  # recipients whose outcome is settled (neither queued nor sending)
+    limited_reporting: int = 0  # recipients in regions where Meta reports little
 
     @property
     def progress(self) -> float:
@@ -65,7 +83,354 @@ def send_progress(send: Send) -> SendProgress:
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
+    return _progress(rows)
+
+
+def _progress(rows: dict[str, int], limited_reporting: int = 0) -> SendProgress:
     counts = {status: rows.get(status, 0) for status in SendRecipient.Status.values}
     pending = counts[SendRecipient.Status.QUEUED] + counts[SendRecipient.Status.SENDING]
     total = sum(counts.values())
-    return SendProgress(counts, total, total - pending)
+    return SendProgress(counts, total, total - pending, limited_reporting)
+
+
+def campaign_send_progress(campaign: Campaign) -> dict[int, SendProgress]:
+    """send_progress of every send of the campaign, keyed by send id, in one query."""
+    rows: dict[int, dict[str, int]] = {}
+    limited: dict[int, int] = {}
+    grouped = (
+        SendRecipient.objects.filter(send__campaign=campaign)
+        .values_list("send_id", "status", "limited_reporting")
+        .annotate(n=Count("id"))
+        .values_list("send_id", "status", "limited_reporting", "n")
+    )
+    for send_id, status, limited_reporting, n in grouped:
+        by_status = rows.setdefault(send_id, {})
+        by_status[status] = by_status.get(status, 0) + n
+        if limited_reporting:
+            limited[send_id] = limited.get(send_id, 0) + n
+    send_ids = [send.pk for send in campaign.sends.all()]
+    return {pk: _progress(rows.get(pk, {}), limited.get(pk, 0)) for pk in send_ids}
+
+
+# --- Analytics: what the campaign page shows and its progress view polls ---------------------
+
+RecipientStatus = SendRecipient.Status
+# A recipient's status only moves forward, so one in a later stage passed the earlier ones.
+FUNNEL_REACHED = {
+    RecipientStatus.QUEUED: tuple(RecipientStatus.values),
+    RecipientStatus.SENT: (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ),
+    RecipientStatus.DELIVERED: (RecipientStatus.DELIVERED, RecipientStatus.READ),
+    RecipientStatus.READ: (RecipientStatus.READ,),
+}
+FIRING_SEND_STATUSES = (Send.Status.MATERIALIZING, Send.Status.MATERIALIZED, Send.Status.SENDING)
+ACTIVE_CAMPAIGN_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
+LIVE_POLL_MS = 2_000  # a send is firing, about to fire, or its statuses are flowing back
+WAITING_POLL_MS = 30_000  # a scheduled send is further away: notice when it comes near
+DUE_SOON = dt.timedelta(minutes=3)
+# Meta's delivered/read webhooks keep arriving after the last message left.
+FEEDBACK_WINDOW = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    code: str
+    title: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Recipients of a send (or of all a campaign's sends) through the funnel."""
+
+    progress: SendProgress
+    delivered_reporting: int  # delivered or read, outside the limited-reporting regions
+    read_reporting: int
+    errors: list[ErrorGroup]  # failed recipients by Meta error code, largest first
+
+    @property
+    def reached(self) -> dict[str, int]:
+        """Recipients that reached each funnel stage (queued counts every recipient)."""
+        counts = self.progress.counts
+        return {stage: sum(counts[s] for s in FUNNEL_REACHED[stage]) for stage in FUNNEL_REACHED}
+
+    @property
+    def table(self) -> list[tuple[str, int, int | None]]:
+        """(status, recipients now in it, recipients that reached it or None off the funnel)."""
+        reached = self.reached
+        return [(s, n, reached.get(s)) for s, n in self.progress.counts.items()]
+
+    @property
+    def read_rate(self) -> float | None:
+        """Read over delivered among recipients Meta reports reads for; None before any."""
+        if not self.delivered_reporting:
+            return None
+        return self.read_reporting / self.delivered_reporting
+
+    @classmethod
+    def combine(cls, funnels: list["Funnel"]) -> "Funnel":
+        errors: dict[str, ErrorGroup] = {}
+        for error in (e for f in funnels for e in f.errors):
+            seen = errors.get(error.code)
+            count = error.count + (seen.count if seen else 0)
+            errors[error.code] = ErrorGroup(error.code, error.title, count)
+        progress = [f.progress for f in funnels]
+        return cls(
+            SendProgress(
+                {s: sum(p.counts[s] for p in progress) for s in RecipientStatus.values},
+                sum(p.total for p in progress),
+                sum(p.done for p in progress),
+                sum(p.limited_reporting for p in progress),
+            ),
+            sum(f.delivered_reporting for f in funnels),
+            sum(f.read_reporting for f in funnels),
+            sorted(errors.values(), key=lambda e: (-e.count, e.code)),
+        )
+
+
+@dataclass(frozen=True)
+class SendAnalytics:
+    send: Send
+    funnel: Funnel
+    opted_out: int  # audience phones opted out of the send's category and not messaged by it
+    invalid_phone: int  # audience rows whose phone could not be parsed
+    us_blocked: int  # US audience rows a MARKETING send may not reach (Meta error 131049)
+
+    @property
+    def ineligible(self) -> int:
+        return self.invalid_phone + self.us_blocked
+
+    @property
+    def is_finished(self) -> bool:
+        return self.send.status not in (Send.Status.PENDING, *FIRING_SEND_STATUSES)
+
+    @property
+    def progress(self) -> float:
+        """Share done, 0–1; a send that ended with no recipients (missed, cancelled) is done."""
+        if self.is_finished and not self.funnel.progress.total:
+            return 1.0
+        return self.funnel.progress.progress
+
+    @property
+    def fire_at_utc(self) -> str:
+        """The fire instant in UTC, ISO 8601: the browser shows it in the viewer's zone."""
+        return self.send.scheduled_for.astimezone(dt.UTC).isoformat()
+
+    @property
+    def local_fire_time(self) -> str:
+        """The fire time as the marketer set it: in the send's own zone."""
+        local = self.send.scheduled_for.astimezone(ZoneInfo(self.send.time_zone))
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({self.send.time_zone})"
+
+
+@dataclass(frozen=True)
+class AudienceFacts:
+    """The campaign's audiences as the engine sees them, counted once per campaign."""
+
+    invalid_phone: int
+    ineligible_geo: int  # US numbers: blocked for MARKETING sends, fine for UTILITY ones
+    opted_out_all: int  # distinct phones opted out of every message
+    opted_out_marketing: int  # distinct phones opted out of marketing only
+
+
+@dataclass(frozen=True)
+class CampaignAnalytics:
+    campaign: Campaign
+    funnel: Funnel
+    sends: list[SendAnalytics]
+    audience: AudienceFacts
+    poll_after_ms: int | None  # when the page should ask again; None once nothing can change
+
+    @property
+    def progress(self) -> float:
+        """The mean of the sends' progress: a send not materialized yet counts as not started
+        rather than as nothing to do."""
+        if not self.sends:
+            return 0.0
+        return sum(a.progress for a in self.sends) / len(self.sends)
+
+    @property
+    def next_send(self) -> SendAnalytics | None:
+        pending = [a for a in self.sends if a.send.status == Send.Status.PENDING]
+        return min(pending, key=lambda a: a.send.scheduled_for, default=None)
+
+
+def _funnels(campaign: Campaign, sends: list[Send]) -> dict[int, Funnel]:
+    """Each send's funnel: the shared progress query, plus one GROUP BY for reads reported
+    outside limited-reporting regions and one for failures by error code."""
+    progress = campaign_send_progress(campaign)
+    reporting: dict[tuple[int, str], int] = {
+        (send_id, status): n
+        for send_id, status, n in SendRecipient.objects.filter(
+            send__campaign=campaign,
+            limited_reporting=False,
+            status__in=FUNNEL_REACHED[RecipientStatus.DELIVERED],
+        )
+        .order_by()
+        .values_list("send_id", "status")
+        .annotate(n=Count("id"))
+    }
+    errors: dict[int, list[ErrorGroup]] = {}
+    for send_id, code, title, n in (
+        SendRecipient.objects.filter(send__campaign=campaign, status=RecipientStatus.FAILED)
+        .order_by()
+        .values_list("send_id", "error_code")
+        .annotate(title=Max("error_title"), n=Count("id"))
+        .order_by("-n", "error_code")
+    ):
+        errors.setdefault(send_id, []).append(ErrorGroup(code, title, n))
+    funnels = {}
+    for send in sends:
+        read = reporting.get((send.pk, RecipientStatus.READ), 0)
+        delivered = reporting.get((send.pk, RecipientStatus.DELIVERED), 0) + read
+        counts = progress.get(send.pk) or _progress({})  # a send added since: none yet
+        funnels[send.pk] = Funnel(counts, delivered, read, errors.get(send.pk, []))
+    return funnels
+
+
+def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
+    """One aggregate over the campaign's leads: ingest rejects, opt-outs, and per send the
+    opted-out phones it would have reached and did not message."""
+    opted_out_any = _opted_out(campaign, OptOut.Scope.values)
+    opted_out_all = _opted_out(campaign, [OptOut.Scope.ALL])
+    aggregates = {
+        "invalid_phone": Count("id", filter=Q(ingest_status=Lead.IngestStatus.INVALID_PHONE)),
+        "ineligible_geo": Count("id", filter=Q(ingest_status=Lead.IngestStatus.INELIGIBLE_GEO)),
+        "opted_out_all": Count("phone_e164", distinct=True, filter=Q(opted_out_all)),
+        "opted_out_marketing": Count(
+            "phone_e164", distinct=True, filter=Q(opted_out_any) & ~Q(opted_out_all)
+        ),
+    }
+    for send in sends:
+        statuses, scopes = _category_rules(send.category)
+        messaged = SendRecipient.objects.filter(
+            send=send, phone_e164=OuterRef("phone_e164")
+        ).exclude(status__in=(RecipientStatus.QUEUED, RecipientStatus.SKIPPED))
+        aggregates[f"opted_out_{send.pk}"] = Count(
+            "phone_e164",
+            distinct=True,
+            filter=Q(ingest_status__in=statuses)
+            & Q(_opted_out(campaign, scopes))
+            & ~Q(Exists(messaged)),
+        )
+    members = members_of_any(campaign.audiences.all())
+    return Lead.objects.filter(members).aggregate(**aggregates)
+
+
+def _poll_after_ms(campaign: Campaign, sends: list[Send], now: dt.datetime) -> int | None:
+    """How soon the page should look again: often while anything moves, rarely while a
+    scheduled send is far off, never once nothing more can happen."""
+    if any(send.status in FIRING_SEND_STATUSES for send in sends):
+        return LIVE_POLL_MS
+    if any(
+        send.completed_at and now - send.completed_at < FEEDBACK_WINDOW
+        for send in sends
+        if send.status == Send.Status.COMPLETED
+    ):
+        return LIVE_POLL_MS
+    if campaign.status not in ACTIVE_CAMPAIGN_STATUSES:
+        return None
+    due = [send.scheduled_for for send in sends if send.status == Send.Status.PENDING]
+    if not due:
+        return None
+    return LIVE_POLL_MS if min(due) - now < DUE_SOON else WAITING_POLL_MS
+
+
+def campaign_analytics(campaign: Campaign) -> CampaignAnalytics:
+    """Everything the campaign page shows about delivery, in a fixed number of queries
+    whatever the number of recipients: sends, recipients by status, reads reported, failures
+    by code, the campaign's segments and one aggregate over their members."""
+    sends = list(campaign.sends.order_by("scheduled_for", "position", "pk"))
+    funnels = _funnels(campaign, sends)
+    counts = _audience_counts(campaign, sends)
+    per_send = [
+        SendAnalytics(
+            send,
+            funnels[send.pk],
+            opted_out=counts[f"opted_out_{send.pk}"],
+            invalid_phone=counts["invalid_phone"],
+            us_blocked=counts["ineligible_geo"] if send.category == Category.MARKETING else 0,
+        )
+        for send in sends
+    ]
+    return CampaignAnalytics(
+        campaign,
+        Funnel.combine(list(funnels.values())),
+        per_send,
+        AudienceFacts(
+            counts["invalid_phone"],
+            counts["ineligible_geo"],
+            counts["opted_out_all"],
+            counts["opted_out_marketing"],
+        ),
+        _poll_after_ms(campaign, sends, timezone.now()),
+    )
+
+
+def _funnel_json(funnel: Funnel) -> dict:
+    return {
+        "counts": funnel.progress.counts,
+        "reached": funnel.reached,
+        "total": funnel.progress.total,
+        "done": funnel.progress.done,
+        "read_rate": None if funnel.read_rate is None else round(funnel.read_rate, 4),
+        "limited_reporting": funnel.progress.limited_reporting,
+        "errors": [{"code": e.code, "title": e.title, "count": e.count} for e in funnel.errors],
+    }
+
+
+def analytics_json(analytics: CampaignAnalytics) -> dict:
+    """The campaign page's numbers as the progress view serves them and its script reads."""
+    return {
+        "campaign": {
+            "id": analytics.campaign.pk,
+            "status": analytics.campaign.status,
+            "status_display": analytics.campaign.get_status_display(),
+            **_funnel_json(analytics.funnel),
+            "progress": round(analytics.progress, 4),
+        },
+        "sends": [
+            {
+                "id": a.send.pk,
+                "status": a.send.status,
+                "status_display": a.send.get_status_display(),
+                "status_reason": a.send.status_reason,
+                "scheduled_for": a.fire_at_utc,
+                "opted_out": a.opted_out,
+                "ineligible": a.ineligible,
+                **_funnel_json(a.funnel),
+                "progress": round(a.progress, 4),
+            }
+            for a in analytics.sends
+        ],
+        "poll_after_ms": analytics.poll_after_ms,
+    }
+
+
+RECIPIENT_CSV_COLUMNS = (
+    "phone_e164",
+    "send_id",
+    "send__name",
+    "send__campaign__name",
+    "status",
+    "error_code",
+    "error_title",
+    "attempts",
+    "wamid",
+    "limited_reporting",
+    "queued_at",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+)
+
+
+def recipients_csv(recipients: QuerySet) -> Iterator[str]:
+    """The recipients as CSV lines, read in chunks so a 100,000-row send streams in
+    constant memory."""
+    writer = line_writer()
+    yield writer.writerow(RECIPIENT_CSV_COLUMNS)
+    for row in recipients.values_list(*RECIPIENT_CSV_COLUMNS).iterator(chunk_size=2000):
+        yield writer.writerow(
+            [value.isoformat() if isinstance(value, dt.datetime) else value for value in row]
+        )

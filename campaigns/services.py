@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audiences.models import Audience
 from messaging.models import Category, MessageTemplate
+from webhooks.outbound import events as outbound_events
 
 from . import selectors
 from .models import Campaign, Send, SendRecipient
@@ -391,11 +392,71 @@ def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") ->
         problems = rule.gate(locked) if rule.gate else []
         if problems:
             raise CampaignTransitionError(problems)
+        previous_status = locked.status
         locked.status = rule.target(locked) if callable(rule.target) else rule.target
         locked.status_reason = reason
         locked.save(update_fields=["status", "status_reason", "updated_at"])
         if rule.effect:
             rule.effect(locked, reason)
+        outbound_events.status_changed(locked, previous_status)
     campaign.status, campaign.status_reason = locked.status, locked.status_reason
     campaign.updated_at = locked.updated_at
     return campaign
+
+
+# --- Starting and deleting (the REST API's verbs) ------------------------------------------
+
+# "Start now" schedules this far ahead, so the start instant still passes the "not in the
+# past" gate when the gates run a moment later.
+START_NOW_LEEWAY = dt.timedelta(seconds=2)
+DELETABLE_STATUSES = (Status.DRAFT, Status.COMPLETED, Status.CANCELLED)
+
+
+def start_campaign(
+    campaign: Campaign,
+    *,
+    scheduled_for: dt.datetime | None = None,
+    stop_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> Campaign:
+    """Start a draft at `scheduled_for` (default: now): sends without a schedule of their
+    own fire at the start plus their offset, then the admin's own "schedule" transition
+    applies every gate. Refused (CampaignTransitionError) with nothing changed."""
+    start = scheduled_for or (now or timezone.now()) + START_NOW_LEEWAY
+    with transaction.atomic():
+        locked = _lock(campaign.pk)
+        if locked.status != Status.DRAFT:
+            raise CampaignTransitionError(
+                f"Cannot start a {locked.get_status_display().lower()} campaign: "
+                "only a draft can be started",
+                code="illegal_transition",
+            )
+        if stop_at is not None and stop_at <= start:
+            raise CampaignTransitionError(
+                "The stop time must be after the start", code="stop_before_start"
+            )
+        for send in locked.sends.filter(start_offset_minutes__isnull=False):
+            instant = (start + dt.timedelta(minutes=send.start_offset_minutes)).astimezone(dt.UTC)
+            send.local_date, send.local_time = instant.date(), instant.time().replace(tzinfo=None)
+            send.time_zone, send.scheduled_for = "UTC", instant
+            send.save(update_fields=["local_date", "local_time", "time_zone", "scheduled_for"])
+        if stop_at is not None:
+            locked.stop_at = stop_at
+            locked.save(update_fields=["stop_at", "updated_at"])
+        transition_campaign(locked, "schedule")
+    campaign.refresh_from_db()
+    return campaign
+
+
+def delete_campaign(campaign: Campaign) -> None:
+    """Delete a draft or a finished campaign with its sends and their recipients; a live one
+    must be stopped first, so no worker is left sending for a campaign that is gone."""
+    with transaction.atomic():
+        locked = _lock(campaign.pk)
+        if locked.status not in DELETABLE_STATUSES:
+            raise CampaignTransitionError(
+                f"Cannot delete a {locked.get_status_display().lower()} campaign: stop it "
+                "first, or wait until it completes",
+                code="not_deletable",
+            )
+        locked.delete()

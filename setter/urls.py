@@ -21,6 +21,8 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/v1/", include("webhooks.urls")),
     path("api/v1/", include("audiences.api.urls")),
+    path("api/v1/", include("campaigns.api.urls")),
+    path("api/v1/", include("webhooks.outbound.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

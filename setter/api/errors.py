@@ -7,6 +7,7 @@ never tells a revoked key from one that never existed.
 
 from http import HTTPStatus
 
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -24,6 +25,8 @@ class Conflict(exceptions.APIException):
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         headers = {"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else {}
         body = {"statusCode": 401, "message": "Unauthorized"}

@@ -21,22 +21,10 @@ from tests.factories import (
 )
 from tests.support import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_engine")]
 Status = SendRecipient.Status
 
 PHONES = [f"+4420794600{n:02d}" for n in range(12)]
-
-
-@pytest.fixture(autouse=True)
-def fast_engine(settings):
-    settings.DISPATCH_RETRY_BASE_SECONDS = 0.02
-    settings.DISPATCH_START_AHEAD_SECONDS = 0
-    settings.DISPATCH_CONCURRENCY = 8
-    dispatcher._pool.cache_clear()
-    dispatcher._client.cache_clear()
-    yield
-    dispatcher._pool.cache_clear()
-    dispatcher._client.cache_clear()
 
 
 @pytest.fixture

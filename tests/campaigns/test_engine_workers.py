@@ -1,15 +1,7 @@
 """The engine with real Celery worker processes on Redis, the sandbox over a socket and our
 webhook on a live server: a worker killed mid-send never causes a second message."""
 
-import os
-import signal
-import subprocess
-import sys
-import uuid
-
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from campaigns import dispatcher
@@ -29,64 +21,6 @@ TERMINAL = {
     Status.SKIPPED,
     Status.UNKNOWN,
 }
-
-
-class Worker:
-    """`celery worker` as its own process, on the test database and the test broker."""
-
-    def __init__(self, sandbox_url: str, queue: str):
-        db = connection.settings_dict
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_TASK_DEFAULT_QUEUE": queue,
-            "RATE_LIMIT_REDIS_URL": settings.RATE_LIMIT_REDIS_URL,
-            "WHATSAPP_GRAPH_URL": sandbox_url,
-            "DISPATCH_CONCURRENCY": "8",
-            "DISPATCH_SLICE_SECONDS": "5",
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "setter", "worker", "--pool", "threads",
-             "--concurrency", "2", "--queues", queue, "--without-heartbeat", "--without-gossip",
-             "--without-mingle", "--loglevel", "WARNING", "--hostname", f"{uuid.uuid4().hex}@test"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            start_new_session=True,
-        )  # fmt: skip
-
-    def kill(self):
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture
-def queue():
-    """A queue of this test's own, so no stale message of another run reaches its workers
-    (they also send their own follow-up tasks there)."""
-    return f"test-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def workers(sandbox, queue):
-    started = []
-
-    def start():
-        worker = Worker(sandbox.url, queue)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def test_a_worker_killed_mid_send_never_causes_a_second_message(

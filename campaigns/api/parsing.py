@@ -1,0 +1,393 @@
+"""Reading a campaign body (create or update) into unsaved models and resolved references.
+
+Every problem names its place in the body (`sends[1].template: ...`); all of them are
+collected and reported together, up to a bound, so a partner fixes a payload in one round.
+Nothing here writes: campaigns.api.services does, once the whole body is known to be good.
+"""
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+
+from audiences.models import Audience, Lead
+from campaigns import services
+from campaigns.models import Campaign, Send
+from campaigns.rendering import count_problem, parameter_problem, stored_parameter
+from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from setter.api.errors import BadRequest
+from setter.models import Organization
+
+MAX_SEGMENTS = 25
+MAX_LEADS = 1_000
+MAX_SENDS = 20
+MAX_REPORTED_ERRORS = 20
+MAX_NAME_LENGTH = 200
+# URL-safe, so the id can sit in a path; "query" is the query endpoint's name.
+API_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+RESERVED_IDS = ("query",)
+SCHEDULE_FIELDS = {
+    "scheduledFor": "an instant",
+    "localDate": "a local date, time and zone",
+    "startOffsetMinutes": "minutes after the campaign's start",
+}
+# Where the send validator's model fields sit in a send of the body.
+SEND_FIELD_PATHS = {
+    "local_date": "schedule",
+    "local_time": "schedule",
+    "time_zone": "schedule.timeZone",
+    "template": "template",
+    "parameter_mapping": "parameters",
+    "event_filter_type": "eventFilter.eventType",
+    "event_filter_mode": "eventFilter.mode",
+}
+
+
+@dataclass
+class CampaignChanges:
+    """What a body sets: campaign fields, its audiences or leads, and its sends (if given)."""
+
+    api_id: str | None = None
+    fields: dict = field(default_factory=dict)
+    audiences: list[Audience] | None = None
+    lead_ids: list[int] | None = None
+    sends: list[Send] | None = None
+
+
+def parse_instant(value, path: str, errors: list[str]) -> dt.datetime | None:
+    """An ISO 8601 instant with its offset (or Z)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment
+    errors.append(f"{path}: expected an ISO 8601 instant with an offset, e.g. 2030-01-31T09:00:00Z")
+    return None
+
+
+def campaign_changes(
+    data, organization: Organization, *, campaign: Campaign | None = None
+) -> CampaignChanges:
+    """The changes a create body (campaign None) or an update body (the campaign) asks for;
+    BadRequest naming every problem's place otherwise."""
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object")
+    creating = campaign is None
+    reader = _Reader(data, organization, creating)
+    changes = reader.read()
+    if not reader.errors and changes.sends is not None:
+        # Sends are checked against the campaign they will belong to (its organization).
+        owner = campaign or Campaign(organization=organization)
+        for index, send in enumerate(changes.sends):
+            reader.check_send(send, owner, f"sends[{index}]")
+    if reader.errors:
+        raise BadRequest("; ".join(reader.errors[:MAX_REPORTED_ERRORS]))
+    return changes
+
+
+class _Reader:
+    def __init__(self, data: dict, organization: Organization, creating: bool):
+        self.data, self.organization, self.creating = data, organization, creating
+        self.errors: list[str] = []
+
+    def read(self) -> CampaignChanges:
+        data, changes = self.data, CampaignChanges()
+        if "id" in data:
+            if self.creating:
+                changes.api_id = self._api_id(data["id"])
+            else:
+                self.errors.append("id: cannot be changed")
+        if "name" in data or self.creating:
+            name = self._text("name", MAX_NAME_LENGTH).strip()
+            if not name:
+                self.errors.append("name: required")
+            changes.fields["name"] = name
+        if "description" in data:
+            changes.fields["description"] = self._text("description", None)
+        if "senderId" in data or self.creating:
+            changes.fields["whatsapp_number"] = self._number(data.get("senderId"))
+        if "productPolicyConfirmed" in data:
+            value = data["productPolicyConfirmed"]
+            if not isinstance(value, bool):
+                self.errors.append("productPolicyConfirmed: expected true or false")
+            changes.fields["product_policy_confirmed"] = value is True
+        if "stopAt" in data:
+            changes.fields["stop_at"] = parse_instant(data["stopAt"], "stopAt", self.errors)
+        self._targets(changes)
+        if "sends" in data or self.creating:
+            changes.sends = self._sends(data.get("sends"))
+        return changes
+
+    # --- Campaign fields ----------------------------------------------------------------
+
+    def _text(self, key: str, limit: int | None) -> str:
+        value = self.data.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.errors.append(f"{key}: expected a string")
+            return ""
+        if limit is not None and len(value) > limit:
+            self.errors.append(f"{key}: at most {limit} characters, got {len(value)}")
+            return ""
+        return value
+
+    def _api_id(self, value) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not API_ID_PATTERN.fullmatch(value):
+            self.errors.append("id: 1 to 100 characters: letters, digits and . _ : - (not first)")
+            return None
+        if value in RESERVED_IDS:
+            self.errors.append(f"id: {value!r} is reserved")
+            return None
+        return value
+
+    def _number(self, sender_id) -> WhatsAppNumber | None:
+        if not isinstance(sender_id, str) or not sender_id:
+            self.errors.append("senderId: required: the phone_number_id of one of your numbers")
+            return None
+        number = WhatsAppNumber.objects.filter(
+            organization=self.organization, phone_number_id=sender_id
+        ).first()
+        if number is None:
+            self.errors.append(f"senderId: no WhatsApp number of yours has id {sender_id!r}")
+        return number
+
+    def _targets(self, changes: CampaignChanges) -> None:
+        """segmentIds, or userIds / leadIds (the same thing): exactly one of them (null is
+        the same as absent)."""
+        keys = ("segmentIds", "userIds", "leadIds")
+        given = [key for key in keys if self.data.get(key) is not None]
+        if len(given) > 1:
+            self.errors.append(f"{' and '.join(given)}: give only one of them")
+            return
+        if not given:
+            if self.creating:
+                self.errors.append("segmentIds: required (or userIds / leadIds)")
+            return
+        key = given[0]
+        if key == "segmentIds":
+            changes.audiences = self._segments(self.data[key])
+        else:
+            changes.lead_ids = self._leads(key, self.data[key])
+
+    def _id_list(self, key: str, values, limit: int) -> list[tuple[str, int]]:
+        """Distinct (id, index) pairs in the order given; ids may be strings or integers."""
+        if not isinstance(values, list) or not values:
+            self.errors.append(f"{key}: expected a non-empty list of ids")
+            return []
+        if len(values) > limit:
+            self.errors.append(f"{key}: at most {limit:,} ids, got {len(values):,}")
+            return []
+        ids = {}
+        for index, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                self.errors.append(f"{key}[{index}]: expected a string id")
+            else:
+                ids.setdefault(str(value), index)
+        return list(ids.items())
+
+    def _segments(self, values) -> list[Audience]:
+        ids = self._id_list("segmentIds", values, MAX_SEGMENTS)
+        known = _by_pk(Audience.objects.filter(organization=self.organization), ids)
+        for value, index in ids:
+            if value not in known:
+                self.errors.append(f"segmentIds[{index}]: no segment {value!r}")
+        return [known[value] for value, _ in ids if value in known]
+
+    def _leads(self, key: str, values) -> list[int]:
+        ids = self._id_list(key, values, MAX_LEADS)
+        known = _by_pk(Lead.objects.filter(organization=self.organization).only("pk"), ids)
+        for value, index in ids:
+            if value not in known:
+                self.errors.append(f"{key}[{index}]: no lead {value!r}")
+        return [known[value].pk for value, _ in ids if value in known]
+
+    # --- Sends --------------------------------------------------------------------------
+
+    def _sends(self, values) -> list[Send]:
+        if not isinstance(values, list) or not values:
+            self.errors.append("sends: expected a non-empty list of sends")
+            return []
+        if len(values) > MAX_SENDS:
+            self.errors.append(f"sends: at most {MAX_SENDS}, got {len(values)}")
+            return []
+        return [self._send(value, f"sends[{index}]", index) for index, value in enumerate(values)]
+
+    def _send(self, data, path: str, position: int) -> Send | None:
+        if not isinstance(data, dict):
+            self.errors.append(f"{path}: expected an object")
+            return None
+        errors = self.errors
+        send = Send(position=position)
+        name = data.get("name") or ""
+        if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
+            errors.append(f"{path}.name: expected a string of at most {MAX_NAME_LENGTH} characters")
+        else:
+            send.name = name
+        template = self._template(data, path)
+        if template is not None:
+            send.template = template
+        category = data.get("category")
+        if category is None:
+            send.category = template.category if template else Category.MARKETING
+        elif category in Category.values:
+            send.category = category
+        else:
+            errors.append(f"{path}.category: one of {', '.join(Category.values)}")
+        send.parameter_mapping = self._parameters(data.get("parameters", []), path)
+        self._schedule(send, data.get("schedule"), f"{path}.schedule")
+        rate = data.get("maxMessagesPerSecond", 20)
+        if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 1000:
+            errors.append(f"{path}.maxMessagesPerSecond: an integer from 1 to 1000")
+        else:
+            send.max_messages_per_second = rate
+        audience_filter = data.get("audienceFilter", Send.AudienceFilterMode.OFF)
+        if audience_filter not in Send.AudienceFilterMode.values:
+            errors.append(
+                f"{path}.audienceFilter: one of {', '.join(Send.AudienceFilterMode.values)}"
+            )
+        else:
+            send.audience_filter_mode = audience_filter
+        self._event_filter(send, data.get("eventFilter"), f"{path}.eventFilter")
+        return send
+
+    def _template(self, data: dict, path: str) -> MessageTemplate | None:
+        name, language = data.get("template"), data.get("language")
+        if not isinstance(name, str) or not name:
+            self.errors.append(f"{path}.template: required: the name of one of your templates")
+            return None
+        if language is not None and not isinstance(language, str):
+            self.errors.append(f"{path}.language: expected a language code such as en_US")
+            return None
+        templates = MessageTemplate.objects.filter(organization=self.organization, name=name)
+        if language:
+            templates = templates.filter(language=language)
+        found = list(templates[:5])
+        if not found:
+            where = f" in {language}" if language else ""
+            self.errors.append(f"{path}.template: no template {name!r}{where}")
+            return None
+        if len(found) > 1:
+            languages = ", ".join(sorted(t.language for t in found))
+            self.errors.append(
+                f"{path}.language: template {name!r} exists in {languages}: name the language"
+            )
+            return None
+        return found[0]
+
+    def _parameters(self, values, path: str) -> list[str]:
+        if not isinstance(values, list):
+            self.errors.append(f"{path}.parameters: expected a list of strings")
+            return []
+        mapping = []
+        for index, value in enumerate(values):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value)
+            problem = "expected a string" if not isinstance(value, str) else None
+            entry = stored_parameter(value) if problem is None else ""
+            problem = problem or parameter_problem(entry)
+            if problem:
+                self.errors.append(f"{path}.parameters[{index}]: {problem}")
+            mapping.append(entry)
+        return mapping
+
+    def _schedule(self, send: Send, schedule, path: str) -> None:
+        """An instant, a local time in a zone, or nothing: the campaign's start (+ offset)."""
+        if schedule is None:
+            schedule = {}
+        if not isinstance(schedule, dict):
+            self.errors.append(f"{path}: expected an object")
+            return
+        kinds = [key for key in SCHEDULE_FIELDS if key in schedule]
+        if len(kinds) > 1:
+            self.errors.append(
+                f"{path}: give one of {', '.join(SCHEDULE_FIELDS)}, not {' and '.join(kinds)}"
+            )
+            return
+        kind = kinds[0] if kinds else "startOffsetMinutes"
+        if kind == "scheduledFor":
+            instant = parse_instant(schedule["scheduledFor"], f"{path}.scheduledFor", self.errors)
+            if instant is not None:
+                instant = instant.astimezone(dt.UTC)
+                send.local_date, send.local_time = instant.date(), instant.time()
+                send.local_time = send.local_time.replace(tzinfo=None)
+                send.time_zone = "UTC"
+        elif kind == "localDate":
+            self._local_schedule(send, schedule, path)
+        else:
+            offset = schedule.get("startOffsetMinutes", 0)
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                self.errors.append(f"{path}.startOffsetMinutes: a whole number of minutes ≥ 0")
+                return
+            # Provisional until the start fills it in: the editor needs a local time.
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            send.start_offset_minutes = offset
+            send.local_date, send.local_time, send.time_zone = now.date(), now.time(), "UTC"
+
+    def _local_schedule(self, send: Send, schedule: dict, path: str) -> None:
+        try:
+            send.local_date = dt.date.fromisoformat(str(schedule.get("localDate")))
+        except ValueError:
+            self.errors.append(f"{path}.localDate: expected YYYY-MM-DD")
+        try:
+            send.local_time = dt.time.fromisoformat(str(schedule.get("localTime")))
+        except ValueError:
+            self.errors.append(f"{path}.localTime: expected HH:MM or HH:MM:SS")
+        else:
+            if send.local_time.tzinfo is not None:
+                self.errors.append(f"{path}.localTime: a wall-clock time, without an offset")
+        zone = schedule.get("timeZone")
+        if not isinstance(zone, str) or not zone:
+            self.errors.append(f"{path}.timeZone: required: an IANA zone such as Europe/London")
+        else:
+            send.time_zone = zone
+
+    def _event_filter(self, send: Send, event_filter, path: str) -> None:
+        if event_filter is None:
+            return
+        if not isinstance(event_filter, dict):
+            self.errors.append(f"{path}: expected an object with mode, eventType, withinMinutes")
+            return
+        mode = event_filter.get("mode", Send.EventFilterMode.OFF)
+        if mode not in Send.EventFilterMode.values:
+            self.errors.append(f"{path}.mode: one of {', '.join(Send.EventFilterMode.values)}")
+            return
+        event_type = event_filter.get("eventType") or ""
+        if not isinstance(event_type, str) or len(event_type) > 100:
+            self.errors.append(f"{path}.eventType: a string of at most 100 characters")
+            return
+        within = event_filter.get("withinMinutes")
+        if within is not None and (
+            isinstance(within, bool) or not isinstance(within, int) or within < 1
+        ):
+            self.errors.append(f"{path}.withinMinutes: a whole number of minutes ≥ 1")
+            return
+        send.event_filter_mode, send.event_filter_type = mode, event_type
+        send.event_filter_within_minutes = within
+
+    def check_send(self, send: Send, campaign: Campaign, path: str) -> None:
+        """The editor's own checks of a send (local time, template, mapping, event filter)."""
+        problem = count_problem(send.parameter_mapping, send.template.parameter_count)
+        if problem:
+            self.errors.append(f"{path}.parameters: {problem}")
+        try:
+            services.validate_send(send, campaign)
+        except ValidationError as error:
+            for model_field, messages in error.message_dict.items():
+                where = SEND_FIELD_PATHS.get(model_field, model_field)
+                if model_field == "parameter_mapping":
+                    continue  # reported above, entry by entry
+                self.errors += [f"{path}.{where}: {message}" for message in messages]
+
+
+def _by_pk(queryset, ids: list[tuple[str, int]]) -> dict:
+    """The objects among the queryset whose primary key is one of the (string) ids."""
+    numeric = [int(value) for value, _ in ids if value.isdigit() and len(value) < 19]
+    return {str(obj.pk): obj for obj in queryset.filter(pk__in=numeric)}

@@ -1,0 +1,171 @@
+"""The campaign and send objects of the REST API (and of the outbound campaign events).
+
+camelCase and JSON-ready: ids are strings, instants ISO 8601 in UTC, statuses in the campaign
+API's vocabulary. A campaign's `id` is its `api_id`, the id the partner chose or was given.
+"""
+
+import datetime as dt
+
+from django.db.models import Prefetch
+
+from campaigns import selectors
+from campaigns.models import Campaign, Send, SendRecipient
+from campaigns.rendering import api_parameter
+
+# The campaign statuses as the API names them (the seed's vocabulary, plus paused).
+API_STATUSES = {
+    Campaign.Status.DRAFT: "draft",
+    Campaign.Status.SCHEDULED: "scheduled",
+    Campaign.Status.RUNNING: "in_progress",
+    Campaign.Status.PAUSED: "paused",
+    Campaign.Status.CANCELLED: "stopped",
+    Campaign.Status.COMPLETED: "completed",
+}
+FINISHED_SEND_STATUSES = (Send.Status.COMPLETED, Send.Status.MISSED, Send.Status.CANCELLED)
+# Recipients whose message Meta accepted.
+SENT_STATUSES = ("sent", "delivered", "read")
+
+
+def campaign_json(campaign: Campaign) -> dict:
+    """The campaign with its sends and stats. Queries: the number, audiences and sends (use
+    `campaign_queryset()` to prefetch them) and one for every send's recipient counts."""
+    progress = selectors.campaign_send_progress(campaign)
+    sends = sorted(campaign.sends.all(), key=lambda send: (send.position, send.pk))
+    return {
+        "id": campaign.api_id,
+        "name": campaign.name,
+        "description": campaign.description,
+        "status": API_STATUSES[campaign.status],
+        "statusReason": campaign.status_reason,
+        "senderId": campaign.whatsapp_number.phone_number_id,
+        # A campaign's own lead list (hidden segment) is not a segment the partner made.
+        "segmentIds": sorted(
+            (str(a.pk) for a in campaign.audiences.all() if not a.hidden), key=_numeric
+        ),
+        "productPolicyConfirmed": campaign.product_policy_confirmed,
+        "scheduledFor": _iso(min((s.scheduled_for for s in sends if _is_placed(s)), default=None)),
+        "stopAt": _iso(campaign.stop_at),
+        "createdAt": _iso(campaign.created_at),
+        "updatedAt": _iso(campaign.updated_at),
+        "stats": _campaign_stats(campaign, sends, progress),
+        "sends": [_send_json(send, progress[send.pk]) for send in sends],
+    }
+
+
+def send_json(send: Send) -> dict:
+    """One send with its own status and stats (two queries: the send's template is read)."""
+    return _send_json(send, selectors.send_progress(send))
+
+
+def campaign_queryset():
+    """Campaigns with what campaign_json reads prefetched."""
+    return Campaign.objects.select_related("whatsapp_number").prefetch_related(
+        "audiences", _sends_prefetch()
+    )
+
+
+def _sends_prefetch() -> Prefetch:
+    return Prefetch(
+        "sends", queryset=Send.objects.select_related("template").order_by("position", "pk")
+    )
+
+
+def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
+    event_filter = None
+    if send.event_filter_mode != Send.EventFilterMode.OFF:
+        event_filter = {
+            "mode": send.event_filter_mode,
+            "eventType": send.event_filter_type,
+            "withinMinutes": send.event_filter_within_minutes,
+        }
+    return {
+        "id": str(send.pk),
+        "name": send.name,
+        "position": send.position,
+        "status": send.status,
+        "statusReason": send.status_reason,
+        "template": send.template.name,
+        "language": send.template.language,
+        "category": send.category,
+        "parameters": [api_parameter(entry) for entry in send.parameter_mapping],
+        "schedule": _schedule(send),
+        "scheduledFor": _iso(send.scheduled_for) if _is_placed(send) else None,
+        "maxMessagesPerSecond": send.max_messages_per_second,
+        "audienceFilter": send.audience_filter_mode,
+        "eventFilter": event_filter,
+        "stats": {
+            "startedAt": _iso(send.started_at),
+            "completedAt": _iso(send.completed_at),
+            **_counts(progress),
+            "progress": _send_fraction(send, progress),
+        },
+    }
+
+
+def _is_placed(send: Send) -> bool:
+    """A send has a real instant unless it waits for its campaign's start (still a draft)."""
+    return send.start_offset_minutes is None or send.campaign.status != Campaign.Status.DRAFT
+
+
+def _schedule(send: Send) -> dict:
+    if send.start_offset_minutes is not None:
+        return {"startOffsetMinutes": send.start_offset_minutes}
+    return {
+        "localDate": send.local_date.isoformat(),
+        "localTime": send.local_time.isoformat(timespec="seconds"),
+        "timeZone": send.time_zone,
+    }
+
+
+def _counts(progress: selectors.SendProgress) -> dict:
+    return {
+        "messagesSent": sum(progress.counts[status] for status in SENT_STATUSES),
+        "recipients": progress.total,
+        "counts": progress.counts,
+        "limitedReporting": progress.limited_reporting,
+    }
+
+
+def _send_fraction(send: Send, progress: selectors.SendProgress) -> float:
+    """0–1: settled recipients over all of them; a finished send is done even if empty."""
+    if send.status in FINISHED_SEND_STATUSES:
+        return 1.0
+    return round(progress.progress, 4)
+
+
+def _campaign_stats(campaign: Campaign, sends: list[Send], progress: dict) -> dict:
+    """Totals over the sends. Progress is the mean of the sends' progress, so a send that has
+    not materialized yet counts as not started rather than as nothing to do."""
+    per_send = [progress[send.pk] for send in sends]
+    totals = selectors.SendProgress(
+        {s: sum(p.counts[s] for p in per_send) for s in SendRecipient.Status.values},
+        sum(p.total for p in per_send),
+        sum(p.done for p in per_send),
+        sum(p.limited_reporting for p in per_send),
+    )
+    finished = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+    if finished:
+        fraction = 1.0
+    elif sends:
+        fraction = sum(_send_fraction(s, p) for s, p in zip(sends, per_send, strict=True))
+        fraction = round(fraction / len(sends), 4)
+    else:
+        fraction = 0.0
+    return {
+        "startedAt": _iso(min((s.started_at for s in sends if s.started_at), default=None)),
+        "completedAt": _iso(max((s.completed_at for s in sends if s.completed_at), default=None))
+        if finished
+        else None,
+        **_counts(totals),
+        "progress": fraction,
+    }
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _numeric(value: str):
+    return (len(value), value)

@@ -1,0 +1,400 @@
+"""OpenAPI description of the campaign API: bodies, answers and examples.
+
+Documentation only: campaigns.api.parsing reads the bodies, campaigns.api.representations
+writes the answers.
+"""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+
+from audiences.api.schema import BadRequestSerializer, UnauthorizedSerializer
+
+from .parsing import MAX_LEADS, MAX_SEGMENTS, MAX_SENDS
+from .querying import MAX_LIMIT
+from .representations import API_STATUSES
+
+
+class ScheduleSerializer(serializers.Serializer):
+    scheduledFor = serializers.DateTimeField(required=False, help_text="An instant (UTC).")
+    localDate = serializers.DateField(required=False)
+    localTime = serializers.TimeField(required=False)
+    timeZone = serializers.CharField(required=False, help_text="IANA zone, e.g. Europe/London.")
+    startOffsetMinutes = serializers.IntegerField(
+        required=False,
+        help_text="Minutes after the campaign's start (the default, 0, when no schedule).",
+    )
+
+
+class EventFilterSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(["off", "include", "exclude"])
+    eventType = serializers.CharField()
+    withinMinutes = serializers.IntegerField(required=False)
+
+
+class SendSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False)
+    template = serializers.CharField(help_text="Name of one of your templates.")
+    language = serializers.CharField(
+        required=False, help_text="Needed when the template exists in several languages."
+    )
+    category = serializers.ChoiceField(
+        ["MARKETING", "UTILITY"], required=False, help_text="Defaults to the template's."
+    )
+    parameters = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="One per {{n}} of the template: a literal, or a Django template over the "
+        'lead such as {{ lead.first_name }} or {{ lead.variables.coupon|default:"WELCOME" }}.',
+    )
+    schedule = ScheduleSerializer(
+        required=False,
+        help_text="One of scheduledFor, localDate+localTime+timeZone, startOffsetMinutes; "
+        "omitted: the send fires when the campaign starts.",
+    )
+    maxMessagesPerSecond = serializers.IntegerField(required=False, default=20)
+    audienceFilter = serializers.ChoiceField(["off", "webhook_filtered"], required=False)
+    eventFilter = EventFilterSerializer(required=False)
+
+
+class CampaignBodySerializer(serializers.Serializer):
+    id = serializers.CharField(
+        required=False, help_text="Your id for the campaign (else a UUID is generated)."
+    )
+    name = serializers.CharField()
+    description = serializers.CharField(required=False)
+    senderId = serializers.CharField(help_text="phone_number_id of one of your WhatsApp numbers.")
+    segmentIds = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text=f"At most {MAX_SEGMENTS}."
+    )
+    userIds = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}; leadIds is the same.",
+    )
+    productPolicyConfirmed = serializers.BooleanField(required=False)
+    stopAt = serializers.DateTimeField(required=False)
+    sends = SendSerializer(many=True, help_text=f"1 to {MAX_SENDS}.")
+
+
+class StatsSerializer(serializers.Serializer):
+    startedAt = serializers.DateTimeField(allow_null=True)
+    completedAt = serializers.DateTimeField(allow_null=True)
+    messagesSent = serializers.IntegerField(help_text="Accepted by Meta: sent+delivered+read.")
+    recipients = serializers.IntegerField()
+    counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="queued, sending, sent, delivered, read, failed, skipped, unknown.",
+    )
+    limitedReporting = serializers.IntegerField(
+        help_text="Recipients in regions where Meta reports little (EEA, UK, Japan, Korea)."
+    )
+    progress = serializers.FloatField(help_text="0 to 1.")
+
+
+class SendObjectSerializer(SendSerializer):
+    id = serializers.CharField()
+    position = serializers.IntegerField()
+    status = serializers.CharField()
+    statusReason = serializers.CharField()
+    scheduledFor = serializers.DateTimeField(allow_null=True)
+    stats = StatsSerializer()
+
+
+class CampaignObjectSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.ChoiceField(list(API_STATUSES.values()))
+    statusReason = serializers.CharField()
+    senderId = serializers.CharField()
+    segmentIds = serializers.ListField(child=serializers.CharField())
+    productPolicyConfirmed = serializers.BooleanField()
+    scheduledFor = serializers.DateTimeField(allow_null=True)
+    stopAt = serializers.DateTimeField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    stats = StatsSerializer()
+    sends = SendObjectSerializer(many=True)
+
+
+class CampaignResponseSerializer(serializers.Serializer):
+    campaign = CampaignObjectSerializer()
+
+
+class StartBodySerializer(serializers.Serializer):
+    scheduledFor = serializers.DateTimeField(required=False, help_text="Default: now.")
+    stopAt = serializers.DateTimeField(required=False)
+
+
+class QueryBodySerializer(serializers.Serializer):
+    filter = serializers.DictField(required=False)
+    sort = serializers.ListField(child=serializers.DictField(), required=False)
+    limit = serializers.IntegerField(required=False, default=25, max_value=MAX_LIMIT)
+    next = serializers.CharField(required=False)
+
+
+class QueryResponseSerializer(serializers.Serializer):
+    campaigns = CampaignObjectSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
+class PreviewBodySerializer(serializers.Serializer):
+    leadId = serializers.CharField()
+
+
+class PreviewResponseSerializer(serializers.Serializer):
+    parameters = serializers.ListField(child=serializers.CharField())
+    body = serializers.CharField()
+
+
+CREATE_EXAMPLE = {
+    "id": "spring-2030",
+    "name": "Spring sale",
+    "senderId": "106540352242922",
+    "segmentIds": ["12"],
+    "productPolicyConfirmed": True,
+    "sends": [
+        {
+            "template": "spring_sale",
+            "language": "en_US",
+            "parameters": ["{{ lead.first_name }}", '{{ lead.variables.coupon|default:"20%" }}'],
+            "schedule": {
+                "localDate": "2030-03-01",
+                "localTime": "09:00",
+                "timeZone": "Europe/London",
+            },
+        },
+        {"template": "spring_reminder", "parameters": [], "schedule": {"startOffsetMinutes": 1440}},
+    ],
+}
+STATS_EXAMPLE = {
+    "startedAt": "2030-03-01T09:00:00.312Z",
+    "completedAt": "2030-03-01T09:01:10.004Z",
+    "messagesSent": 1198,
+    "recipients": 1200,
+    "counts": {
+        "queued": 0,
+        "sending": 0,
+        "sent": 120,
+        "delivered": 600,
+        "read": 478,
+        "failed": 2,
+        "skipped": 0,
+        "unknown": 0,
+    },
+    "limitedReporting": 40,
+    "progress": 1.0,
+}
+CAMPAIGN_EXAMPLE = {
+    "id": "spring-2030",
+    "name": "Spring sale",
+    "description": "",
+    "status": "completed",
+    "statusReason": "",
+    "senderId": "106540352242922",
+    "segmentIds": ["12"],
+    "productPolicyConfirmed": True,
+    "scheduledFor": "2030-03-01T09:00:00Z",
+    "stopAt": None,
+    "createdAt": "2030-02-20T10:00:00Z",
+    "updatedAt": "2030-03-01T09:01:10Z",
+    "stats": STATS_EXAMPLE,
+    "sends": [
+        {
+            "id": "88",
+            "name": "",
+            "position": 0,
+            "status": "completed",
+            "statusReason": "",
+            "template": "spring_sale",
+            "language": "en_US",
+            "category": "MARKETING",
+            "parameters": ["{{ lead.first_name }}", '{{ lead.variables.coupon|default:"20%" }}'],
+            "schedule": {"localDate": "2030-03-01", "localTime": "09:00:00", "timeZone": "UTC"},
+            "scheduledFor": "2030-03-01T09:00:00Z",
+            "maxMessagesPerSecond": 20,
+            "audienceFilter": "off",
+            "eventFilter": None,
+            "stats": STATS_EXAMPLE,
+        }
+    ],
+}
+
+
+def _error(code: int, message: str) -> OpenApiExample:
+    phrases = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}
+    return OpenApiExample(
+        f"{code} {phrases[code]}",
+        response_only=True,
+        status_codes=[str(code)],
+        value={"statusCode": code, "message": message, "error": phrases[code]},
+    )
+
+
+_ANSWER = OpenApiExample("Campaign", response_only=True, value={"campaign": CAMPAIGN_EXAMPLE})
+_NOT_FOUND = _error(404, "No campaign with id 'spring-2030'")
+_UNAUTHORIZED = OpenApiResponse(UnauthorizedSerializer, description="Missing or wrong API key")
+
+
+def _responses(ok: int, ok_serializer, *errors: int) -> dict:
+    descriptions = {
+        400: "A field is wrong; the message names its place",
+        404: "No such campaign (or lead) in your organization",
+        409: "The campaign's status (or a gate) forbids it; the message says why",
+    }
+    responses = {ok: ok_serializer, 401: _UNAUTHORIZED}
+    for code in errors:
+        responses[code] = OpenApiResponse(BadRequestSerializer, description=descriptions[code])
+    return responses
+
+
+create_campaign_schema = extend_schema(
+    operation_id="create_campaign",
+    summary="Create a campaign",
+    description=(
+        "Create a draft campaign with its sends. Target segments (segmentIds, at most "
+        f"{MAX_SEGMENTS}; a phone in several of them is messaged once) or leads (userIds or "
+        f"leadIds, at most {MAX_LEADS:,}; they become a segment of their own). Templates are "
+        "named, parameters are literals or Django templates over the lead. A send without a "
+        "schedule fires when the campaign starts (plus startOffsetMinutes). Templates need not "
+        "be approved yet: starting checks that. Nothing is stored on any error."
+    ),
+    request=CampaignBodySerializer,
+    responses=_responses(201, CampaignResponseSerializer, 400, 409),
+    examples=[
+        OpenApiExample("Create", request_only=True, value=CREATE_EXAMPLE),
+        OpenApiExample(
+            "Created",
+            response_only=True,
+            status_codes=["201"],
+            value={"campaign": CAMPAIGN_EXAMPLE},
+        ),
+        _error(
+            400,
+            "sends[1].template: no template 'spring_remindr'; sends[0].parameters[1]: "
+            "template syntax error: {% load %} is not allowed: only the if, for, with, "
+            "firstof tags are",
+        ),
+        _error(409, "id: a campaign with id 'spring-2030' already exists"),
+    ],
+)
+
+get_campaign_schema = extend_schema(
+    operation_id="get_campaign",
+    summary="Get a campaign with its stats",
+    description=(
+        "status: draft, scheduled, in_progress, paused, stopped or completed. stats count "
+        "recipients per status over all sends; each send has its own."
+    ),
+    responses=_responses(200, CampaignResponseSerializer, 404),
+    examples=[_ANSWER, _NOT_FOUND],
+)
+
+update_campaign_schema = extend_schema(
+    operation_id="update_campaign",
+    summary="Update a draft campaign",
+    description=(
+        "Any field of the create body but id; the fields given replace the stored ones, and "
+        "sends given replace all sends. Only drafts: 409 otherwise."
+    ),
+    request=CampaignBodySerializer,
+    responses=_responses(200, CampaignResponseSerializer, 400, 404, 409),
+    examples=[
+        OpenApiExample("Rename", request_only=True, value={"name": "Spring sale (final)"}),
+        _ANSWER,
+        _error(409, "The campaign is in_progress: only a draft can be updated"),
+    ],
+)
+
+start_campaign_schema = extend_schema(
+    operation_id="start_campaign",
+    summary="Start (or schedule) a campaign",
+    description=(
+        "Schedules a draft. Sends without their own schedule fire at scheduledFor (default: "
+        "now) plus their startOffsetMinutes. The admin's onboarding gates apply (approved "
+        "templates of the send's category, MM Lite terms and productPolicyConfirmed for "
+        "MARKETING, ready segments, the number's messaging limit, sends in the future and in "
+        "order): when any fails the answer is 409 listing every problem, separated by '; '. "
+        "stopAt ends sending at that instant."
+    ),
+    request=StartBodySerializer,
+    responses=_responses(200, CampaignResponseSerializer, 400, 404, 409),
+    examples=[
+        OpenApiExample(
+            "Later, until a stop time",
+            request_only=True,
+            value={"scheduledFor": "2030-03-01T09:00:00Z", "stopAt": "2030-03-02T09:00:00Z"},
+        ),
+        OpenApiExample("Now", request_only=True, value={}),
+        _ANSWER,
+        _error(
+            409,
+            "Send 1: template 'spring_sale' is PENDING, not APPROVED; Confirm that recipients "
+            "opted in (product policy) before scheduling MARKETING sends",
+        ),
+    ],
+)
+
+stop_campaign_schema = extend_schema(
+    operation_id="stop_campaign",
+    summary="Stop a campaign",
+    description="Messages not yet sent are skipped; status becomes stopped. 409 when finished.",
+    request=None,
+    responses=_responses(200, CampaignResponseSerializer, 404, 409),
+    examples=[_ANSWER, _error(409, "Cannot cancel a completed campaign")],
+)
+
+delete_campaign_schema = extend_schema(
+    operation_id="delete_campaign",
+    summary="Delete a campaign",
+    description="Drafts and finished (stopped, completed) campaigns only: stop a live one first.",
+    responses=_responses(204, OpenApiResponse(description="Deleted"), 404, 409),
+    examples=[
+        _error(409, "Cannot delete a scheduled campaign: stop it first, or wait until it completes")
+    ],
+)
+
+query_campaigns_schema = extend_schema(
+    operation_id="query_campaigns",
+    summary="Query campaigns",
+    description=(
+        "filter on status, id, name, segments, senderId, createdAt, updatedAt (snake_case "
+        "names too) with $eq, $ne, $in, $nin, $gt, $gte, $lt, $lte, $exists, $and, $or; "
+        "sort on createdAt, updatedAt or name (direction 1 or -1; default createdAt -1); "
+        f"limit 1 to {MAX_LIMIT} (default 25); pass next from an answer for the next page."
+    ),
+    request=QueryBodySerializer,
+    responses=_responses(200, QueryResponseSerializer, 400),
+    examples=[
+        OpenApiExample(
+            "Scheduled or running, newest first",
+            request_only=True,
+            value={
+                "filter": {"status": {"$in": ["scheduled", "in_progress"]}},
+                "sort": [{"field": "created_at", "direction": -1}],
+                "limit": 10,
+            },
+        ),
+        OpenApiExample(
+            "Page",
+            response_only=True,
+            value={"campaigns": [CAMPAIGN_EXAMPLE], "next": "WyJjYW1wYWlnbnMuY2FtcGFpZ24iLC..."},
+        ),
+        _error(400, "filter.status.$in[0]: unknown value 'running' (expected one of draft, ...)"),
+    ],
+)
+
+preview_send_schema = extend_schema(
+    operation_id="preview_send",
+    summary="Render a send for one lead",
+    description="The parameters and the message body the lead would receive.",
+    request=PreviewBodySerializer,
+    responses=_responses(200, PreviewResponseSerializer, 400, 404),
+    examples=[
+        OpenApiExample("Lead", request_only=True, value={"leadId": "3401"}),
+        OpenApiExample(
+            "Rendered",
+            response_only=True,
+            value={"parameters": ["Ann", "20%"], "body": "Hi Ann, 20% off!"},
+        ),
+    ],
+)

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("campaigns", views.CampaignsView.as_view(), name="api-campaigns"),
+    path("campaigns/query", views.CampaignQueryView.as_view(), name="api-campaigns-query"),
+    path("campaigns/<str:campaign_id>", views.CampaignView.as_view(), name="api-campaign"),
+    path(
+        "campaigns/<str:campaign_id>/start",
+        views.CampaignStartView.as_view(),
+        name="api-campaign-start",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/stop",
+        views.CampaignStopView.as_view(),
+        name="api-campaign-stop",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/sends/<str:send_id>/preview",
+        views.SendPreviewView.as_view(),
+        name="api-send-preview",
+    ),
+]

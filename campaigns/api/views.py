@@ -1,0 +1,150 @@
+"""The campaign REST API: read the body, call a service, answer with the campaign object.
+
+Every campaign is looked up by its API id within the calling organization, so another
+organization's id is a 404 like one that never existed.
+"""
+
+from django.core.exceptions import ValidationError
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from audiences.models import Lead
+from campaigns import services
+from campaigns.models import Campaign, Send
+from campaigns.rendering import render_body, render_parameters
+from setter.api.errors import BadRequest, Conflict
+from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
+from setter.api.views import ApiView
+
+from . import schema
+from .parsing import campaign_changes, parse_instant
+from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT, MAX_LIMIT
+from .representations import API_STATUSES, campaign_json, campaign_queryset
+from .services import DuplicateCampaignId, create_campaign, update_campaign
+
+
+def _campaign(request, campaign_id: str) -> Campaign:
+    campaign = campaign_queryset().filter(organization=request.auth, api_id=campaign_id).first()
+    if campaign is None:
+        raise NotFound(f"No campaign with id {campaign_id!r}")
+    return campaign
+
+
+def _id(value: str) -> int | None:
+    """A primary key from a path or body id; None (matching nothing) for anything else."""
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def _answer(campaign: Campaign, status_code=status.HTTP_200_OK) -> Response:
+    """The campaign as stored now (sends, audiences and stats read afresh)."""
+    fresh = campaign_queryset().get(pk=campaign.pk)
+    return Response({"campaign": campaign_json(fresh)}, status=status_code)
+
+
+def _conflict(error: ValidationError) -> Conflict:
+    return Conflict("; ".join(error.messages))
+
+
+class CampaignsView(ApiView):
+    @schema.create_campaign_schema
+    def post(self, request):
+        changes = campaign_changes(request.data, request.auth)
+        try:
+            campaign = create_campaign(request.auth, changes)
+        except DuplicateCampaignId as error:
+            raise Conflict(f"id: a campaign with id {error.args[0]!r} already exists") from error
+        return _answer(campaign, status.HTTP_201_CREATED)
+
+
+class CampaignView(ApiView):
+    @schema.get_campaign_schema
+    def get(self, request, campaign_id):
+        return Response({"campaign": campaign_json(_campaign(request, campaign_id))})
+
+    @schema.update_campaign_schema
+    def patch(self, request, campaign_id):
+        campaign = _campaign(request, campaign_id)
+        if not campaign.is_editable:
+            raise Conflict(
+                f"The campaign is {API_STATUSES[campaign.status]}: only a draft can be updated"
+            )
+        changes = campaign_changes(request.data, request.auth, campaign=campaign)
+        try:
+            update_campaign(campaign, changes)
+        except services.CampaignNotEditable as error:
+            raise _conflict(error) from error
+        return _answer(campaign)
+
+    @schema.delete_campaign_schema
+    def delete(self, request, campaign_id):
+        try:
+            services.delete_campaign(_campaign(request, campaign_id))
+        except services.CampaignTransitionError as error:
+            raise _conflict(error) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CampaignStartView(ApiView):
+    @schema.start_campaign_schema
+    def post(self, request, campaign_id):
+        campaign = _campaign(request, campaign_id)
+        data = request.data if request.data is not None else {}
+        if not isinstance(data, dict):
+            raise BadRequest("body: expected a JSON object")
+        errors = []
+        scheduled_for = parse_instant(data.get("scheduledFor"), "scheduledFor", errors)
+        stop_at = parse_instant(data.get("stopAt"), "stopAt", errors)
+        if errors:
+            raise BadRequest("; ".join(errors))
+        try:
+            services.start_campaign(campaign, scheduled_for=scheduled_for, stop_at=stop_at)
+        except services.CampaignTransitionError as error:
+            raise _conflict(error) from error
+        return _answer(campaign)
+
+
+class CampaignStopView(ApiView):
+    @schema.stop_campaign_schema
+    def post(self, request, campaign_id):
+        campaign = _campaign(request, campaign_id)
+        try:
+            services.transition_campaign(campaign, "cancel", reason="Stopped through the API.")
+        except services.CampaignTransitionError as error:
+            raise _conflict(error) from error
+        return _answer(campaign)
+
+
+class CampaignQueryView(ApiView):
+    @schema.query_campaigns_schema
+    def post(self, request):
+        query = query_from_body(request.data, max_limit=MAX_LIMIT)
+        order = parse_sort(query.sort, CAMPAIGN_SORTS) or DEFAULT_SORT
+        campaigns = campaign_queryset().filter(
+            compile_filter(query.filter, CAMPAIGN_FILTERS), organization=request.auth
+        )
+        page = paginate(campaigns, order, limit=query.limit, cursor=query.next)
+        return Response(
+            {"campaigns": [campaign_json(campaign) for campaign in page.items], "next": page.next}
+        )
+
+
+class SendPreviewView(ApiView):
+    @schema.preview_send_schema
+    def post(self, request, campaign_id, send_id):
+        campaign = _campaign(request, campaign_id)
+        sends = Send.objects.select_related("template")
+        send = sends.filter(campaign=campaign, pk=_id(send_id)).first()
+        if send is None:
+            raise NotFound(f"No send {send_id!r} in campaign {campaign_id!r}")
+        data = request.data if isinstance(request.data, dict) else {}
+        lead_id = data.get("leadId")
+        if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)):
+            raise BadRequest("leadId: required: the id of one of your leads")
+        lead = Lead.objects.filter(organization=request.auth, pk=_id(str(lead_id))).first()
+        if lead is None:
+            raise NotFound(f"leadId: no lead {lead_id!r}")
+        parameters = render_parameters(send.parameter_mapping, lead)
+        return Response(
+            {"parameters": parameters, "body": render_body(send.template.body_text, parameters)}
+        )
