@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from audiences.models import Audience, Lead, LeadEvent, OptOut
-from campaigns.models import Campaign, Send
+from campaigns.models import Campaign, Send, SendRecipient
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.models import Membership, Organization
 
@@ -138,3 +138,13 @@ class SendFactory(factory.django.DjangoModelFactory):
     )
     # One entry per {{n}} of the template, so the send passes the editor's validation.
     parameter_mapping = factory.LazyAttribute(lambda s: ["first_name"] * s.template.parameter_count)
+
+
+class SendRecipientFactory(factory.django.DjangoModelFactory):
+    """One message of a send, queued unless told otherwise; no lead behind it by default."""
+
+    class Meta:
+        model = SendRecipient
+
+    send = factory.SubFactory(SendFactory)
+    phone_e164 = factory.Sequence(lambda n: f"+5511988{n:06d}")
