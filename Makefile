@@ -24,8 +24,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python manage.py runstack $(RUN_ARGS)
 
-## Run the test suite on PostgreSQL + Redis.
+## Run the test suite on PostgreSQL + Redis. The browser tests drive Debian's chromium
+## (installed here when missing: the setup runs as root; Playwright never downloads a browser).
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest $(PYTEST_ARGS)
 

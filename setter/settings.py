@@ -158,6 +158,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("ENGINE_TICK_SECONDS", "1")),
         "options": {"expires": 10},
     },
+    "outbound-webhooks": {
+        "task": "webhooks.tasks.deliver_due_webhooks_task",
+        "schedule": float(os.environ.get("OUTBOUND_WEBHOOK_TICK_SECONDS", "2")),
+        "options": {"expires": 10},
+    },
 }
 
 # --- REST framework -----------------------------------------------------------------------
@@ -182,6 +187,19 @@ SPECTACULAR_SETTINGS = {
 # 100,000-lead filter is several megabytes, past DATA_UPLOAD_MAX_MEMORY_SIZE, which still
 # guards every other endpoint.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 16 * 1024 * 1024)
+
+# Outbound events: seconds to wait before each try (the first is immediate), Standard
+# Webhooks' schedule cut to about 27 h; a delivery fails after the last. And the request timeout.
+OUTBOUND_WEBHOOK_RETRY_SCHEDULE = [
+    int(delay)
+    for delay in env_list(
+        "OUTBOUND_WEBHOOK_RETRY_SCHEDULE",
+        ["0", "5", "300", "1800", "7200", "18000", "36000", "36000"],
+    )
+]
+OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# `purge_webhook_logs` deletes deliveries and filter events finished longer ago than this.
+WEBHOOK_LOG_RETENTION_DAYS = env_int("WEBHOOK_LOG_RETENTION_DAYS", 30)
 
 # --- Product ------------------------------------------------------------------------------
 # Rows per database round trip during audience ingest.

@@ -1,9 +1,9 @@
 """Shared fixtures: per-test media and static folders, a real Meta sandbox on a free port,
-and a real webhook receiver."""
+a real webhook receiver, a real Celery worker thread, and real worker processes on a
+queue of the test's own."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import uuid
 
 import pytest
 from django.conf import settings
@@ -13,6 +13,7 @@ from messaging.sandbox.control import SandboxControl
 from messaging.sandbox.server import SandboxThread
 from messaging.sandbox.state import SandboxConfig
 from tests.factories import MessageTemplateFactory, WhatsAppNumberFactory
+from tests.support import RecordingReceiver, Worker, running_celery_worker
 
 
 @pytest.fixture(autouse=True)
@@ -81,45 +82,20 @@ def utility_template(sandbox, number):
     return template
 
 
-class WebhookReceiver:
-    """A tiny HTTP server recording every POST (headers and raw body), answering 200."""
+class WebhookReceiver(RecordingReceiver):
+    """Where the sandbox posts Meta's status webhooks."""
 
     def __init__(self):
-        self.deliveries: list[tuple[dict, bytes]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    receiver.deliveries.append((dict(self.headers), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/whatsapp"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__("/webhooks/whatsapp")
 
     def statuses(self) -> list[dict]:
-        with self.lock:
-            bodies = [json.loads(body) for _, body in self.deliveries]
         return [
             status
-            for payload in bodies
+            for payload in map(json.loads, self.bodies())
             for entry in payload["entry"]
             for change in entry["changes"]
             for status in change["value"].get("statuses", [])
         ]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -130,3 +106,46 @@ def webhook_receiver(sandbox):
     )
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def celery_worker(settings):
+    with running_celery_worker(settings):
+        yield
+
+
+@pytest.fixture
+def queue():
+    """A queue of this test's own, so no stale message of another run reaches its workers
+    (they also send their own follow-up tasks there)."""
+    return f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def workers(sandbox, queue):
+    started = []
+
+    def start():
+        worker = Worker(sandbox.url, queue)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def fast_engine(settings):
+    """The dispatcher without its production pacing: retries in milliseconds, sends started
+    the moment they are due, a fresh thread pool and client for the test's settings."""
+    from campaigns import dispatcher
+
+    settings.DISPATCH_RETRY_BASE_SECONDS = 0.02
+    settings.DISPATCH_START_AHEAD_SECONDS = 0
+    settings.DISPATCH_CONCURRENCY = 8
+    dispatcher._pool.cache_clear()
+    dispatcher._client.cache_clear()
+    yield
+    dispatcher._pool.cache_clear()
+    dispatcher._client.cache_clear()

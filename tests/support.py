@@ -1,6 +1,21 @@
 """Helpers for tests that wait on real processes and sockets."""
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.conf import settings
+from django.db import connection, connections
+
+from setter.celery import app as celery_app
 
 
 def wait_until(condition, timeout: float = 10.0, interval: float = 0.02):
@@ -13,3 +28,107 @@ def wait_until(condition, timeout: float = 10.0, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def running_celery_worker(settings, *, purge=True):
+    """A worker thread on the Redis from REDIS_URL (this suite's own database number),
+    its queue emptied of messages left by earlier runs unless `purge` is False (a test that
+    queued its own tasks before starting the worker purged it itself)."""
+    assert settings.REDIS_URL.startswith("redis://"), "the task tests need REDIS_URL"
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    celery_app.conf.broker_url = settings.REDIS_URL
+    if purge:
+        celery_app.control.purge()
+    task_postrun.connect(close_worker_connections)
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+            yield
+    finally:
+        task_postrun.disconnect(close_worker_connections)
+
+
+def close_worker_connections(**kwargs):
+    """Runs in the worker thread: its database connection must not outlive the test."""
+    connections.close_all()
+
+
+class Worker:
+    """`celery worker` as its own process, on the test database and the test broker."""
+
+    def __init__(self, sandbox_url: str, queue: str):
+        db = connection.settings_dict
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "RATE_LIMIT_REDIS_URL": settings.RATE_LIMIT_REDIS_URL,
+            "WHATSAPP_GRAPH_URL": sandbox_url,
+            "DISPATCH_CONCURRENCY": "8",
+            "DISPATCH_SLICE_SECONDS": "5",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "setter", "worker", "--pool", "threads",
+             "--concurrency", "2", "--queues", queue, "--without-heartbeat", "--without-gossip",
+             "--without-mingle", "--loglevel", "WARNING", "--hostname", f"{uuid.uuid4().hex}@test"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self):
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class RecordingReceiver:
+    """A tiny HTTP server on a free port recording every POST (lower-cased headers, raw body)
+    and answering the queued status codes in turn, then 200."""
+
+    def __init__(self, path: str):
+        self.requests: list[tuple[dict, bytes]] = []
+        self.answers: list[int] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.requests.append(
+                        ({k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    code = receiver.answers.pop(0) if receiver.answers else 200
+                reply = b'{"ok": true}' if code < 300 else b"receiver is down"
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, *codes: int) -> None:
+        with self.lock:
+            self.answers.extend(codes)
+
+    def bodies(self) -> list[bytes]:
+        with self.lock:
+            return [body for _, body in self.requests]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

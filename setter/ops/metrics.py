@@ -1,23 +1,30 @@
-"""Prometheus /metrics, computed from the database at scrape time.
+"""Prometheus /metrics, computed at scrape time from shared state.
 
 The engine's work happens in Celery worker processes and the web runs several gunicorn
-workers, so counters kept in one process's memory would see a fraction of the truth. Every
-figure here is an aggregate of the rows the engine writes, which is exact whichever process
-is scraped, at the cost of a few grouped queries per scrape (see docs/ops.md).
+workers, so counters kept in one process's memory would see a fraction of the truth. The
+engine's figures are aggregates of the rows it writes, exact whichever process is scraped, at
+the cost of a few grouped queries per scrape (see docs/ops.md). What leaves no row is read
+where every worker writes it: rate-limiter waits from the limiter's Redis counters, queue
+depth from the broker.
 """
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu.exceptions import ChannelError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
 from campaigns.models import Send, SendRecipient
+from messaging.ratelimit import get_rate_limiter
+from setter.celery import app as celery_app
 
+logger = logging.getLogger(__name__)
 RecipientStatus = SendRecipient.Status
 
 
@@ -32,6 +39,8 @@ class EngineCollector:
         yield from self._messages()
         yield from self._sends()
         yield from self._durations()
+        yield from _guarded("rate limiter", self._rate_limiter_waits)
+        yield from _guarded("broker", self._broker_queues)
 
     def _messages(self):
         by_status = GaugeMetricFamily(
@@ -108,6 +117,65 @@ class EngineCollector:
             lag["count"],
             _seconds(lag["total"]) + ahead * lag["count"],
         )
+        materialization = Send.objects.filter(materialization_seconds__isnull=False).aggregate(
+            count=Count("id"), total=Sum("materialization_seconds")
+        )
+        yield _summary(
+            "setter_send_materialization_seconds",
+            "Time the materializer took to write a send's recipients, over every send it "
+            "materialized.",
+            materialization["count"],
+            materialization["total"] or 0.0,
+        )
+
+    def _rate_limiter_waits(self):
+        seconds = CounterMetricFamily(
+            "setter_rate_limiter_wait_seconds",
+            "Seconds messages waited for a rate-limit slot, by the limit that held them back "
+            "(send: the send's max messages per second; number: the number's throughput cap).",
+            labels=["scope"],
+        )
+        waits = CounterMetricFamily(
+            "setter_rate_limiter_waits",
+            "Messages that waited for a rate-limit slot, by the limit that held them back.",
+            labels=["scope"],
+        )
+        for scope, totals in get_rate_limiter().wait_totals().items():
+            seconds.add_metric([scope], totals.seconds)
+            waits.add_metric([scope], totals.count)
+        return [seconds, waits]
+
+    def _broker_queues(self):
+        """Messages waiting in each Celery queue, not yet taken by a worker."""
+        depth = GaugeMetricFamily(
+            "setter_broker_queue_depth",
+            "Celery messages waiting in the broker, by queue.",
+            labels=["queue"],
+        )
+        timeout = settings.READINESS_TIMEOUT_SECONDS
+        with celery_app.connection_for_write(connect_timeout=timeout) as broker:
+            channel = broker.default_channel
+            for name in sorted(celery_app.amqp.queues):
+                depth.add_metric([name], _queue_size(channel, name))
+        return [depth]
+
+
+def _guarded(source: str, collect) -> list:
+    """A figure whose source is down is left out (and logged); the rest of the scrape stands."""
+    try:
+        return collect()
+    except Exception:
+        logger.warning("metrics: %s unavailable", source, exc_info=True)
+        return []
+
+
+def _queue_size(channel, name: str) -> int:
+    """A passive declare reports the message count on every kombu transport; the Redis
+    transport deletes an emptied queue, which then reads as not found."""
+    try:
+        return channel.queue_declare(queue=name, passive=True).message_count
+    except ChannelError:
+        return 0
 
 
 def _seconds(duration) -> float:

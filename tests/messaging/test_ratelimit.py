@@ -104,3 +104,33 @@ def test_two_redis_clients_share_one_budget():
     slots = [reserve_at(c, [("send:9", 10)], started) for c in (first, second, first, second)]
 
     assert slots == pytest.approx([0, 0.1, 0.2, 0.3], abs=JITTER)
+
+
+def test_waits_are_counted_against_the_limit_that_held_the_batch_back():
+    limiter = RedisRateLimiter(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
+
+    limiter.reserve([("send:1", 100), ("number:1", 10)], 3)  # spaced by the number: 0, .1, .2 s
+    limiter.reserve([("send:2", 10), ("number:1", 1000)], 1)  # behind number:1's slots, 0.3 s
+    limiter.reserve([("send:1", 100), ("number:2", 10)], 1, record=False)  # a penalty: no wait
+    limiter.reserve([("send:3", 100)], 1)  # a free slot: no wait
+
+    totals = limiter.wait_totals()
+    assert set(totals) == {"number"}
+    assert totals["number"].count == 3
+    assert totals["number"].seconds == pytest.approx(0.1 + 0.2 + 0.3, abs=JITTER)
+
+
+def test_waits_of_a_send_behind_its_own_rate_count_against_the_send():
+    limiter = RedisRateLimiter(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
+
+    limiter.reserve([("send:1", 20), ("number:1", 80)], 2)  # 0 and 0.05 s
+    limiter.reserve([("send:1", 20), ("number:1", 80)], 2)  # 0.10 and 0.15 s
+
+    assert limiter.wait_totals() == {"send": pytest.approx((0.30, 3), abs=JITTER)}
+
+
+def test_the_in_process_limiter_keeps_no_wait_counters():
+    limiter = LocalRateLimiter()
+    limiter.reserve([("send:1", 1)], 3)
+
+    assert limiter.wait_totals() == {}

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
@@ -65,5 +66,16 @@ class Command(BaseCommand):
         counts = " ".join(f"{status}={count}" for status, count in sorted(recipients.items()))
         return (
             f"send {send.pk} ({send.campaign.name!r}, campaign {send.campaign.status}) "
-            f"{send.status} at {entry['scheduled_for']}  {counts or 'no recipients yet'}"
+            f"{send.status} at {entry['scheduled_for']}{self._heartbeat(send)}  "
+            f"{counts or 'no recipients yet'}"
         )
+
+    @staticmethod
+    def _heartbeat(send) -> str:
+        """How long ago a dispatcher last claimed a batch: stale ones are what
+        redispatch_send is for."""
+        if send.status != Send.Status.SENDING or send.dispatch_heartbeat_at is None:
+            return ""
+        age = (timezone.now() - send.dispatch_heartbeat_at).total_seconds()
+        stale = " STALE: see redispatch_send" if age >= settings.DISPATCH_STALE_SECONDS else ""
+        return f", dispatch heartbeat {age:.0f} s ago{stale}"
