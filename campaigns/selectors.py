@@ -402,6 +402,7 @@ def analytics_json(analytics: CampaignAnalytics) -> dict:
             }
             for a in analytics.sends
         ],
+        "next_send_id": analytics.next_send.send.pk if analytics.next_send else None,
         "poll_after_ms": analytics.poll_after_ms,
     }
 

@@ -72,6 +72,8 @@ def test_a_firing_send_updates_live_and_ends_in_its_funnel_chart(staff_page, dem
     box = page.locator(f'.send-analytics[data-send-id="{send.pk}"]')
     label = box.locator(".send-progress-label")
     expect(label).to_have_text("0%")
+    next_send = page.locator(".campaign-summary .campaign-next")
+    expect(next_send).to_contain_text("Next send, Flash sale:")
     page.evaluate("window.notReloaded = true")  # gone if anything reloads the page
     page.screenshots("before-fire")
     engine.start()  # beat and the worker pick the due send up: it fires now
@@ -85,6 +87,7 @@ def test_a_firing_send_updates_live_and_ends_in_its_funnel_chart(staff_page, dem
     page.screenshots("firing")
     expect(label).to_have_text("100%", timeout=60_000)
     expect(box.locator("progress.send-progress")).to_have_js_property("value", 1)
+    expect(next_send).to_have_text("No send is waiting to fire.")  # it fired: none is next
 
     # Status webhooks flow back through the live server; the page keeps polling meanwhile.
     recipients = SendRecipient.objects.filter(send=send)

@@ -215,6 +215,7 @@ def test_the_progress_view_serves_counts_progress_and_failures_by_code(marketer,
     assert state["campaign"]["counts"]["read"] == 4
     assert state["campaign"]["status"] == "running"
     assert state["poll_after_ms"] == selectors.LIVE_POLL_MS
+    assert state["next_send_id"] == sends[1].pk  # the first one is firing
 
 
 def test_the_progress_view_follows_recipients_as_they_move(marketer, campaign, sends):
@@ -259,7 +260,7 @@ def test_the_page_shows_each_sends_funnel_on_the_dom_contract(marketer, campaign
     assert f'data-progress-url="{progress_url(campaign)}"' in html
     assert '<canvas id="campaign-funnel" class="funnel-chart"' in html
     assert html.count('class="funnel-chart"') == 3  # the campaign's and one per send
-    assert f'<div class="send-analytics form-row" data-send-id="{firing.pk}">' in html
+    assert f'<div class="send-analytics form-row" data-send-id="{firing.pk}"' in html
     assertContains(response, '<progress class="send-progress" value="0.8235" max="1"', count=1)
     assertContains(response, '<span class="send-progress-label">82%</span>', html=True)
     assertContains(response, '<td data-count="read">4</td>', html=True, count=2)

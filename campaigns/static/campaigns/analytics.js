@@ -135,8 +135,27 @@
     }
   }
 
+  // The summary names the next send to fire; once it fires, the one after it (or none).
+  function showNextSend(sendId) {
+    const holder = section.querySelector(".campaign-next");
+    const id = sendId === null ? "" : String(sendId);
+    if (!holder || holder.dataset.sendId === id) return;
+    holder.dataset.sendId = id;
+    const box = id && section.querySelector('.send-analytics[data-send-id="' + id + '"]');
+    if (!box) {
+      holder.textContent = "No send is waiting to fire.";
+      return;
+    }
+    const viewer = document.createElement("span");
+    viewer.className = "next-fire-viewer";
+    const time = box.querySelector("time.next-fire").cloneNode(true);
+    holder.replaceChildren("Next send, " + box.dataset.sendName + ": ", time, " ", viewer);
+    showViewerTimes();
+  }
+
   function update(state) {
     for (const [box, funnel] of boxes(state)) show(box, funnel);
+    showNextSend(state.next_send_id);
     section.dataset.updatedAt = new Date().toISOString();
     return state.poll_after_ms;
   }
