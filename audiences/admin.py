@@ -6,7 +6,7 @@ from django.utils.text import slugify
 
 from setter.tenancy import OrganizationScopedAdmin, ReadOnlyScopedAdmin, scope_queryset
 
-from . import selectors, services
+from . import segments, selectors, services
 from .forms import AudienceUploadForm, OptOutForm
 from .models import Audience, Lead, LeadEvent, OptOut
 
@@ -58,6 +58,32 @@ class AudienceAdmin(OrganizationScopedAdmin):
         )
         obj.pk = audience.pk
         obj.refresh_from_db()
+
+    def get_deleted_objects(self, objs, request):
+        """Counts instead of Django's list of every lead, which a million-row audience would
+        not survive; an audience in use by a live campaign is protected."""
+        objs = list(objs)
+        owned = Lead.objects.filter(audience__in=objs).count()
+        model_count = {
+            Audience._meta.verbose_name_plural: len(objs),
+            Lead._meta.verbose_name_plural: owned,
+        }
+        deleted = [f"{audience} ({audience.size:,} targets)" for audience in objs]
+        protected = [
+            f"{audience}: used by campaign(s) {', '.join(map(str, using))} that are scheduled, "
+            "running or paused"
+            for audience in objs
+            if (using := segments.campaigns_using(audience))
+        ]
+        perms_needed = set() if self.has_delete_permission(request) else {"audience"}
+        return deleted, model_count, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        segments.delete_segment(obj)
+
+    def delete_queryset(self, request, queryset):
+        for audience in queryset:
+            segments.delete_segment(audience)
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, SendRecipient
 from setter.api.querying import FilterField, both_cases, compile_filter
 
 from . import selectors
@@ -134,22 +134,39 @@ def update_segment(
     return audience
 
 
-def delete_segment(audience: Audience) -> None:
-    """Delete the segment and the leads it owns; refused while an active campaign uses it
-    (draft and finished campaigns just lose it)."""
-    using = list(
+def campaigns_using(audience: Audience) -> list[int]:
+    """The first few scheduled, running or paused campaigns targeting the segment: while any
+    exists, the segment may not be deleted."""
+    return list(
         audience.campaigns.filter(status__in=USING_CAMPAIGN_STATUSES)
         .order_by("pk")
         .values_list("pk", flat=True)[:REPORTED_UNKNOWN_TARGETS]
     )
+
+
+def delete_segment(audience: Audience) -> None:
+    """Delete the segment and the leads it owns; refused while an active campaign uses it
+    (draft and finished campaigns just lose it)."""
+    using = campaigns_using(audience)
     if using:
         raise SegmentConflict(
             f"segment {audience.pk} is used by campaign(s) {', '.join(map(str, using))} that "
             "are scheduled, running or paused: stop or finish them first"
         )
     with transaction.atomic():
-        _forget_targets(Lead.objects.filter(audience=audience), keep=audience)
+        owned = Lead.objects.filter(audience=audience)
+        _forget_targets(owned, keep=audience)
+        _delete_leads(owned, audience)
         audience.delete()
+
+
+def _delete_leads(owned: QuerySet[Lead], audience: Audience) -> None:
+    """Set-based: Django's cascade would load every lead (a CSV segment may own millions)
+    to null their messages' `lead`. Messages keep their phone and status for the analytics."""
+    SegmentTarget.objects.filter(Q(audience=audience) | Q(lead__in=owned)).delete()
+    SendRecipient.objects.filter(lead__in=owned).update(lead=None)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Lead._meta.db_table} WHERE audience_id = %s", [audience.pk])
 
 
 def is_dynamic(audience: Audience) -> bool:

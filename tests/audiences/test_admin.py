@@ -9,8 +9,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audiences import services
-from audiences.models import Audience, OptOut
-from tests.factories import LeadEventFactory, LeadFactory, OrganizationFactory, UserFactory
+from audiences.models import Audience, Lead, OptOut
+from tests.factories import (
+    CampaignFactory,
+    LeadEventFactory,
+    LeadFactory,
+    OrganizationFactory,
+    UserFactory,
+)
 
 from .helpers import MIXED_ROWS, mixed_csv, upload
 
@@ -169,3 +175,26 @@ def test_lead_events_are_listed_and_searchable(client, staff, org):
 
     assert response.context["cl"].result_count == 1
     assert "+447400654321" in response.content.decode()
+
+
+def test_deleting_an_audience_confirms_with_counts_and_deletes_its_leads(client, staff, ingested):
+    url = reverse("admin:audiences_audience_delete", args=[ingested.pk])
+
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    assert f"{ingested.total_rows}" in confirm.content.decode()  # a count, not a row per lead
+
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not Audience.objects.filter(pk=ingested.pk).exists()
+    assert not Lead.objects.filter(audience_id=ingested.pk).exists()
+
+
+def test_an_audience_a_live_campaign_uses_is_protected_from_deletion(client, staff, ingested):
+    campaign = CampaignFactory(organization=ingested.organization, status="scheduled")
+    campaign.audiences.add(ingested)
+    url = reverse("admin:audiences_audience_delete", args=[ingested.pk])
+
+    page = client.post(url, {"post": "yes"}).content.decode()
+
+    assert f"used by campaign(s) {campaign.pk}" in page
+    assert Audience.objects.filter(pk=ingested.pk).exists()

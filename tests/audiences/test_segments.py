@@ -223,3 +223,24 @@ def test_a_campaign_of_only_empty_segments_reaches_nobody(org, crm):
     campaign.audiences.set([segments.create_segment(org, name="empty")])
 
     assert materialize_send(SendFactory(campaign=campaign).pk).recipient_count == 0
+
+
+def test_deleting_a_segment_keeps_its_leads_messages_and_shrinks_segments_targeting_them(org, crm):
+    vip = segments.create_segment(org, name="VIP")
+    segments.add_targets(vip, lead_ids(crm, "crm-0", "crm-1"))
+    kept = AudienceFactory(organization=org)
+    outsider = LeadFactory(audience=kept, external_id="kept")
+    segments.add_targets(vip, [outsider.pk])
+    campaign = CampaignFactory(organization=org, status=Campaign.Status.COMPLETED)
+    send = SendFactory(campaign=campaign)
+    message = SendRecipient.objects.create(
+        send=send, lead=Lead.objects.get(external_id="crm-0"), phone_e164="+447700900000"
+    )
+
+    segments.delete_segment(crm)
+
+    assert not Lead.objects.filter(audience_id=crm.pk).exists()
+    vip.refresh_from_db()
+    assert (vip.size, member_ids(vip)) == (1, ["kept"])
+    message.refresh_from_db()
+    assert (message.lead, message.phone_e164) == (None, "+447700900000")
