@@ -74,6 +74,33 @@ class SendProgress(NamedTuple):
         """Share of the send's recipients that are done, 0–1."""
         return self.done / self.total if self.total else 0.0
 
+    @classmethod
+    def total_of(cls, progresses: list["SendProgress"]) -> "SendProgress":
+        """The sum over several sends: a campaign's counts."""
+        return cls(
+            {s: sum(p.counts[s] for p in progresses) for s in SendRecipient.Status.values},
+            sum(p.total for p in progresses),
+            sum(p.done for p in progresses),
+            sum(p.limited_reporting for p in progresses),
+        )
+
+
+FINISHED_SEND_STATUSES = (Send.Status.COMPLETED, Send.Status.MISSED, Send.Status.CANCELLED)
+
+
+def send_fraction_done(send: Send, progress: SendProgress) -> float:
+    """0–1: settled recipients over all of them; a finished send is done, even an empty one
+    (missed, or cancelled before it materialized)."""
+    return 1.0 if send.status in FINISHED_SEND_STATUSES else progress.progress
+
+
+def campaign_fraction_done(campaign: Campaign, send_fractions: list[float]) -> float:
+    """The mean of the sends' fractions, so a send not materialized yet counts as not started
+    rather than as nothing to do; a finished campaign is done."""
+    if campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED):
+        return 1.0
+    return sum(send_fractions) / len(send_fractions) if send_fractions else 0.0
+
 
 def send_progress(send: Send) -> SendProgress:
     """Counts per recipient status and progress of one send, in one query."""
@@ -173,14 +200,8 @@ class Funnel:
             seen = errors.get(error.code)
             count = error.count + (seen.count if seen else 0)
             errors[error.code] = ErrorGroup(error.code, error.title, count)
-        progress = [f.progress for f in funnels]
         return cls(
-            SendProgress(
-                {s: sum(p.counts[s] for p in progress) for s in RecipientStatus.values},
-                sum(p.total for p in progress),
-                sum(p.done for p in progress),
-                sum(p.limited_reporting for p in progress),
-            ),
+            SendProgress.total_of([f.progress for f in funnels]),
             sum(f.delivered_reporting for f in funnels),
             sum(f.read_reporting for f in funnels),
             sorted(errors.values(), key=lambda e: (-e.count, e.code)),
@@ -200,15 +221,8 @@ class SendAnalytics:
         return self.invalid_phone + self.us_blocked
 
     @property
-    def is_finished(self) -> bool:
-        return self.send.status not in (Send.Status.PENDING, *FIRING_SEND_STATUSES)
-
-    @property
     def progress(self) -> float:
-        """Share done, 0–1; a send that ended with no recipients (missed, cancelled) is done."""
-        if self.is_finished and not self.funnel.progress.total:
-            return 1.0
-        return self.funnel.progress.progress
+        return send_fraction_done(self.send, self.funnel.progress)
 
     @property
     def fire_at_utc(self) -> str:
@@ -242,11 +256,7 @@ class CampaignAnalytics:
 
     @property
     def progress(self) -> float:
-        """The mean of the sends' progress: a send not materialized yet counts as not started
-        rather than as nothing to do."""
-        if not self.sends:
-            return 0.0
-        return sum(a.progress for a in self.sends) / len(self.sends)
+        return campaign_fraction_done(self.campaign, [a.progress for a in self.sends])
 
     @property
     def next_send(self) -> SendAnalytics | None:

@@ -9,7 +9,7 @@ import datetime as dt
 from django.db.models import Prefetch
 
 from campaigns import selectors
-from campaigns.models import Campaign, Send, SendRecipient
+from campaigns.models import Campaign, Send
 from campaigns.rendering import api_parameter
 
 # The campaign statuses as the API names them (the seed's vocabulary, plus paused).
@@ -21,7 +21,6 @@ API_STATUSES = {
     Campaign.Status.CANCELLED: "stopped",
     Campaign.Status.COMPLETED: "completed",
 }
-FINISHED_SEND_STATUSES = (Send.Status.COMPLETED, Send.Status.MISSED, Send.Status.CANCELLED)
 # Recipients whose message Meta accepted.
 SENT_STATUSES = ("sent", "delivered", "read")
 
@@ -97,7 +96,7 @@ def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
             "startedAt": _iso(send.started_at),
             "completedAt": _iso(send.completed_at),
             **_counts(progress),
-            "progress": _send_fraction(send, progress),
+            "progress": round(selectors.send_fraction_done(send, progress), 4),
         },
     }
 
@@ -126,38 +125,19 @@ def _counts(progress: selectors.SendProgress) -> dict:
     }
 
 
-def _send_fraction(send: Send, progress: selectors.SendProgress) -> float:
-    """0–1: settled recipients over all of them; a finished send is done even if empty."""
-    if send.status in FINISHED_SEND_STATUSES:
-        return 1.0
-    return round(progress.progress, 4)
-
-
 def _campaign_stats(campaign: Campaign, sends: list[Send], progress: dict) -> dict:
-    """Totals over the sends. Progress is the mean of the sends' progress, so a send that has
-    not materialized yet counts as not started rather than as nothing to do."""
+    """Totals over the sends, and the campaign's share done."""
     per_send = [progress[send.pk] for send in sends]
-    totals = selectors.SendProgress(
-        {s: sum(p.counts[s] for p in per_send) for s in SendRecipient.Status.values},
-        sum(p.total for p in per_send),
-        sum(p.done for p in per_send),
-        sum(p.limited_reporting for p in per_send),
-    )
+    totals = selectors.SendProgress.total_of(per_send)
+    fractions = [selectors.send_fraction_done(s, p) for s, p in zip(sends, per_send, strict=True)]
     finished = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
-    if finished:
-        fraction = 1.0
-    elif sends:
-        fraction = sum(_send_fraction(s, p) for s, p in zip(sends, per_send, strict=True))
-        fraction = round(fraction / len(sends), 4)
-    else:
-        fraction = 0.0
     return {
         "startedAt": _iso(min((s.started_at for s in sends if s.started_at), default=None)),
         "completedAt": _iso(max((s.completed_at for s in sends if s.completed_at), default=None))
         if finished
         else None,
         **_counts(totals),
-        "progress": fraction,
+        "progress": round(selectors.campaign_fraction_done(campaign, fractions), 4),
     }
 
 
