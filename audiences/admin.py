@@ -4,6 +4,7 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
 
+from setter.ids import pk_from_text
 from setter.tenancy import OrganizationScopedAdmin, ReadOnlyScopedAdmin, scope_queryset
 
 from . import segments, selectors, services
@@ -144,8 +145,8 @@ class AudienceListFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in audiences.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(audience_id=self.value())
+        if (audience_id := pk_from_text(self.value())) is not None:
+            return queryset.filter(audience_id=audience_id)
         return queryset
 
 

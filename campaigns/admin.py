@@ -20,6 +20,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from setter.ids import pk_from_text
 from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin, scope_queryset
 
 from . import materializer, selectors, services
@@ -277,8 +278,8 @@ class ErrorCodeFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         failed = model_admin.get_queryset(request).filter(status=SendRecipient.Status.FAILED)
         send_id = request.GET.get(SEND_FILTER, "")
-        if send_id.isdigit():
-            failed = failed.filter(send_id=send_id)
+        if (send_pk := pk_from_text(send_id)) is not None:
+            failed = failed.filter(send_id=send_pk)
         return [
             (code, f"{code} {title}".strip())
             for code, title in failed.order_by()
@@ -327,7 +328,7 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
         for param, (model, organization_path) in SCOPED_FILTERS.items():
             pk = request.GET.get(param)
             visible = scope_queryset(model.objects.all(), request.user, organization_path)
-            if pk is not None and not (pk.isdigit() and visible.filter(pk=pk).exists()):
+            if pk is not None and not visible.filter(pk=pk_from_text(pk)).exists():
                 raise Http404(f"No such {model._meta.verbose_name}.")
         try:
             recipients = self.get_changelist_instance(request).get_queryset(request)

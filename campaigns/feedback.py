@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 from django.db.models import Q
 
+from setter.ids import pk_from_text
+
 from .models import SendRecipient
 from .recipient_sql import TABLE, update_recipients_from_rows
 
@@ -87,7 +89,7 @@ def _resolve_recipients(updates: list[StatusUpdate]) -> dict[StatusUpdate, int]:
         by_number.setdefault(update.phone_number_id, []).append(update)
     resolved = {}
     for phone_number_id, group in by_number.items():
-        ids = {int(u.callback_data) for u in group if u.callback_data.isdigit()}
+        ids = {pk for u in group if (pk := pk_from_text(u.callback_data)) is not None}
         wamids = {u.wamid for u in group if u.wamid}
         rows = SendRecipient.objects.filter(
             Q(pk__in=ids) | Q(wamid__in=wamids),
@@ -100,7 +102,7 @@ def _resolve_recipients(updates: list[StatusUpdate]) -> dict[StatusUpdate, int]:
             if wamid:
                 by_wamid[wamid] = pk
         for update in group:
-            callback_id = int(update.callback_data) if update.callback_data.isdigit() else None
+            callback_id = pk_from_text(update.callback_data)
             if callback_id in known_ids:
                 resolved[update] = callback_id
             elif update.wamid in by_wamid:

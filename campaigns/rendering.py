@@ -14,6 +14,7 @@ filter's result is cut to that limit, and loops may not nest, so one parameter c
 make a worker build gigabytes. The dispatcher compiles a send's mapping once per slice.
 """
 
+import itertools
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -37,6 +38,8 @@ VARIABLE_PREFIX = "variables."
 # Meta's limit for a body text parameter when the template has other components too
 # (Cloud API reference, messages, "parameter object": 1,024; 32,768 for a body-only template).
 MAX_PARAMETER_LENGTH = 1024
+# A for loop runs at most this many times, over the first items of its sequence.
+MAX_LOOP_ITEMS = 32
 ALLOWED_TAGS = ("if", "for", "with", "firstof")
 _CLOSING_TAGS = ("elif", "else", "endif", "empty", "endfor", "endwith")
 _BLOCK_TAG = re.compile(r"\{%-?\s*(\S*)")
@@ -76,10 +79,29 @@ def _bounded(name: str, function):
     return bounded
 
 
+class _FirstItems:
+    """A for loop's sequence cut to MAX_LOOP_ITEMS, so a loop cannot multiply its body's
+    output without bound."""
+
+    def __init__(self, expression):
+        self.expression = expression
+
+    def resolve(self, context, ignore_failures=False):
+        values = self.expression.resolve(context, ignore_failures)
+        return values if values is None else list(itertools.islice(values, MAX_LOOP_ITEMS))
+
+
+def _bounded_for(parser, token):
+    node = defaulttags.do_for(parser, token)
+    node.sequence = _FirstItems(node.sequence)
+    return node
+
+
 def _sandbox_engine() -> Engine:
     tags = Library()
     for name in ALLOWED_TAGS:
         tags.tag(name, defaulttags.register.tags[name])
+    tags.tag("for", _bounded_for)
     filters = Library()
     for name, function in defaultfilters.register.filters.items():
         filters.filters[name] = _bounded(name, function)
@@ -96,10 +118,12 @@ def _frozen(value):
     if isinstance(value, dict):
         return MappingProxyType({str(k): _frozen(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
-    if value is None or isinstance(value, (str, int, float, bool)):
+        return tuple(_frozen(v) for v in value[:MAX_LOOP_ITEMS])
+    if isinstance(value, str):
+        return _cut(value)  # no parameter can show more; bounds what filters and loops get
+    if value is None or isinstance(value, (int, float, bool)):
         return value
-    return str(value)
+    return _cut(str(value))
 
 
 def _lead_data(lead) -> MappingProxyType:
@@ -190,7 +214,14 @@ def _entry_renderer(entry: str) -> Callable:
     entry = entry.strip()
     if is_expression(entry):
         template = _compile(entry)
-        return lambda data: template.render(Context({"lead": data}, autoescape=False))
+
+        def render_expression(data) -> str:
+            try:
+                return template.render(Context({"lead": data}, autoescape=False))
+            except Exception:  # a filter refusing this lead's value (|date on text, …)
+                return ""
+
+        return render_expression
     if _is_literal(entry):
         literal = entry[1:-1]
         return lambda data: literal

@@ -15,7 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audiences.models import Audience
+from audiences.segments import delete_segment
 from messaging.models import Category, MessageTemplate
+from setter.instants import in_supported_range
 from webhooks.outbound import events as outbound_events
 
 from . import selectors
@@ -63,6 +65,10 @@ def resolve_local_time(local_date: dt.date, local_time: dt.time, time_zone: str)
     wall = dt.datetime.combine(local_date, local_time.replace(tzinfo=None))
     first = wall.replace(tzinfo=zone, fold=0)
     second = wall.replace(tzinfo=zone, fold=1)
+    if not in_supported_range(first):
+        raise ValidationError(
+            f"{wall:%Y-%m-%d} is outside the years 1970–9000", code="date_out_of_range"
+        )
     utc = first.astimezone(dt.UTC)
     if utc.astimezone(zone).replace(tzinfo=None) != wall:
         start, end = _gap_around(wall, zone, first.utcoffset(), second.utcoffset())
@@ -459,4 +465,7 @@ def delete_campaign(campaign: Campaign) -> None:
                 "first, or wait until it completes",
                 code="not_deletable",
             )
+        lead_lists = list(locked.audiences.filter(hidden=True))
         locked.delete()
+        for lead_list in lead_lists:  # the campaign's own hidden segment of leadIds
+            delete_segment(lead_list)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from audiences.models import LeadEvent
 from audiences.phones import canonical_or_normalized
 from campaigns.models import AudienceFilterEvent, Send
+from setter.instants import in_supported_range
 from setter.models import Organization
 
 from .exceptions import SendConflict, SendNotFound
@@ -210,6 +211,8 @@ def _lead_event_row(event, region: str, latest_allowed: dt.datetime) -> tuple:
         ) from None
     if occurred_at.tzinfo is None:
         raise ValueError("occurredAt needs a UTC offset, e.g. 2026-05-17T18:30:00Z.")
+    if not in_supported_range(occurred_at):
+        raise ValueError("occurredAt is outside the years 1970–9000.")
     if occurred_at > latest_allowed:
         raise ValueError("occurredAt is in the future.")
     return phone, event_type, occurred_at.astimezone(dt.UTC)

@@ -17,6 +17,7 @@ from setter.api.errors import BadRequest, Conflict
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
 from setter.api.renderers import OrjsonRenderer
 from setter.api.views import ApiView
+from setter.ids import pk_from_text
 
 from . import schema
 from .parsing import segment_changes_from_body, segment_from_body, target_ids_from_body
@@ -36,9 +37,7 @@ DEFAULT_TARGETS_LIMIT = 1_000
 
 
 def _segment(request, segment_id: str) -> Audience:
-    audience = None
-    if segment_id.isdigit() and len(segment_id) < 19:
-        audience = _visible(request).filter(pk=int(segment_id)).first()
+    audience = _visible(request).filter(pk=pk_from_text(segment_id)).first()
     if audience is None:
         raise NotFound(f"segment {segment_id} not found")
     return audience
@@ -128,8 +127,8 @@ class SegmentTargetView(ApiView):
     @schema.target_exists_schema
     def get(self, request, segment_id, target_id):
         audience = _segment(request, segment_id)
-        exists = target_id.isdigit() and len(target_id) < 19
-        if not (exists and segments.target_exists(audience, int(target_id))):
+        lead_id = pk_from_text(target_id)
+        if lead_id is None or not segments.target_exists(audience, lead_id):
             raise NotFound(f"target {target_id} is not in segment {segment_id}")
         return Response({"exists": True})
 

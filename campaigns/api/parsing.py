@@ -17,6 +17,8 @@ from campaigns.models import Campaign, Send
 from campaigns.rendering import count_problem, parameter_problem, stored_parameter
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.api.errors import BadRequest
+from setter.ids import pk_from_text
+from setter.instants import in_supported_range
 from setter.models import Organization
 
 MAX_SEGMENTS = 25
@@ -43,6 +45,8 @@ SEND_FIELD_PATHS = {
     "event_filter_mode": "eventFilter.mode",
 }
 
+MAX_START_OFFSET_MINUTES = 366 * 24 * 60
+
 
 @dataclass
 class CampaignChanges:
@@ -65,7 +69,10 @@ def parse_instant(value, path: str, errors: list[str]) -> dt.datetime | None:
         except ValueError:
             moment = None
         if moment is not None and moment.tzinfo is not None:
-            return moment
+            if in_supported_range(moment):
+                return moment
+            errors.append(f"{path}: {value!r} is outside the years 1970–9000")
+            return None
     errors.append(f"{path}: expected an ISO 8601 instant with an offset, e.g. 2030-01-31T09:00:00Z")
     return None
 
@@ -323,8 +330,15 @@ class _Reader:
             self._local_schedule(send, schedule, path)
         else:
             offset = schedule.get("startOffsetMinutes", 0)
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                self.errors.append(f"{path}.startOffsetMinutes: a whole number of minutes ≥ 0")
+            if (
+                isinstance(offset, bool)
+                or not isinstance(offset, int)
+                or not 0 <= offset <= MAX_START_OFFSET_MINUTES
+            ):
+                self.errors.append(
+                    f"{path}.startOffsetMinutes: a whole number of minutes from 0 to "
+                    f"{MAX_START_OFFSET_MINUTES:,} (366 days)"
+                )
                 return
             # Provisional until the start fills it in: the editor needs a local time.
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -389,5 +403,5 @@ class _Reader:
 
 def _by_pk(queryset, ids: list[tuple[str, int]]) -> dict:
     """The objects among the queryset whose primary key is one of the (string) ids."""
-    numeric = [int(value) for value, _ in ids if value.isdigit() and len(value) < 19]
+    numeric = [pk for value, _ in ids if (pk := pk_from_text(value)) is not None]
     return {str(obj.pk): obj for obj in queryset.filter(pk__in=numeric)}

@@ -6,7 +6,7 @@ list becomes a segment of its own, which is rolled back with the rest).
 
 from django.db import IntegrityError, transaction
 
-from audiences.segments import add_targets, create_segment
+from audiences.segments import add_targets, create_segment, delete_segment
 from campaigns import services
 from campaigns.models import Campaign
 from setter.models import Organization
@@ -45,7 +45,14 @@ def _write(campaign: Campaign, changes: CampaignChanges) -> None:
     audiences = changes.audiences
     if changes.lead_ids is not None:
         audiences = [_lead_segment(campaign, changes.lead_ids)]
+    replaced = (
+        []
+        if audiences is None or not campaign.pk
+        else list(campaign.audiences.filter(hidden=True).exclude(pk__in=[a.pk for a in audiences]))
+    )
     services.save_campaign(campaign, audiences=audiences)
+    for lead_list in replaced:  # nobody else can see or target a campaign's own lead list
+        delete_segment(lead_list)
     if changes.sends is not None:
         for send in campaign.sends.all():
             services.delete_send(send)

@@ -16,6 +16,7 @@ from campaigns.rendering import render_body, render_parameters
 from setter.api.errors import BadRequest, Conflict
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
 from setter.api.views import ApiView
+from setter.ids import pk_from_text
 
 from . import schema
 from .parsing import campaign_changes, parse_instant
@@ -29,11 +30,6 @@ def _campaign(request, campaign_id: str) -> Campaign:
     if campaign is None:
         raise NotFound(f"No campaign with id {campaign_id!r}")
     return campaign
-
-
-def _id(value: str) -> int | None:
-    """A primary key from a path or body id; None (matching nothing) for anything else."""
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _answer(campaign: Campaign, status_code=status.HTTP_200_OK) -> Response:
@@ -134,14 +130,14 @@ class SendPreviewView(ApiView):
     def post(self, request, campaign_id, send_id):
         campaign = _campaign(request, campaign_id)
         sends = Send.objects.select_related("template")
-        send = sends.filter(campaign=campaign, pk=_id(send_id)).first()
+        send = sends.filter(campaign=campaign, pk=pk_from_text(send_id)).first()
         if send is None:
             raise NotFound(f"No send {send_id!r} in campaign {campaign_id!r}")
         data = request.data if isinstance(request.data, dict) else {}
         lead_id = data.get("leadId")
         if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)):
             raise BadRequest("leadId: required: the id of one of your leads")
-        lead = Lead.objects.filter(organization=request.auth, pk=_id(str(lead_id))).first()
+        lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()
         if lead is None:
             raise NotFound(f"leadId: no lead {lead_id!r}")
         parameters = render_parameters(send.parameter_mapping, lead)

@@ -34,6 +34,9 @@ from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from setter.ids import pk_from_text
+from setter.instants import in_supported_range
+
 from .errors import BadRequest
 
 COMPARISONS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
@@ -231,8 +234,8 @@ def _value(kind: str, value, where: str):
 
 def parse_id(value, where: str) -> int:
     """An integer id given as a number or a string of digits."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and (pk := pk_from_text(value)) is not None:
+        value = pk
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
         raise BadRequest(f"{where}: expected an id (a positive integer or a string of digits)")
     return value
@@ -254,6 +257,8 @@ def parse_instant(value, where: str) -> dt.datetime:
         )
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=dt.UTC)
+    if not in_supported_range(parsed):
+        raise BadRequest(f"{where}: {value!r} is outside the years 1970–9000")
     return parsed
 
 

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from setter.api.errors import BadRequest, Conflict
 from setter.api.views import ApiView
+from setter.ids import pk_from_text
 from webhooks.models import EventType, WebhookDelivery, WebhookEndpoint
 
 from . import services
@@ -96,9 +97,9 @@ def _iso(moment):
 
 def _endpoint(request, endpoint_id: str) -> WebhookEndpoint:
     """Another organization's endpoint, or a malformed id, is simply not found."""
-    endpoint = None
-    if endpoint_id.isdigit():
-        endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, organization=request.auth).first()
+    endpoint = WebhookEndpoint.objects.filter(
+        pk=pk_from_text(endpoint_id), organization=request.auth
+    ).first()
     if endpoint is None:
         raise NotFound("Webhook endpoint not found.")
     return endpoint
@@ -211,9 +212,7 @@ class ResendDeliveryView(ApiView):
     )
     def post(self, request, endpoint_id, delivery_id):
         endpoint = _endpoint(request, endpoint_id)
-        delivery = (
-            endpoint.deliveries.filter(pk=delivery_id).first() if delivery_id.isdigit() else None
-        )
+        delivery = endpoint.deliveries.filter(pk=pk_from_text(delivery_id)).first()
         if delivery is None:
             raise NotFound("Webhook delivery not found.")
         if not services.resend(delivery):

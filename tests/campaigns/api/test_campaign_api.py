@@ -142,7 +142,12 @@ SEND = {"template": "spring_sale", "parameters": ["{{ lead.first_name }}", "20%"
          "sends[1].schedule.timeZone: Unknown time zone 'Mars/Base': pick an IANA zone such as Europe/London."),
         ({"schedule": {"scheduledFor": "2031-03-01T09:00:00Z", "startOffsetMinutes": 5}},
          "sends[1].schedule: give one of scheduledFor, localDate, startOffsetMinutes, not scheduledFor and startOffsetMinutes"),
-        ({"schedule": {"startOffsetMinutes": -1}}, "sends[1].schedule.startOffsetMinutes: a whole number of minutes ≥ 0"),
+        ({"schedule": {"startOffsetMinutes": -1}},
+         "sends[1].schedule.startOffsetMinutes: a whole number of minutes from 0 to 527,040 (366 days)"),
+        ({"schedule": {"scheduledFor": "9999-12-31T23:00:00-05:00"}},
+         "sends[1].schedule.scheduledFor: '9999-12-31T23:00:00-05:00' is outside the years 1970–9000"),
+        ({"schedule": {"localDate": "9999-12-31", "localTime": "23:59", "timeZone": "America/New_York"}},
+         "sends[1].schedule: 9999-12-31 is outside the years 1970–9000"),
         ({"maxMessagesPerSecond": 0}, "sends[1].maxMessagesPerSecond: an integer from 1 to 1000"),
         ({"audienceFilter": "maybe"}, "sends[1].audienceFilter: one of off, webhook_filtered"),
         ({"eventFilter": {"mode": "include"}},
@@ -178,6 +183,24 @@ def test_lead_ids_become_a_hidden_segment_of_the_campaign(api, body, segment):
     assert response.json()["campaign"]["segmentIds"] == []
     [own] = Campaign.objects.get().audiences.all()
     assert own.hidden and own.size == 2
+
+
+def test_a_campaigns_own_lead_list_goes_when_replaced_or_when_the_campaign_goes(api, body, segment):
+    leads = list(segment.leads.order_by("pk"))
+    created = api.post("campaigns", body(id="c1", segmentIds=None) | {"leadIds": [leads[0].pk]})
+    assert created.status_code == 201
+
+    assert api.patch("campaigns/c1", {"leadIds": [leads[1].pk]}).status_code == 200
+    [own] = Audience.objects.filter(hidden=True)
+    assert list(own.targets.values_list("lead_id", flat=True)) == [leads[1].pk]
+
+    assert api.patch("campaigns/c1", {"segmentIds": [str(segment.pk)]}).status_code == 200
+    assert not Audience.objects.filter(hidden=True).exists()
+
+    api.patch("campaigns/c1", {"leadIds": [leads[0].pk]})
+    assert api.call("delete", "campaigns/c1").status_code == 204
+    assert not Audience.objects.filter(hidden=True).exists()
+    assert segment.leads.count() == len(leads)  # targets go, the leads themselves stay
 
 
 def test_leads_of_another_organization_are_unknown(api, body):
@@ -496,3 +519,13 @@ def test_the_api_needs_a_key(client):
 
     assert response.status_code == 401
     assert response.json() == {"statusCode": 401, "message": "Unauthorized"}
+
+
+@pytest.mark.parametrize("odd_id", ["²", "١٢", "9" * 30, "-1"])
+def test_ids_that_are_not_ascii_digits_are_simply_not_found(api, body, odd_id):
+    assert api.get(f"campaigns/{odd_id}").status_code == 404
+    assert api.get(f"segments/{odd_id}").status_code == 404
+    assert api.get(f"webhook-endpoints/{odd_id}").status_code == 404
+    response = api.post("campaigns", body(segmentIds=[odd_id]))
+    assert response.status_code == 400
+    assert "segmentIds[0]" in response.json()["message"]

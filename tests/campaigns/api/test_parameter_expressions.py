@@ -4,6 +4,7 @@ but the lead's own data; the old entries (field, variable, quoted literal) still
 import pytest
 
 from campaigns.rendering import (
+    MAX_LOOP_ITEMS,
     MAX_PARAMETER_LENGTH,
     api_parameter,
     render_parameters,
@@ -100,3 +101,33 @@ def test_api_spelling_round_trips_to_the_stored_mapping():
         "{{ lead.first_name }}",
         "{{ lead.variables.coupon }}",
     ]
+
+
+def test_a_filter_that_refuses_a_leads_value_renders_empty_text(lead):
+    lead.variables = {"n": "abc"}
+
+    rendered = render_parameters(
+        [
+            '{{ lead.first_name|ljust:"abc" }}',
+            "{{ lead.variables.n|divisibleby:3 }}",
+            '{{ lead.first_name|date:"r" }}',
+            "{{ lead.first_name }}",
+        ],
+        lead,
+    )
+
+    assert rendered == ["", "", "", "Ann"]
+
+
+def test_loops_and_variables_cannot_build_huge_text(lead):
+    """A loop over a long variable, echoing it 45 times per turn, once built tens of MB."""
+    lead.variables = {"s": "x" * 100_000}
+    loop = "{% for c in lead.variables.s|make_list %}" + "{{ lead.variables.s }}" * 45
+    loop += "{% endfor %}"
+
+    turns, echoed = render_parameters(
+        ["{% for c in lead.variables.s|make_list %}.{% endfor %}", loop], lead
+    )
+
+    assert turns == "." * MAX_LOOP_ITEMS
+    assert len(echoed) == MAX_PARAMETER_LENGTH
