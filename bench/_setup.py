@@ -123,3 +123,14 @@ def bench_organization(label: str, **number_fields):
         body_text="Hi {{1}}",
     )
     return org, number, template
+
+
+def timed(session, method, url, body: bytes | None, headers) -> tuple[float, dict]:
+    """One HTTP call to the bench server: its wall time and JSON answer; any non-200 ends
+    the bench with the answer, so a broken endpoint is never timed."""
+    started = time.perf_counter()
+    response = session.request(method, url, data=body, headers=headers, timeout=120)
+    seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}: {response.text[:500]}")
+    return seconds, response.json()

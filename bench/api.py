@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import free_port, setup_django, start_gunicorn, stop  # noqa: E402
+from _setup import free_port, setup_django, start_gunicorn, stop, timed  # noqa: E402
 
 TARGETS = 10_000
 TARGET_ADD_S = 1.0
@@ -55,15 +55,6 @@ def build_organization(leads: int):
         cursor.execute("ANALYZE " + Lead._meta.db_table)
     lead_ids = list(audience.leads.order_by("pk").values_list("pk", flat=True))
     return org, raw_key, [str(pk) for pk in lead_ids]
-
-
-def timed(session, method, url, body: bytes | None, headers) -> tuple[float, dict]:
-    started = time.perf_counter()
-    response = session.request(method, url, data=body, headers=headers, timeout=120)
-    seconds = time.perf_counter() - started
-    if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}: {response.text[:500]}")
-    return seconds, response.json()
 
 
 def main():

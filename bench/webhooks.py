@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import free_port, setup_django, start_gunicorn  # noqa: E402
+from _setup import free_port, setup_django, start_gunicorn, timed  # noqa: E402
 
 FILTER_LEADS = 100_000
 EVENTS = 50_000
@@ -66,15 +66,6 @@ def build_send():
     return raw_key, send
 
 
-def timed_post(session, url, body: bytes, headers) -> tuple[float, dict]:
-    started = time.perf_counter()
-    response = session.post(url, data=body, headers=headers, timeout=120)
-    seconds = time.perf_counter() - started
-    if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}: {response.text[:500]}")
-    return seconds, response.json()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -108,8 +99,8 @@ def main():
                         "leads": leads,
                     }
                 )
-                seconds, answer = timed_post(
-                    session, f"{base}/campaigns/audience-filter", body, headers
+                seconds, answer = timed(
+                    session, "POST", f"{base}/campaigns/audience-filter", body, headers
                 )
                 assert answer == {"status": "accepted", "leadCount": FILTER_LEADS}, answer
                 filter_seconds.append(seconds)
@@ -129,7 +120,7 @@ def main():
                     for n in range(EVENTS)
                 ]
                 body = orjson.dumps({"events": events})
-                seconds, answer = timed_post(session, f"{base}/lead-events", body, headers)
+                seconds, answer = timed(session, "POST", f"{base}/lead-events", body, headers)
                 assert answer["accepted"] == EVENTS, {
                     k: answer[k] for k in ("accepted", "rejected")
                 }
