@@ -24,6 +24,7 @@ class Campaign(models.Model):
         PAUSED = "paused", "Paused"
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
+        STOPPED = "stopped", "Stopped"
         CANCELLED = "cancelled", "Cancelled"
 
     organization = models.ForeignKey(
@@ -187,6 +188,15 @@ class SendRecipient(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
         UNKNOWN = "unknown", "Unknown (worker lost mid-call)"
+        CLAIMED = "claimed", "Claimed (held by a dispatcher, not yet on the wire)"
+
+    class SkipReason(models.TextChoices):
+        """Why a recipient was never messaged: shown per send, counted and exported."""
+
+        OPTED_OUT = "opted_out", "Opted out before the send"
+        CANCELLED = "cancelled", "Campaign cancelled"
+        STOPPED = "stopped", "Campaign stopped"
+        MISSING_PARAMETER = "missing_parameter", "A template parameter would be empty"
 
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="recipients")
     lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -199,6 +209,11 @@ class SendRecipient(models.Model):
     error_code = models.CharField(max_length=16, blank=True)
     error_title = models.CharField(max_length=255, blank=True)
     error_detail = models.TextField(blank=True)
+    skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True)
+    # The dispatcher holding a claimed or sending row renews this; past it, the row's holder
+    # is presumed dead (claimed rows go back to the queue, sending ones become unknown).
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

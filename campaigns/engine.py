@@ -1,0 +1,18 @@
+"""Beat's engine tick: every send moves one step through materialize → start → dispatch →
+recover → finish. The caller says how a dispatch is enqueued, so beat, the tests and the
+benchmarks drive the same tick against their own queues."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+
+from . import dispatcher, materializer
+
+
+def tick(enqueue_dispatch: Callable[[int], object]) -> None:
+    materializer.materialize_due_sends()
+    for send_id in dispatcher.start_due_sends() + dispatcher.stalled_send_ids():
+        for _ in range(settings.DISPATCH_TASKS_PER_SEND):
+            enqueue_dispatch(send_id)
+    dispatcher.recover_lost_recipients()
+    dispatcher.finish_sends()
