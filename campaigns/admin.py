@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from setter.ids import pk_from_text
 from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin, scope_queryset
 
-from . import materializer, selectors, services
+from . import materializer, pacing, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
 
@@ -80,6 +80,9 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
             if moment
         )
         parts = [f"{stats.progress:.0%} of {stats.total:,} recipients done", counts, times]
+        if send.status == Send.Status.SENDING:
+            rate = pacing.send_rate(send)
+            parts.append(f"rate {rate.effective:.0f}/s of {rate.configured}/s {rate.reason}")
         return " — ".join(p for p in [*parts, send.status_reason] if p)
 
     @admin.display(description="UTC instant")
@@ -195,6 +198,10 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
                 self.message_user(request, f"{campaign}: {message}", messages.ERROR)
             return False
         self.message_user(request, f"{campaign}: {done}.", messages.SUCCESS)
+        if action in ("schedule", "resume"):
+            sends = campaign.sends.select_related("campaign__whatsapp_number")
+            for warning in pacing.rate_warnings(sends):
+                self.message_user(request, warning, messages.WARNING)
         return True
 
     def _campaign_or_404(self, request, object_id) -> Campaign:

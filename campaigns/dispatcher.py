@@ -1,66 +1,69 @@
-"""The dispatcher: delivers a send's queued recipients through Meta at the allowed rate.
+"""The dispatcher: delivers a send's queued recipients through Meta at the allowed rate, and
+finishes under Meta's everyday faults (130429, 5xx, slow answers) and killed workers.
 
-Safety before speed. A recipient is claimed (FOR UPDATE SKIP LOCKED) and marked `sending`
-in a committed transaction before its call, so no two workers ever hold it and a worker
-that dies mid-call leaves it `sending`; `recover_lost_recipients` turns such rows into
-`unknown`, never back into `queued`: a message that may have left is never sent twice.
-Every later write is conditional on the row's current status, so a status webhook that
-overtakes our own bookkeeping is never undone.
+Safety before speed, liveness right after. A dispatch run claims rows under a lease
+(campaigns.recipients), renews that lease while it works (however long it waits for slots),
+and marks a row `sending` only just before its request leaves: a worker that dies gives its
+claimed rows back to the queue within a lease, and only the requests it had in flight become
+`unknown`, never resent. Outcomes are written in small groups as answers arrive, not after a
+whole batch.
 
-Speed comes from many calls in flight per worker (a thread pool; Meta answers in
-100–300 ms) paced by the shared rate limiter, and from claiming the next batch while the
-current one is on the wire.
+Pacing: every few tens of milliseconds the run takes the rate-limit slots of the next
+moment only (messaging.ratelimit), never a batch's worth ahead, so a stopped send frees its
+number at once. A thread that wakes late for its slot gives it up and takes a fresh one
+instead of sending in a burst. Meta's 130429 answers adapt the number's rate (reported per
+group of answers); transient errors come back with jittered backoff until their attempts run
+out. A process never has more rows `sending` than it has delivery threads.
 """
 
 import datetime as dt
 import logging
+import queue
 import threading
 import time
+import uuid
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from audiences.models import Lead, OptOut
 from messaging import errors
 from messaging.client import WhatsAppClient
 from messaging.models import Category
-from messaging.ratelimit import get_rate_limiter
+from messaging.ratelimit import Grant, WaitTotals, get_rate_limiter
 from webhooks.outbound import events as outbound_events
 
-from . import services
+from . import recipients, services
 from .models import Campaign, Send, SendRecipient
-from .recipient_sql import update_recipients_from_rows
+from .pacing import number_limit, send_limits
+from .recipients import Outcome
 from .rendering import compile_parameters
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CAMPAIGN_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
+ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
 Status = SendRecipient.Status
+SkipReason = SendRecipient.SkipReason
 
 
-@dataclass(frozen=True)
-class Outcome:
-    recipient_id: int
-    kind: str  # sent | retry | requeue | failed | unknown
-    at: dt.datetime | None = None  # when Meta answered
-    wamid: str = ""
-    error_code: str = ""
-    error_title: str = ""
-    error_detail: str = ""
-    retry_at: dt.datetime | None = None
-    opt_out_marketing: bool = False
-    ineligible_geo: bool = False
+class _DeliveryThreads(ThreadPoolExecutor):
+    """The process's delivery threads, shared by its dispatch runs. A row may be `sending`
+    only while it holds one of the wire slots (released once its outcome is written), so a
+    crash of the process loses at most DISPATCH_CONCURRENCY recipients to `unknown`."""
+
+    def __init__(self, concurrency: int):
+        super().__init__(concurrency, thread_name_prefix="dispatch")
+        self.wire_slots = threading.BoundedSemaphore(concurrency)
 
 
 @lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(settings.DISPATCH_CONCURRENCY, thread_name_prefix="dispatch")
+def _delivery_threads() -> _DeliveryThreads:
+    return _DeliveryThreads(settings.DISPATCH_CONCURRENCY)
 
 
 @lru_cache(maxsize=1)
@@ -93,6 +96,7 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
                 services.transition_campaign(campaign, "start_running")
             send = Send.objects.select_related("campaign").get(pk=send_id)
             outbound_events.status_changed(send, Send.Status.MATERIALIZED)
+        logger.info("send started", extra={"campaign_id": campaign_id, "send_id": send_id})
         started.append(send_id)
     return started
 
@@ -103,8 +107,8 @@ def stalled_send_ids(
     send_id: int | None = None,
     stale_seconds: float | None = None,
 ) -> list[int]:
-    """Sending sends of active campaigns whose dispatchers stopped beating (a worker died,
-    or the campaign was resumed after a pause): they need dispatchers again.
+    """Sending sends of active campaigns with queued rows whose dispatchers stopped beating
+    (a worker died, or the campaign was resumed after a pause): they need dispatchers again.
 
     Their heartbeat is renewed, so whoever called this is the one who re-dispatches them.
     `send_id` looks at that send only, `stale_seconds` replaces DISPATCH_STALE_SECONDS (both
@@ -122,18 +126,21 @@ def stalled_send_ids(
         sends = sends.filter(pk=send_id)
     ids = list(sends.distinct().values_list("pk", flat=True))
     Send.objects.filter(pk__in=ids).update(dispatch_heartbeat_at=now)
+    if ids:
+        logger.info("sends re-dispatched", extra={"send_ids": ids})
     return ids
 
 
 def recover_lost_recipients(now: dt.datetime | None = None, *, send_id: int | None = None) -> int:
-    """Recipients left `sending` by a dead worker become `unknown`: their message may have
-    left, so they are never resent; a later status webhook reconciles them."""
-    now = now or timezone.now()
-    stale = now - dt.timedelta(seconds=settings.RECIPIENT_SENDING_STALE_SECONDS)
-    lost = SendRecipient.objects.filter(status=Status.SENDING, updated_at__lt=stale)
-    if send_id is not None:
-        lost = lost.filter(send_id=send_id)
-    return lost.update(status=Status.UNKNOWN, updated_at=now)
+    """Rows whose dispatcher died: claimed ones back to the queue, sending ones `unknown`
+    (never resent; a later status webhook reconciles them). Returns how many became unknown."""
+    requeued, lost = recipients.recover_expired(now, send_id=send_id)
+    if requeued or lost:
+        logger.info(
+            "recipients recovered from a lost dispatcher",
+            extra={"requeued": requeued, "unknown": lost, "send_id": send_id},
+        )
+    return lost
 
 
 def finish_sends(now: dt.datetime | None = None) -> None:
@@ -142,11 +149,21 @@ def finish_sends(now: dt.datetime | None = None) -> None:
         settle_send(send_id, now=now)
 
 
-def settle_send(send_id: int, *, now: dt.datetime | None = None) -> str:
-    """Complete, stop or end a sending send when its campaign or its queue says so.
+def _stop_reason(campaign: Campaign, now: dt.datetime) -> str:
+    """The skip reason for what a send has not sent yet, when its campaign ended it."""
+    if campaign.status == Campaign.Status.CANCELLED:
+        return SkipReason.CANCELLED
+    if campaign.status == Campaign.Status.STOPPED or (campaign.stop_at and campaign.stop_at <= now):
+        return SkipReason.STOPPED
+    return ""
 
-    Returns the send's status afterwards. Cancelled campaigns and a passed stopAt skip what
-    is still queued; a send completes once nothing is queued or in flight.
+
+def settle_send(send_id: int, *, now: dt.datetime | None = None) -> str:
+    """Complete, stop or cancel a sending send when its campaign or its queue says so.
+
+    Returns the send's status afterwards. A cancel, a stop or a passed stopAt skips every row
+    not yet on the wire at once; the send ends when no row is left open (rows in flight get
+    their real outcome from their dispatcher, or `unknown` once its lease lapses).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -159,26 +176,22 @@ def settle_send(send_id: int, *, now: dt.datetime | None = None) -> str:
         if send is None or send.status != Send.Status.SENDING:
             return send.status if send else ""
         campaign = send.campaign
-        if campaign.status == Campaign.Status.CANCELLED:
-            _skip_queued(send, "Campaign cancelled before this message was sent.", now)
-            return _end_send(send, Send.Status.CANCELLED, "Campaign cancelled.", now)
-        if campaign.stop_at and campaign.stop_at <= now:
-            _skip_queued(
-                send, f"The campaign's stop time {campaign.stop_at:%Y-%m-%d %H:%M} UTC passed.", now
-            )
-        busy = send.recipients.filter(status__in=(Status.QUEUED, Status.SENDING)).exists()
-        if busy:
+        reason = _stop_reason(campaign, now)
+        if reason:
+            recipients.skip_unsent([send.pk], reason)
+        if send.recipients.filter(status__in=SendRecipient.OPEN_STATUSES).exists():
             return send.status
+        if reason == SkipReason.CANCELLED:
+            return _end_send(send, Send.Status.CANCELLED, "Campaign cancelled.", now)
+        if reason == SkipReason.STOPPED and campaign.status != Campaign.Status.STOPPED:
+            services.transition_campaign(
+                campaign, "stop", reason="The campaign's stop time passed."
+            )
+            campaign.refresh_from_db()
         status = _end_send(send, Send.Status.COMPLETED, send.status_reason, now)
         if campaign.status == Campaign.Status.RUNNING:
             services.transition_campaign(campaign, "finish_send")
         return status
-
-
-def _skip_queued(send: Send, reason: str, now) -> None:
-    send.recipients.filter(status=Status.QUEUED).update(
-        status=Status.SKIPPED, error_title=reason[:255], updated_at=now
-    )
 
 
 def _end_send(send: Send, status: str, reason: str, now) -> str:
@@ -193,24 +206,285 @@ def _end_send(send: Send, status: str, reason: str, now) -> str:
     return status
 
 
-# --- The dispatch loop -------------------------------------------------------------------------
+# --- The dispatch run --------------------------------------------------------------------------
 
 
-class _Context:
-    """What every call of one dispatch slice shares."""
+class DispatchRun:
+    """One slice of dispatch for one send in this process: claims, paces, hands rows to the
+    delivery threads and writes their outcomes, until the slice ends or the send stops."""
 
-    def __init__(self, send: Send):
-        campaign = send.campaign
+    def __init__(self, send: Send, slice_seconds: float):
         self.send = send
-        self.number = campaign.whatsapp_number
-        self.template = send.template
+        self.token = uuid.uuid4().hex
+        self.number = send.campaign.whatsapp_number
+        self.number_limit = number_limit(self.number)
+        self.limits = send_limits(send)
         self.render_parameters = compile_parameters(send.parameter_mapping)
-        self.limits = [
-            (f"send:{send.pk}", float(send.max_messages_per_second)),
-            (f"number:{self.number.pk}", float(self.number.throughput_mps)),
-        ]
-        self.stop = threading.Event()
-        self.pause_reason = ""
+        self.deadline = time.monotonic() + slice_seconds
+        self.batch_size = max(
+            10, min(1000, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS))
+        )
+        # Claimed, not yet handed to a thread: each row with its rendered parameters.
+        self.held: deque[tuple[SendRecipient, list[str]]] = deque()
+        self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self.in_flight = 0
+        self.stop = threading.Event()  # wakes threads waiting for their slot: give it up
+        self.stop_reason = ""  # a skip reason when the campaign ended the send
+        self.pause_reason = ""  # a send-level error: the campaign pauses
+        self.more_work = True
+        # Waiting with rows in hand because a limit had no slot: since when, behind which
+        # limit, and the waits so far per scope (flushed to /metrics' counters).
+        self.blocked: tuple[float, str] | None = None
+        self.waits: dict[str, WaitTotals] = {}
+
+    # The loop. Every tick: look at the campaign, keep the lease, write outcomes, take the
+    # next moment's slots and hand their rows to threads.
+    def run(self) -> bool:
+        tick = settings.DISPATCH_TICK_SECONDS
+        next_check = next_renewal = 0.0
+        handed_back = False
+        while True:
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + 0.5
+                self._check_campaign()
+            if now >= next_renewal:
+                next_renewal = now + settings.DISPATCH_LEASE_SECONDS / 3
+                self._renew()
+            self._write_outcomes()
+            if self.stop.is_set() or now >= self.deadline:
+                if not handed_back:
+                    self._hand_back_held()
+                    handed_back = True
+                if not self.in_flight:
+                    self._flush_waits()
+                    return self.more_work
+                time.sleep(tick)  # the threads finish the requests already on the wire
+                continue
+            if len(self.held) < self.batch_size // 2:
+                self._claim()
+            if not self.held and not self.in_flight:
+                if self._idle():
+                    continue
+                self._flush_waits()
+                return self.more_work
+            wait = self._hand_out()
+            self.stop.wait(min(tick, wait) if wait else tick)
+
+    def _check_campaign(self) -> None:
+        if self.stop.is_set():
+            return
+        campaign_status, stop_at, send_status = (
+            Send.objects.filter(pk=self.send.pk)
+            .values_list("campaign__status", "campaign__stop_at", "status")
+            .get()
+        )
+        now = timezone.now()
+        if campaign_status == Campaign.Status.CANCELLED:
+            self.stop_reason = SkipReason.CANCELLED
+        elif campaign_status == Campaign.Status.STOPPED or (stop_at and stop_at <= now):
+            self.stop_reason = SkipReason.STOPPED
+        elif send_status == Send.Status.SENDING and campaign_status in ACTIVE_CAMPAIGN_STATUSES:
+            return
+        self.more_work = False
+        self.stop.set()
+
+    def _renew(self) -> None:
+        recipients.renew(self.send.pk, self.token, settings.DISPATCH_LEASE_SECONDS)
+        Send.objects.filter(pk=self.send.pk).update(dispatch_heartbeat_at=timezone.now())
+        self._flush_waits()
+
+    def _note_grant(self, grant: Grant) -> None:
+        """A wait starts when a limit refuses rows in hand and ends at the next grant."""
+        now = time.monotonic()
+        if not grant.count:
+            if self.blocked is None:
+                self.blocked = (now, grant.held_by)
+            return
+        if self.blocked is not None:
+            since, scope = self.blocked
+            seconds, count = self.waits.get(scope, (0.0, 0))
+            self.waits[scope] = WaitTotals(seconds + now - since + grant.first_wait, count + 1)
+            self.blocked = None
+
+    def _flush_waits(self) -> None:
+        if self.waits:
+            get_rate_limiter().add_waits(self.waits)
+            self.waits = {}
+
+    def _claim(self) -> None:
+        rows = recipients.claim(
+            self.send.pk, self.token, self.batch_size, settings.DISPATCH_LEASE_SECONDS
+        )
+        rows = self._drop_opted_out(rows)
+        self.held.extend((row, self.render_parameters(row.lead)) for row in rows)
+
+    def _drop_opted_out(self, rows: list[SendRecipient]) -> list[SendRecipient]:
+        """Honour a STOP that arrived after materialization: those recipients are skipped."""
+        if not rows:
+            return rows
+        scopes = [OptOut.Scope.ALL] + (
+            [OptOut.Scope.MARKETING] if self.send.category == Category.MARKETING else []
+        )
+        opted_out = set(
+            OptOut.objects.filter(
+                organization_id=self.send.campaign.organization_id,
+                scope__in=scopes,
+                phone_e164__in=[r.phone_e164 for r in rows],
+            ).values_list("phone_e164", flat=True)
+        )
+        if not opted_out:
+            return rows
+        recipients.skip(
+            [r.pk for r in rows if r.phone_e164 in opted_out],
+            SkipReason.OPTED_OUT,
+            holder=self.token,
+        )
+        return [r for r in rows if r.phone_e164 not in opted_out]
+
+    def _hand_out(self) -> float:
+        """Take the next moment's slots for held rows and start their deliveries. Returns
+        how long until the limiter has a slot again (0 when it was not the limit)."""
+        threads = _delivery_threads()
+        wire = threads.wire_slots
+        permits = 0
+        while permits < len(self.held) and wire.acquire(blocking=False):
+            permits += 1
+        if not permits:
+            return 0.0
+        grant = get_rate_limiter().take(
+            self.limits, permits, horizon=settings.DISPATCH_TICK_SECONDS
+        )
+        for _ in range(permits - grant.count):
+            wire.release()
+        self._note_grant(grant)
+        if not grant.count:
+            return grant.first_wait
+        batch = [self.held.popleft() for _ in range(grant.count)]
+        marked = recipients.mark_sending(self.token, [r.pk for r, _ in batch])
+        started = time.monotonic()
+        for (recipient, parameters), wait in zip(batch, grant.waits(), strict=True):
+            if recipient.pk not in marked:  # skipped by a stop meanwhile
+                wire.release()
+                continue
+            self.in_flight += 1
+            threads.submit(self._deliver, recipient, parameters, started + wait)
+        return 0.0
+
+    def _hand_back_held(self) -> None:
+        """Winding down: rows held but not sent go back to the queue (or are skipped, when
+        the campaign ended the send); whether work remains decides the next slice."""
+        if self.held:
+            recipients.release(self.token, [r.pk for r, _ in self.held], self.stop_reason)
+            self.held.clear()
+        if self.more_work:
+            self.more_work = SendRecipient.objects.filter(
+                send_id=self.send.pk, status=Status.QUEUED
+            ).exists()
+
+    def _idle(self) -> bool:
+        """Nothing held or in flight. True to go on: queued rows come due (retries backing
+        off) before the slice ends. False when this run has nothing left to do."""
+        queued = SendRecipient.objects.filter(send_id=self.send.pk, status=Status.QUEUED)
+        left = queued.aggregate(n=Count("id"), next_at=Min("next_attempt_at"))
+        self.more_work = bool(left["n"])
+        if not left["n"]:
+            return False
+        tick = settings.DISPATCH_TICK_SECONDS
+        wait = (left["next_at"] - timezone.now()).total_seconds() if left["next_at"] else tick
+        if time.monotonic() + wait >= self.deadline:
+            return False  # the next slice takes them
+        self.stop.wait(min(max(wait, tick), 1.0))
+        return True
+
+    def _write_outcomes(self) -> None:
+        outcomes = []
+        while True:
+            try:
+                outcomes.append(self.outcomes.get_nowait())
+            except queue.Empty:
+                break
+        if not outcomes:
+            return
+        recipients.record(outcomes, stop_reason=self.stop_reason)
+        failed = [o for o in outcomes if o.kind == "failed"]
+        _opt_out_marketing(self.send, [o.recipient_id for o in failed if o.opt_out_marketing])
+        _mark_ineligible_geo([o.recipient_id for o in failed if o.ineligible_geo])
+        answered = sum(o.answered for o in outcomes)
+        if answered:
+            get_rate_limiter().report(self.number_limit, answered, sum(o.refused for o in outcomes))
+        wire = _delivery_threads().wire_slots
+        for _ in outcomes:
+            wire.release()
+        self.in_flight -= len(outcomes)
+
+    # A delivery thread: wait for the slot, call Meta, classify the answer. Never raises.
+    def _deliver(self, recipient: SendRecipient, parameters: list[str], slot_at: float) -> None:
+        try:
+            outcome = self._attempt(recipient, parameters, slot_at)
+        except Exception as error:  # a bug must not strand the recipient in `sending`
+            logger.exception(
+                "unexpected dispatch error",
+                extra={"send_id": self.send.pk, "recipient_id": recipient.pk},
+            )
+            outcome = _retry(recipient, error)
+        self.outcomes.put(outcome)
+
+    def _attempt(self, recipient: SendRecipient, parameters: list[str], slot_at: float) -> Outcome:
+        late_after = settings.DISPATCH_LATE_SLOT_SECONDS
+        while True:
+            delay = slot_at - time.monotonic()
+            # A pause or a stop interrupts the wait: the slot is given up, not used.
+            if delay > 0 and self.stop.wait(delay):
+                return Outcome(recipient.pk, "requeue")
+            if self.stop.is_set():
+                return Outcome(recipient.pk, "requeue")
+            if -delay <= late_after:
+                break
+            # Woken too late: sending now would burst; take a fresh slot instead.
+            grant = get_rate_limiter().take(self.limits, 1)
+            slot_at = time.monotonic() + grant.first_wait
+        send = self.send
+        try:
+            result = _client().send_template(
+                number=self.number,
+                to=recipient.phone_e164,
+                template_name=send.template.name,
+                language=send.template.language,
+                parameters=parameters,
+                category=send.category,
+                callback_data=str(recipient.pk),
+            )
+            return Outcome(
+                recipient.pk, "sent", at=timezone.now(), wamid=result.wamid, answered=True
+            )
+        except errors.SendLevelError as error:
+            self.pause_reason = self.pause_reason or error.marketer_message
+            self.more_work = False
+            self.stop.set()
+            return Outcome(recipient.pk, "requeue", answered=True)
+        except errors.TransientError as error:
+            if error.may_have_been_sent:
+                # The request reached Meta and no answer came back: it may have been sent.
+                # Never risk a second message; a status webhook will tell what happened.
+                return Outcome(recipient.pk, "unknown", error_title=str(error)[:255])
+            return _retry(recipient, error)
+        except errors.ThroughputLimited as error:
+            # The number is busy, not this message bad: more attempts, and the limiter slows.
+            return _retry(
+                recipient, error, attempts=settings.DISPATCH_MAX_THROTTLED_ATTEMPTS, refused=True
+            )
+        except errors.PairRateLimited as error:
+            return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
+        except errors.RecipientPermanentError as error:
+            return _failure(
+                recipient,
+                error,
+                opt_out_marketing=error.opts_out_marketing,
+                ineligible_geo=error.ineligible_geo,
+            )
+        except errors.WhatsAppError as error:
+            return _retry(recipient, error)
 
 
 def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
@@ -219,7 +493,6 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
     Returns True when work remains and another slice should follow (the task re-enqueues
     itself rather than holding a worker for an hour-long send).
     """
-    slice_seconds = slice_seconds or settings.DISPATCH_SLICE_SECONDS
     send = (
         Send.objects.select_related("campaign__whatsapp_number", "template")
         .filter(pk=send_id, status=Send.Status.SENDING)
@@ -230,256 +503,55 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
     lead_time = (send.scheduled_for - timezone.now()).total_seconds()
     if lead_time > 0:
         time.sleep(min(lead_time, settings.DISPATCH_START_AHEAD_SECONDS))
-    ctx = _Context(send)
-    deadline = time.monotonic() + slice_seconds
-    batch_size = max(
-        10, min(1000, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS))
-    )
-    in_flight: deque = deque()
-    more_work = True
-    next_check = 0.0
-    while True:
-        if time.monotonic() >= next_check:
-            next_check = time.monotonic() + 0.5
-            if not ctx.stop.is_set() and not _may_continue(send_id):
-                ctx.stop.set()
-        claiming = not ctx.stop.is_set() and time.monotonic() < deadline and len(in_flight) < 2
-        if claiming:
-            batch = _claim_batch(send, batch_size)
-            if batch:
-                _heartbeat(send_id)
-                in_flight.append(_submit(ctx, _drop_opted_out(send, batch)))
-                continue
-            if not in_flight:
-                more_work = _wait_for_retries(send_id, deadline)
-                if more_work and time.monotonic() < deadline:
-                    continue
-                break
-        if not in_flight:
-            more_work = not ctx.stop.is_set() and _has_queued(send_id)
-            break
-        futures = in_flight[0]
-        done, pending = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
-        if not pending:
-            in_flight.popleft()
-            _record(send, [f.result() for f in futures])
-    if ctx.pause_reason:
-        _pause_for_send_level_error(send, ctx.pause_reason)
+    run = DispatchRun(send, slice_seconds or settings.DISPATCH_SLICE_SECONDS)
+    more_work = run.run()
+    if run.pause_reason:
+        _pause_for_send_level_error(send, run.pause_reason)
         return False
     settle_send(send_id)
-    return more_work and not ctx.stop.is_set()
+    return more_work
 
 
-def _may_continue(send_id: int) -> bool:
-    campaign_status, stop_at, send_status = (
-        Send.objects.filter(pk=send_id)
-        .values_list("campaign__status", "campaign__stop_at", "status")
-        .get()
-    )
-    if send_status != Send.Status.SENDING or campaign_status not in ACTIVE_CAMPAIGN_STATUSES:
-        return False
-    return stop_at is None or stop_at > timezone.now()
-
-
-def _heartbeat(send_id: int) -> None:
-    Send.objects.filter(pk=send_id).update(dispatch_heartbeat_at=timezone.now())
-
-
-def _has_queued(send_id: int) -> bool:
-    return SendRecipient.objects.filter(send_id=send_id, status=Status.QUEUED).exists()
-
-
-def _wait_for_retries(send_id: int, deadline: float) -> bool:
-    """Nothing claimable now: sleep until the next retry is due (bounded), if any."""
-    next_at = SendRecipient.objects.filter(send_id=send_id, status=Status.QUEUED).aggregate(
-        at=Min("next_attempt_at")
-    )["at"]
-    if next_at is None:
-        return _has_queued(send_id)
-    pause = min((next_at - timezone.now()).total_seconds(), deadline - time.monotonic(), 1.0)
-    if pause > 0:
-        time.sleep(pause)
-    return True
-
-
-def _claim_batch(send: Send, size: int) -> list[SendRecipient]:
-    now = timezone.now()
-    with transaction.atomic():
-        batch = list(
-            SendRecipient.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("lead")
-            .filter(send=send, status=Status.QUEUED)
-            .exclude(next_attempt_at__gt=now)
-            .order_by("id")[:size]
-        )
-        if batch:
-            SendRecipient.objects.filter(pk__in=[r.pk for r in batch]).update(
-                status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now
-            )
-            for recipient in batch:
-                recipient.attempts += 1
-    return batch
-
-
-def _drop_opted_out(send: Send, batch: list[SendRecipient]) -> list[SendRecipient]:
-    """Honour a STOP that arrived after materialization: those recipients are skipped."""
-    scopes = [OptOut.Scope.ALL] + (
-        [OptOut.Scope.MARKETING] if send.category == Category.MARKETING else []
-    )
-    opted_out = set(
-        OptOut.objects.filter(
-            organization_id=send.campaign.organization_id,
-            scope__in=scopes,
-            phone_e164__in=[r.phone_e164 for r in batch],
-        ).values_list("phone_e164", flat=True)
-    )
-    if not opted_out:
-        return batch
-    skipped = [r.pk for r in batch if r.phone_e164 in opted_out]
-    SendRecipient.objects.filter(pk__in=skipped, status=Status.SENDING).update(
-        status=Status.SKIPPED, error_title="Opted out before the send.", updated_at=timezone.now()
-    )
-    return [r for r in batch if r.phone_e164 not in opted_out]
-
-
-def _submit(ctx: _Context, recipients: list[SendRecipient]) -> list:
-    """Reserve a rate-limit slot for every recipient in one round trip (which also counts
-    the waits for /metrics), then hand each to a thread that waits for its slot."""
-    if not recipients:
-        return []
-    now = time.monotonic()
-    waits = get_rate_limiter().reserve(ctx.limits, len(recipients))
-    return [
-        _pool().submit(_deliver, ctx, recipient, now + wait)
-        for recipient, wait in zip(recipients, waits, strict=True)
-    ]
-
-
-def _deliver(ctx: _Context, recipient: SendRecipient, slot_at: float) -> Outcome:
-    """One message: wait for its slot, call Meta, classify the answer. Never raises."""
-    # A pause or a send-level error interrupts the wait: the slot is given up, not used.
-    if ctx.stop.wait(max(0.0, slot_at - time.monotonic())):
-        return Outcome(recipient.pk, "requeue")
-    send = ctx.send
-    try:
-        result = _client().send_template(
-            number=ctx.number,
-            to=recipient.phone_e164,
-            template_name=ctx.template.name,
-            language=ctx.template.language,
-            parameters=ctx.render_parameters(recipient.lead),
-            category=send.category,
-            callback_data=str(recipient.pk),
-        )
-        return Outcome(recipient.pk, "sent", at=timezone.now(), wamid=result.wamid)
-    except errors.SendLevelError as error:
-        ctx.pause_reason = ctx.pause_reason or error.marketer_message
-        ctx.stop.set()
-        return Outcome(recipient.pk, "requeue")
-    except errors.TransientError as error:
-        if error.may_have_been_sent:
-            # The request reached Meta and no answer came back: it may have been sent.
-            # Never risk a second message; a status webhook will tell what happened.
-            return Outcome(recipient.pk, "unknown", error_title=str(error)[:255])
-        return _retry(recipient, error)
-    except errors.ThroughputLimited as error:
-        # Slow the whole number down for a moment, then try this one again.
-        get_rate_limiter().reserve(
-            [(ctx.limits[1][0], 1 / settings.DISPATCH_THROUGHPUT_PENALTY_SECONDS)], record=False
-        )
-        return _retry(recipient, error)
-    except errors.PairRateLimited as error:
-        return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
-    except errors.RecipientPermanentError as error:
-        return _failure(
-            recipient,
-            error,
-            opt_out_marketing=error.opts_out_marketing,
-            ineligible_geo=error.ineligible_geo,
-        )
-    except errors.WhatsAppError as error:
-        return _retry(recipient, error)
-    except Exception as error:  # a bug must not strand the recipient in `sending`
-        logger.exception(
-            "unexpected dispatch error",
-            extra={
-                "campaign_id": send.campaign_id,
-                "send_id": send.pk,
-                "recipient_id": recipient.pk,
-            },
-        )
-        return _retry(recipient, error)
-
-
-def _failure(recipient, error, opt_out_marketing=False, ineligible_geo=False) -> Outcome:
+def _failure(
+    recipient, error, *, opt_out_marketing=False, ineligible_geo=False, refused=False
+) -> Outcome:
     return Outcome(
         recipient.pk,
         "failed",
         error_code=str(getattr(error, "code", "") or ""),
         error_title=(getattr(error, "title", "") or str(error))[:255],
         error_detail=str(getattr(error, "details", "") or ""),
+        answered=getattr(error, "http_status", None) is not None,
+        refused=refused,
         opt_out_marketing=opt_out_marketing,
         ineligible_geo=ineligible_geo,
     )
 
 
-def _retry(recipient, error, minimum: float = 0.0) -> Outcome:
-    if recipient.attempts >= settings.DISPATCH_MAX_ATTEMPTS:
-        return _failure(recipient, error)
+def _retry(
+    recipient, error, *, minimum: float = 0.0, attempts: int | None = None, refused: bool = False
+) -> Outcome:
+    """Try again later with jittered backoff, or fail with Meta's last code when the
+    recipient's attempts ran out (`recipient.attempts` counts those before this one)."""
+    if recipient.attempts + 1 >= (attempts or settings.DISPATCH_MAX_ATTEMPTS):
+        return _failure(recipient, error, refused=refused)
     delay = max(
-        minimum, errors.backoff_delay(recipient.attempts, base=settings.DISPATCH_RETRY_BASE_SECONDS)
+        minimum,
+        errors.backoff_delay(
+            recipient.attempts,
+            base=settings.DISPATCH_RETRY_BASE_SECONDS,
+            cap=settings.DISPATCH_RETRY_CAP_SECONDS,
+        ),
     )
-    return Outcome(recipient.pk, "retry", retry_at=timezone.now() + dt.timedelta(seconds=delay))
-
-
-# --- Recording outcomes ------------------------------------------------------------------------
-
-
-def _record(send: Send, outcomes: list[Outcome]) -> None:
-    now = timezone.now()
-    by_kind: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_kind.setdefault(outcome.kind, []).append(outcome)
-    table = SendRecipient._meta.db_table
-    in_flight = f"{table}.status IN ('{Status.SENDING}', '{Status.UNKNOWN}')"
-    with transaction.atomic():
-        # A status webhook may already have moved the row past `sent`: keep its status.
-        update_recipients_from_rows(
-            ["id", "wamid", "at"],
-            [(o.recipient_id, o.wamid, o.at) for o in by_kind.get("sent", [])],
-            f"wamid = v.wamid, sent_at = COALESCE({table}.sent_at, v.at), updated_at = %s, "
-            f"status = CASE WHEN {in_flight} THEN '{Status.SENT}' ELSE {table}.status END",
-            "1 = 1",
-            [now],
-        )
-        update_recipients_from_rows(
-            ["id", "retry_at"],
-            [(o.recipient_id, o.retry_at) for o in by_kind.get("retry", [])],
-            f"status = '{Status.QUEUED}', next_attempt_at = v.retry_at, updated_at = %s",
-            f"{table}.status = '{Status.SENDING}'",
-            [now],
-        )
-        lost = [o.recipient_id for o in by_kind.get("unknown", [])]
-        if lost:
-            SendRecipient.objects.filter(pk__in=lost, status=Status.SENDING).update(
-                status=Status.UNKNOWN, error_title="No answer from Meta.", updated_at=now
-            )
-        requeued = [o.recipient_id for o in by_kind.get("requeue", [])]
-        if requeued:
-            SendRecipient.objects.filter(pk__in=requeued, status=Status.SENDING).update(
-                status=Status.QUEUED, attempts=F("attempts") - 1, updated_at=now
-            )
-        failed = by_kind.get("failed", [])
-        update_recipients_from_rows(
-            ["id", "code", "title", "detail"],
-            [(o.recipient_id, o.error_code, o.error_title, o.error_detail) for o in failed],
-            f"status = '{Status.FAILED}', error_code = v.code, error_title = v.title, "
-            "error_detail = v.detail, failed_at = %s, updated_at = %s",
-            in_flight,
-            [now, now],
-        )
-        _opt_out_marketing(send, [o.recipient_id for o in failed if o.opt_out_marketing])
-        _mark_ineligible_geo([o.recipient_id for o in failed if o.ineligible_geo])
+    return Outcome(
+        recipient.pk,
+        "retry",
+        retry_at=timezone.now() + dt.timedelta(seconds=delay),
+        error_code=str(getattr(error, "code", "") or ""),
+        error_title=(getattr(error, "title", "") or str(error))[:255],
+        answered=getattr(error, "http_status", None) is not None,
+        refused=refused,
+    )
 
 
 def _opt_out_marketing(send: Send, recipient_ids: list[int]) -> None:

@@ -10,9 +10,11 @@ from . import dispatcher, materializer
 
 
 def tick(enqueue_dispatch: Callable[[int], object]) -> None:
+    """Rows of dead dispatchers are recovered first, so a send they stranded is seen as
+    needing dispatchers in the same tick."""
     materializer.materialize_due_sends()
+    dispatcher.recover_lost_recipients()
     for send_id in dispatcher.start_due_sends() + dispatcher.stalled_send_ids():
         for _ in range(settings.DISPATCH_TASKS_PER_SEND):
             enqueue_dispatch(send_id)
-    dispatcher.recover_lost_recipients()
     dispatcher.finish_sends()

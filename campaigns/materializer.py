@@ -159,11 +159,11 @@ def _insert_sql(send: Send, filter_event: AudienceFilterEvent | None, fire_at: d
     params |= {"send": send.pk, "queued": SendRecipient.Status.QUEUED, "now": timezone.now()}
     columns = (
         "send_id, lead_id, phone_e164, limited_reporting, status, wamid, attempts, "
-        "error_code, error_title, error_detail, queued_at, updated_at"
+        "error_code, error_title, error_detail, skip_reason, claim_token, queued_at, updated_at"
     )
     select = (
         "SELECT %(send)s, r.id, r.phone_e164, r.limited_reporting, %(queued)s, '', 0, '', '', "
-        f"'', %(now)s, %(now)s FROM ({recipients}) r"
+        f"'', '', '', %(now)s, %(now)s FROM ({recipients}) r"
     )
     table = SendRecipient._meta.db_table
     if connection.vendor == "postgresql":

@@ -56,6 +56,10 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Sends of these campaigns fire; a finished campaign never sends again.
+    ACTIVE_STATUSES = (Status.SCHEDULED, Status.RUNNING)
+    FINISHED_STATUSES = (Status.COMPLETED, Status.STOPPED, Status.CANCELLED)
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -81,8 +85,17 @@ class Send(models.Model):
         COMPLETED = "completed", "Completed"
         PAUSED = "paused", "Paused"
         MISSED = "missed", "Missed"
+        STOPPED = "stopped", "Stopped"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+
+    # A send in one of these never dispatches again.
+    FINISHED_STATUSES = (
+        Status.COMPLETED,
+        Status.MISSED,
+        Status.STOPPED,
+        Status.CANCELLED,
+    )
 
     class AudienceFilterMode(models.TextChoices):
         OFF = "off", "Off (full audience)"
@@ -197,6 +210,11 @@ class SendRecipient(models.Model):
         CANCELLED = "cancelled", "Campaign cancelled"
         STOPPED = "stopped", "Campaign stopped"
         MISSING_PARAMETER = "missing_parameter", "A template parameter would be empty"
+
+    # Rows a dispatcher may still send, held or not: a stop skips them, a pause keeps them.
+    UNSENT_STATUSES = (Status.QUEUED, Status.CLAIMED)
+    # Rows not settled yet: their send is not finished while any is left.
+    OPEN_STATUSES = (Status.QUEUED, Status.CLAIMED, Status.SENDING)
 
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="recipients")
     lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, related_name="+")

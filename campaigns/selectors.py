@@ -85,7 +85,7 @@ class SendProgress(NamedTuple):
         )
 
 
-FINISHED_SEND_STATUSES = (Send.Status.COMPLETED, Send.Status.MISSED, Send.Status.CANCELLED)
+FINISHED_SEND_STATUSES = Send.FINISHED_STATUSES
 
 
 def send_fraction_done(send: Send, progress: SendProgress) -> float:
@@ -97,7 +97,7 @@ def send_fraction_done(send: Send, progress: SendProgress) -> float:
 def campaign_fraction_done(campaign: Campaign, send_fractions: list[float]) -> float:
     """The mean of the sends' fractions, so a send not materialized yet counts as not started
     rather than as nothing to do; a finished campaign is done."""
-    if campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED):
+    if campaign.status in Campaign.FINISHED_STATUSES:
         return 1.0
     return sum(send_fractions) / len(send_fractions) if send_fractions else 0.0
 
@@ -115,7 +115,7 @@ def send_progress(send: Send) -> SendProgress:
 
 def _progress(rows: dict[str, int], limited_reporting: int = 0) -> SendProgress:
     counts = {status: rows.get(status, 0) for status in SendRecipient.Status.values}
-    pending = counts[SendRecipient.Status.QUEUED] + counts[SendRecipient.Status.SENDING]
+    pending = sum(counts[status] for status in SendRecipient.OPEN_STATUSES)
     total = sum(counts.values())
     return SendProgress(counts, total, total - pending, limited_reporting)
 
@@ -150,7 +150,7 @@ FUNNEL_REACHED = {
     RecipientStatus.READ: (RecipientStatus.READ,),
 }
 FIRING_SEND_STATUSES = (Send.Status.MATERIALIZING, Send.Status.MATERIALIZED, Send.Status.SENDING)
-ACTIVE_CAMPAIGN_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
+ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
 LIVE_POLL_MS = 2_000  # a send is firing, about to fire, or its statuses are flowing back
 WAITING_POLL_MS = 30_000  # a scheduled send is further away: notice when it comes near
 DUE_SOON = dt.timedelta(minutes=3)

@@ -20,7 +20,7 @@ from messaging.models import Category, MessageTemplate
 from setter.instants import in_supported_range
 from webhooks.outbound import events as outbound_events
 
-from . import selectors
+from . import recipients, selectors
 from .models import Campaign, Send, SendRecipient
 from .rendering import validate_parameter_mapping
 
@@ -332,20 +332,30 @@ def _active_status(campaign: Campaign) -> str:
     return Status.COMPLETED
 
 
-def _cancel_unfired_sends(campaign: Campaign, reason: str) -> None:
-    """Sends that have not started never will; their queued messages are skipped. Sends
-    already firing are wound down by the dispatcher, which sees the cancelled campaign."""
-    now = timezone.now()
+def _end_unfired_sends(campaign: Campaign, skip_reason: str, status: str, reason: str) -> None:
+    """Every message not yet on the wire is skipped at once. Sends that have not started
+    never will; sends already firing end once the requests in flight have their answers
+    (the dispatcher and beat see the campaign ended)."""
+    recipients.skip_unsent(campaign.sends.values("pk"), skip_reason)
     unfired = campaign.sends.filter(status__in=UNFIRED_SEND_STATUSES)
-    SendRecipient.objects.filter(send__in=unfired, status=SendRecipient.Status.QUEUED).update(
-        status=SendRecipient.Status.SKIPPED,
-        error_title="Campaign cancelled before this message was sent.",
-        updated_at=now,
+    unfired.update(status=status, status_reason=reason, completed_at=timezone.now())
+
+
+def _cancel_unfired_sends(campaign: Campaign, reason: str) -> None:
+    _end_unfired_sends(
+        campaign,
+        SendRecipient.SkipReason.CANCELLED,
+        Send.Status.CANCELLED,
+        reason or "Campaign cancelled.",
     )
-    unfired.update(
-        status=Send.Status.CANCELLED,
-        status_reason=reason or "Campaign cancelled.",
-        completed_at=now,
+
+
+def _stop_unfired_sends(campaign: Campaign, reason: str) -> None:
+    _end_unfired_sends(
+        campaign,
+        SendRecipient.SkipReason.STOPPED,
+        Send.Status.STOPPED,
+        reason or "Campaign stopped.",
     )
 
 
@@ -367,6 +377,13 @@ TRANSITIONS: dict[str, Transition] = {
         (Status.DRAFT, Status.SCHEDULED, Status.PAUSED, Status.RUNNING),
         Status.CANCELLED,
         effect=_cancel_unfired_sends,
+    ),
+    # Seed 003's stop: the API's stop call, or the campaign's stopAt passing.
+    "stop": Transition(
+        "stop",
+        (Status.SCHEDULED, Status.PAUSED, Status.RUNNING),
+        Status.STOPPED,
+        effect=_stop_unfired_sends,
     ),
     "start_running": Transition("start running", (Status.SCHEDULED,), Status.RUNNING),
     "finish_send": Transition("finish a send of", (Status.RUNNING,), _active_status),
@@ -415,7 +432,7 @@ def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") ->
 # "Start now" schedules this far ahead, so the start instant still passes the "not in the
 # past" gate when the gates run a moment later.
 START_NOW_LEEWAY = dt.timedelta(seconds=2)
-DELETABLE_STATUSES = (Status.DRAFT, Status.COMPLETED, Status.CANCELLED)
+DELETABLE_STATUSES = (Status.DRAFT, Status.COMPLETED, Status.STOPPED, Status.CANCELLED)
 
 
 def start_campaign(

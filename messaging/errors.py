@@ -172,7 +172,7 @@ def classify(http_status: int | None, error_json) -> WhatsAppError:
     )
 
 
-def backoff_delay(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
+def backoff_delay(attempt: int, base: float = 1.0, cap: float = 10.0) -> float:
     """Seconds before retry number `attempt` (0-based): "full jitter" exponential backoff.
 
     A uniform draw in [0, min(cap, base·2^attempt)] spreads the retries of many recipients

@@ -222,20 +222,34 @@ SEND_MISSED_AFTER_SECONDS = env_int("SEND_MISSED_AFTER_SECONDS", 3600)
 DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 128)
 DISPATCH_TASKS_PER_SEND = env_int("DISPATCH_TASKS_PER_SEND", 2)
 DISPATCH_SLICE_SECONDS = env_int("DISPATCH_SLICE_SECONDS", 50)
+# Rows claimed at once: this many seconds at the send's rate (10 to 1,000 rows).
 DISPATCH_BATCH_SECONDS = float(os.environ.get("DISPATCH_BATCH_SECONDS", "2"))
 DISPATCH_START_AHEAD_SECONDS = env_int("DISPATCH_START_AHEAD_SECONDS", 2)
+# How often a dispatch run takes the next moment's slots and writes the answers it got.
+DISPATCH_TICK_SECONDS = float(os.environ.get("DISPATCH_TICK_SECONDS", "0.02"))
+# A thread woken this late for its slot takes a fresh one instead of sending in a burst.
+DISPATCH_LATE_SLOT_SECONDS = float(os.environ.get("DISPATCH_LATE_SLOT_SECONDS", "0.02"))
+# A dispatcher renews the lease on the rows it holds every third of this; rows whose lease
+# lapsed lost their worker: claimed ones are queued again, sending ones become `unknown`.
+# Must exceed the Graph API read timeout.
+DISPATCH_LEASE_SECONDS = float(os.environ.get("DISPATCH_LEASE_SECONDS", "15"))
 DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5)
-# Retries back off exponentially from this base, with full jitter.
+# A 130429 says the number is busy, not that the message is bad: more attempts for those.
+DISPATCH_MAX_THROTTLED_ATTEMPTS = env_int("DISPATCH_MAX_THROTTLED_ATTEMPTS", 15)
+# Retries back off exponentially from this base, with full jitter, up to the cap.
 DISPATCH_RETRY_BASE_SECONDS = float(os.environ.get("DISPATCH_RETRY_BASE_SECONDS", "1"))
-DISPATCH_THROUGHPUT_PENALTY_SECONDS = float(
-    os.environ.get("DISPATCH_THROUGHPUT_PENALTY_SECONDS", "1")
-)
+DISPATCH_RETRY_CAP_SECONDS = float(os.environ.get("DISPATCH_RETRY_CAP_SECONDS", "10"))
 DISPATCH_PAIR_RATE_DELAY_SECONDS = float(os.environ.get("DISPATCH_PAIR_RATE_DELAY_SECONDS", "6"))
 # A send whose dispatchers have not reported for this long gets new ones.
 DISPATCH_STALE_SECONDS = env_int("DISPATCH_STALE_SECONDS", 30)
-# A recipient `sending` for this long lost its worker mid-call: it becomes `unknown`, never
-# resent. Must exceed the Graph API timeout plus a batch's rate-limit wait.
-RECIPIENT_SENDING_STALE_SECONDS = env_int("RECIPIENT_SENDING_STALE_SECONDS", 120)
+
+# A number's throughput under Meta's 130429 answers: each window with refusals cuts its
+# rate by the refused share (at most THROUGHPUT_MAX_CUT) and pauses it once, briefly; the
+# rate then regains THROUGHPUT_RECOVERY_PER_SECOND of the cap each second.
+THROUGHPUT_WINDOW_SECONDS = float(os.environ.get("THROUGHPUT_WINDOW_SECONDS", "1"))
+THROUGHPUT_RECOVERY_PER_SECOND = float(os.environ.get("THROUGHPUT_RECOVERY_PER_SECOND", "0.2"))
+THROUGHPUT_MAX_CUT = float(os.environ.get("THROUGHPUT_MAX_CUT", "0.5"))
+THROUGHPUT_PAUSE_SECONDS = float(os.environ.get("THROUGHPUT_PAUSE_SECONDS", "0.1"))
 
 # The rate limiter all workers share; without Redis (embedded shape) it is in-process.
 RATE_LIMIT_REDIS_URL = os.environ.get("RATE_LIMIT_REDIS_URL", REDIS_URL)

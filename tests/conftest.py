@@ -144,8 +144,8 @@ def fast_engine(settings):
     settings.DISPATCH_RETRY_BASE_SECONDS = 0.02
     settings.DISPATCH_START_AHEAD_SECONDS = 0
     settings.DISPATCH_CONCURRENCY = 8
-    dispatcher._pool.cache_clear()
+    dispatcher._delivery_threads.cache_clear()
     dispatcher._client.cache_clear()
     yield
-    dispatcher._pool.cache_clear()
+    dispatcher._delivery_threads.cache_clear()
     dispatcher._client.cache_clear()

@@ -14,6 +14,7 @@ from setter.models import Organization
 class EventType(models.TextChoices):
     CAMPAIGN_STARTED = "campaign.started", "Campaign started"
     CAMPAIGN_COMPLETED = "campaign.completed", "Campaign completed"
+    CAMPAIGN_STOPPED = "campaign.stopped", "Campaign stopped"
     SEND_STARTED = "send.started", "Send started"
     SEND_COMPLETED = "send.completed", "Send completed"
 

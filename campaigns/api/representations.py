@@ -8,7 +8,7 @@ import datetime as dt
 
 from django.db.models import Prefetch
 
-from campaigns import selectors
+from campaigns import pacing, selectors
 from campaigns.models import Campaign, Send
 from campaigns.rendering import api_parameter
 
@@ -18,6 +18,7 @@ API_STATUSES = {
     Campaign.Status.SCHEDULED: "scheduled",
     Campaign.Status.RUNNING: "in_progress",
     Campaign.Status.PAUSED: "paused",
+    Campaign.Status.STOPPED: "stopped",
     Campaign.Status.CANCELLED: "stopped",
     Campaign.Status.COMPLETED: "completed",
 }
@@ -48,6 +49,7 @@ def campaign_json(campaign: Campaign) -> dict:
         "updatedAt": _iso(campaign.updated_at),
         "stats": _campaign_stats(campaign, sends, progress),
         "sends": [_send_json(send, progress[send.pk]) for send in sends],
+        "warnings": pacing.rate_warnings(sends),
     }
 
 
@@ -90,6 +92,7 @@ def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
         "schedule": _schedule(send),
         "scheduledFor": _iso(send.scheduled_for) if _is_placed(send) else None,
         "maxMessagesPerSecond": send.max_messages_per_second,
+        "rate": pacing.send_rate(send).as_json(),
         "audienceFilter": send.audience_filter_mode,
         "eventFilter": event_filter,
         "stats": {
@@ -130,7 +133,7 @@ def _campaign_stats(campaign: Campaign, sends: list[Send], progress: dict) -> di
     per_send = [progress[send.pk] for send in sends]
     totals = selectors.SendProgress.total_of(per_send)
     fractions = [selectors.send_fraction_done(s, p) for s, p in zip(sends, per_send, strict=True)]
-    finished = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+    finished = campaign.status in Campaign.FINISHED_STATUSES
     return {
         "startedAt": _iso(min((s.started_at for s in sends if s.started_at), default=None)),
         "completedAt": _iso(max((s.completed_at for s in sends if s.completed_at), default=None))

@@ -212,11 +212,13 @@ CAMPAIGN_EXAMPLE = {
             "schedule": {"localDate": "2030-03-01", "localTime": "09:00:00", "timeZone": "UTC"},
             "scheduledFor": "2030-03-01T09:00:00Z",
             "maxMessagesPerSecond": 20,
+            "rate": {"configured": 20, "effective": 20.0, "reason": None},
             "audienceFilter": "off",
             "eventFilter": None,
             "stats": STATS_EXAMPLE,
         }
     ],
+    "warnings": [],
 }
 
 

@@ -105,7 +105,7 @@ class CampaignStopView(ApiView):
     def post(self, request, campaign_id):
         campaign = _campaign(request, campaign_id)
         try:
-            services.transition_campaign(campaign, "cancel", reason="Stopped through the API.")
+            services.transition_campaign(campaign, "stop", reason="Stopped through the API.")
         except services.CampaignTransitionError as error:
             raise _conflict(error) from error
         return _answer(campaign)

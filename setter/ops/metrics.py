@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
 from campaigns.models import Send, SendRecipient
+from campaigns.pacing import send_rate
 from messaging.ratelimit import get_rate_limiter
 from setter.celery import app as celery_app
 
@@ -40,6 +41,7 @@ class EngineCollector:
         yield from self._sends()
         yield from self._durations()
         yield from _guarded("rate limiter", self._rate_limiter_waits)
+        yield from _guarded("rate limiter", self._send_rates)
         yield from _guarded("broker", self._broker_queues)
 
     def _messages(self):
@@ -131,19 +133,39 @@ class EngineCollector:
     def _rate_limiter_waits(self):
         seconds = CounterMetricFamily(
             "setter_rate_limiter_wait_seconds",
-            "Seconds messages waited for a rate-limit slot, by the limit that held them back "
-            "(send: the send's max messages per second; number: the number's throughput cap).",
+            "Seconds dispatchers waited with messages in hand for a rate-limit slot, by the "
+            "limit that held them back (send: the send's max messages per second; number: the "
+            "number's throughput, as Meta's 130429 answers adapted it).",
             labels=["scope"],
         )
         waits = CounterMetricFamily(
             "setter_rate_limiter_waits",
-            "Messages that waited for a rate-limit slot, by the limit that held them back.",
+            "Times dispatchers waited with messages in hand for a rate-limit slot, by the "
+            "limit that held them back.",
             labels=["scope"],
         )
         for scope, totals in get_rate_limiter().wait_totals().items():
             seconds.add_metric([scope], totals.seconds)
             waits.add_metric([scope], totals.count)
         return [seconds, waits]
+
+    def _send_rates(self):
+        """Each sending send's configured and effective rate (messages per second)."""
+        rates = GaugeMetricFamily(
+            "setter_send_rate_messages_per_second",
+            "Sending sends' rate: configured (max_messages_per_second) and effective (after "
+            "the number's throughput, as Meta's 130429 answers adapted it).",
+            labels=["send_id", "number_id", "kind"],
+        )
+        sending = Send.objects.filter(status=Send.Status.SENDING).select_related(
+            "campaign__whatsapp_number"
+        )
+        for send in sending:
+            rate = send_rate(send)
+            labels = [str(send.pk), str(send.campaign.whatsapp_number_id)]
+            rates.add_metric([*labels, "configured"], rate.configured)
+            rates.add_metric([*labels, "effective"], rate.effective)
+        return [rates]
 
     def _broker_queues(self):
         """Messages waiting in each Celery queue, not yet taken by a worker."""

@@ -138,6 +138,7 @@ def test_the_analytics_count_a_campaigns_funnel_in_a_fixed_number_of_queries(
     firing, utility = analytics.sends
     funnel = firing.funnel
     assert funnel.progress.counts == {
+        "claimed": 0,
         "queued": 2,
         "sending": 1,
         "sent": 3,

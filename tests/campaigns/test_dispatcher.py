@@ -153,8 +153,7 @@ def test_transient_errors_are_retried_then_failed_after_the_last_attempt(
 
 
 def test_throughput_errors_are_retried_until_sent(sandbox, firing_send, settings):
-    settings.DISPATCH_THROUGHPUT_PENALTY_SECONDS = 0.05
-    settings.DISPATCH_MAX_ATTEMPTS = 30  # a coin-flip error rate must not exhaust the budget
+    settings.DISPATCH_MAX_THROTTLED_ATTEMPTS = 30  # a coin-flip must not exhaust the budget
     sandbox.configure(ratio_429=0.5, seed=7)
     send = firing_send()
 
@@ -246,13 +245,10 @@ def test_a_passed_stop_at_skips_what_is_left(sandbox, firing_send):
     assert sandbox.requests()["count"] == 0
 
 
-def test_recipients_left_sending_by_a_dead_worker_become_unknown_never_queued(
-    firing_send, settings
-):
-    settings.RECIPIENT_SENDING_STALE_SECONDS = 60
+def test_recipients_left_sending_by_a_dead_worker_become_unknown_never_queued(firing_send):
     send = firing_send(phones=PHONES[:2])
     SendRecipient.objects.filter(send=send).update(
-        status=Status.SENDING, updated_at=timezone.now() - dt.timedelta(minutes=5)
+        status=Status.SENDING, lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
 
     assert dispatcher.recover_lost_recipients() == 2

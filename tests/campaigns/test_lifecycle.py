@@ -135,8 +135,13 @@ def test_cancel_cancels_sends_that_have_not_fired_and_skips_their_queued_message
     queued = SendRecipient.objects.create(
         send=sends[Send.Status.MATERIALIZED], phone_e164="+447700900001"
     )
-    in_flight = SendRecipient.objects.create(
+    not_sent_yet = SendRecipient.objects.create(
         send=sends[Send.Status.SENDING], phone_e164="+447700900001"
+    )
+    in_flight = SendRecipient.objects.create(
+        send=sends[Send.Status.SENDING],
+        phone_e164="+447700900002",
+        status=SendRecipient.Status.SENDING,
     )
 
     transition_campaign(campaign, "cancel", reason="Wrong coupon")
@@ -149,11 +154,17 @@ def test_cancel_cancels_sends_that_have_not_fired_and_skips_their_queued_message
     assert after[Send.Status.SENDING].status == Send.Status.SENDING
     assert after[Send.Status.COMPLETED].status == Send.Status.COMPLETED
     assert after[Send.Status.MISSED].status == Send.Status.MISSED
-    queued.refresh_from_db()
-    in_flight.refresh_from_db()
-    assert queued.status == SendRecipient.Status.SKIPPED
-    assert "cancelled" in queued.error_title
-    assert in_flight.status == SendRecipient.Status.QUEUED
+    for recipient in (queued, not_sent_yet, in_flight):
+        recipient.refresh_from_db()
+    # Every message not yet on the wire is skipped at once, also of the firing send; the one
+    # in flight keeps its course and gets Meta's real answer.
+    assert (queued.status, queued.skip_reason) == (SendRecipient.Status.SKIPPED, "cancelled")
+    assert "cancelled" in queued.error_title.lower()
+    assert (not_sent_yet.status, not_sent_yet.skip_reason) == (
+        SendRecipient.Status.SKIPPED,
+        "cancelled",
+    )
+    assert in_flight.status == SendRecipient.Status.SENDING
 
 
 def test_a_cancelled_campaign_leaves_no_send_pending():

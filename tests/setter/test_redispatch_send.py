@@ -40,9 +40,9 @@ def stuck_send(number, template, *, heartbeat_age, lost=LOST_PHONES, queued=QUEU
         for phone in phones:
             lead = LeadFactory(audience=audience, phone_e164=phone, variables={"coupon": "C"})
             SendRecipient.objects.create(send=send, lead=lead, phone_e164=phone, status=status)
-    # Claimed before the worker died, long enough ago for the engine to call them lost.
+    # On the wire when the worker died, whose lease on them lapsed long ago.
     SendRecipient.objects.filter(send=send, status=Status.SENDING).update(
-        updated_at=now - dt.timedelta(minutes=5)
+        claim_token="dead-worker", lease_expires_at=now - dt.timedelta(minutes=5)
     )
     return send
 
@@ -64,7 +64,7 @@ def test_a_stalled_send_is_redispatched_and_its_lost_recipients_are_never_resent
 
     out, _ = redispatch(send.pk)
 
-    assert f"Send {send.pk}: 2 recipient(s) left in sending" in out
+    assert f"Send {send.pk}: 2 recipient(s) whose dispatcher's lease lapsed while sending" in out
     assert "queued 2 dispatch task(s) for its 3 queued recipient(s)" in out
     wait_until(lambda: Send.objects.get(pk=send.pk).status == Send.Status.COMPLETED, timeout=30)
     assert statuses(send) == {
@@ -134,9 +134,9 @@ def test_a_send_with_nothing_queued_is_settled_instead(number, marketing_templat
 
 def test_recipients_in_flight_for_a_short_while_are_left_to_the_engine(number, marketing_template):
     send = stuck_send(number, marketing_template, heartbeat_age=300, queued=[])
-    send.recipients.update(updated_at=timezone.now())
+    send.recipients.update(lease_expires_at=timezone.now() + dt.timedelta(seconds=10))
 
-    with pytest.raises(CommandError, match="nothing queued, 2 recipient.s. in sending for less"):
+    with pytest.raises(CommandError, match="nothing queued, 2 recipient.s. held by a dispatcher"):
         redispatch(send.pk)
 
     assert Send.objects.get(pk=send.pk).status == Send.Status.SENDING

@@ -22,6 +22,8 @@ def event_type_for(obj: Campaign | Send, previous_status: str) -> str | None:
     if isinstance(obj, Campaign):
         if status == Campaign.Status.COMPLETED:
             return EventType.CAMPAIGN_COMPLETED
+        if status == Campaign.Status.STOPPED:
+            return EventType.CAMPAIGN_STOPPED
         if (
             status == Campaign.Status.RUNNING
             and previous_status == Campaign.Status.SCHEDULED

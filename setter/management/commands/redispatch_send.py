@@ -51,8 +51,8 @@ class Command(BaseCommand):
 
         lost = dispatcher.recover_lost_recipients(now, send_id=send_id)
         self.stdout.write(
-            f"Send {send_id}: {lost} recipient(s) left in sending for over "
-            f"{settings.RECIPIENT_SENDING_STALE_SECONDS} s marked unknown (never resent)."
+            f"Send {send_id}: {lost} recipient(s) whose dispatcher's lease lapsed while "
+            "sending marked unknown (never resent)."
         )
         if dispatcher.stalled_send_ids(now, send_id=send_id, stale_seconds=0 if force else None):
             for _ in range(settings.DISPATCH_TASKS_PER_SEND):
@@ -94,9 +94,12 @@ class Command(BaseCommand):
                 f"Send {send_id}: a dispatcher took it up meanwhile (its heartbeat was just "
                 f"renewed); {queued} recipient(s) still queued. Check again with engine_status."
             )
-        in_flight = recipients.filter(status=SendRecipient.Status.SENDING).count()
+        held = recipients.filter(
+            status__in=(SendRecipient.Status.CLAIMED, SendRecipient.Status.SENDING)
+        ).count()
         raise CommandError(
-            f"Send {send_id}: nothing queued, {in_flight} recipient(s) in sending for less than "
-            f"{settings.RECIPIENT_SENDING_STALE_SECONDS} s. Beat's recovery marks them unknown "
-            "once that passes, unless Meta's answer comes first; the send then completes."
+            f"Send {send_id}: nothing queued, {held} recipient(s) held by a dispatcher whose "
+            f"lease ({settings.DISPATCH_LEASE_SECONDS:g} s) has not lapsed. If it died, beat's "
+            "recovery queues the claimed ones again and marks the sending ones unknown once the "
+            "lease lapses, unless Meta's answer comes first; the send then completes."
         )

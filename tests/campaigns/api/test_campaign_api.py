@@ -49,13 +49,24 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
             "messagesSent": 0,
             "recipients": 0,
             "counts": dict.fromkeys(
-                ["queued", "sending", "sent", "delivered", "read", "failed", "skipped", "unknown"],
+                [
+                    "queued",
+                    "sending",
+                    "sent",
+                    "delivered",
+                    "read",
+                    "failed",
+                    "skipped",
+                    "unknown",
+                    "claimed",
+                ],
                 0,
             ),
             "limitedReporting": 0,
             "progress": 0.0,
         },
         "sends": None,
+        "warnings": [],
     }
     [send] = campaign["sends"]
     assert send["template"] == "spring_sale"
@@ -355,16 +366,16 @@ def test_a_started_campaign_cannot_start_again(api, body):
     )
 
 
-def test_stopping_a_scheduled_campaign_cancels_its_sends(api, body):
+def test_stopping_a_scheduled_campaign_stops_its_sends(api, body):
     api.post("campaigns", body(id="c1"))
     api.post("campaigns/c1/start")
 
     campaign = api.post("campaigns/c1/stop").json()["campaign"]
 
     assert campaign["status"] == "stopped"
-    assert campaign["sends"][0]["status"] == "cancelled"
+    assert campaign["sends"][0]["status"] == "stopped"
     assert campaign["stats"]["progress"] == 1.0
-    assert api.post("campaigns/c1/stop").json() == error(409, "Cannot cancel a cancelled campaign")
+    assert api.post("campaigns/c1/stop").json() == error(409, "Cannot stop a stopped campaign")
 
 
 @pytest.mark.parametrize(
@@ -529,3 +540,18 @@ def test_ids_that_are_not_ascii_digits_are_simply_not_found(api, body, odd_id):
     response = api.post("campaigns", body(segmentIds=[odd_id]))
     assert response.status_code == 400
     assert "segmentIds[0]" in response.json()["message"]
+
+
+def test_a_send_faster_than_its_numbers_throughput_says_so(api, body, sender):
+    send = body()["sends"][0] | {"maxMessagesPerSecond": 400}
+
+    campaign = api.post("campaigns", body(id="fast", sends=[send])).json()["campaign"]
+
+    assert sender.throughput_mps == 80
+    (warning,) = campaign["warnings"]
+    assert "throughput is 80 messages/s" in warning and "not the 400/s" in warning
+    assert campaign["sends"][0]["rate"] == {
+        "configured": 400,
+        "effective": 80.0,
+        "reason": warning,
+    }

@@ -13,12 +13,7 @@ from django.utils import timezone
 from campaigns.models import AudienceFilterEvent, Send
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
-FINISHED_SEND_STATUSES = [
-    Send.Status.COMPLETED,
-    Send.Status.MISSED,
-    Send.Status.FAILED,
-    Send.Status.CANCELLED,
-]
+FINISHED_SEND_STATUSES = Send.FINISHED_STATUSES
 
 
 def old_deliveries(cutoff):
