@@ -29,9 +29,16 @@ def _static_root(settings, tmp_path):
     settings.STATIC_ROOT.mkdir()
 
 
+# The sandbox's defaults are realistic (a few messages fail, no reads from limited-reporting
+# regions); tests count exactly, so theirs reports every message delivered and read. A test
+# of those defaults or of faults configures them itself.
+EXACT_SANDBOX = {"ratio_async_failure": 0.0, "limited_reporting": False}
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
-    server = SandboxThread(SandboxConfig(app_secret=settings.WHATSAPP_APP_SECRET)).start()
+    config = SandboxConfig(app_secret=settings.WHATSAPP_APP_SECRET, **EXACT_SANDBOX)
+    server = SandboxThread(config).start()
     yield server
     server.stop()
 
