@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+import redis
 from django.conf import settings
 
 from messaging.client import WhatsAppClient
@@ -129,11 +130,15 @@ def queue():
 
 
 @pytest.fixture
-def workers(sandbox, queue):
+def workers(sandbox, queue, settings):
+    """Start worker processes on the test's queue. The suite's Redis database is emptied
+    first: rate-limit slots are keyed by database ids, which every test database reuses, so a
+    send of an earlier run would otherwise hand its far-off slots to this one."""
+    redis.Redis.from_url(settings.RATE_LIMIT_REDIS_URL).flushdb()
     started = []
 
-    def start():
-        worker = Worker(sandbox.url, queue)
+    def start(**options):
+        worker = Worker(sandbox.url, queue, **options)
         started.append(worker)
         return worker
 
