@@ -18,7 +18,7 @@ from audiences import services as audience_services
 from audiences.models import OptOut
 from campaigns import engine, services
 from campaigns.materializer import materialize_send
-from campaigns.models import Campaign, SendRecipient
+from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.selectors import send_progress
 from campaigns.tasks import dispatch_send_task
 from messaging.sandbox.stats import max_in_any_window
@@ -46,7 +46,7 @@ FAULTS = {
 WORKER_CONCURRENCY = 32
 
 
-class Audience:
+class WrittenAudience:
     """A CSV audience and the phones each part of it has, as written (E.164)."""
 
     def __init__(self, organization, ok: int, opted_out: int, us: int, invalid: int):
@@ -75,7 +75,9 @@ def fault_campaign(number, template, *, rate: int, ok: int, opted_out=0, us=0, i
     campaign = CampaignFactory(
         organization=number.organization, whatsapp_number=number, status=Campaign.Status.SCHEDULED
     )
-    audience = Audience(number.organization, ok=ok, opted_out=opted_out, us=us, invalid=invalid)
+    audience = WrittenAudience(
+        number.organization, ok=ok, opted_out=opted_out, us=us, invalid=invalid
+    )
     campaign.audiences.add(audience.audience)
     send = SendFactory(
         campaign=campaign,
@@ -104,7 +106,7 @@ def fire_now(send, workers_started):
     for worker in workers_started:
         wait_until(worker.ready, timeout=60, interval=0.2)
     fire_at = timezone.now()
-    type(send).objects.filter(pk=send.pk).update(scheduled_for=fire_at)
+    Send.objects.filter(pk=send.pk).update(scheduled_for=fire_at)
     return fire_at
 
 
