@@ -79,11 +79,14 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
     return server
 
 
-def start_sandbox(port: int, latency_ms: float = 0, webhook_url: str = "") -> subprocess.Popen:
-    """The Meta sandbox as its own process (it loads numbers and templates from the database)."""
+def start_sandbox(
+    port: int, latency_ms: float = 0, webhook_url: str = "", flags: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """The Meta sandbox as its own process (it loads numbers and templates from the database);
+    `flags` are further `meta_sandbox` options (faults)."""
     command = [
         sys.executable, str(ROOT / "manage.py"), "meta_sandbox", "--port", str(port),
-        "--latency-ms", str(latency_ms), "--webhook-url", webhook_url,
+        "--latency-ms", str(latency_ms), "--webhook-url", webhook_url, *flags,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
     wait_for_port(port, process, "meta_sandbox")

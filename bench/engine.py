@@ -1,7 +1,8 @@
 """Send-engine benchmark on PostgreSQL + Redis with the Meta sandbox on this machine.
 
     .venv/bin/python bench/engine.py [--leads 100000] [--recipients 60000] [--rate-seconds 60]
-                                     [--only materialize|throughput|rate]
+                                     [--fault-recipients 17152]
+                                     [--only materialize|throughput|rate|faults]
 
 * materialize: --leads audience leads, 10% opted out, an include filter of 60% of them (half
   by externalId, half by phone) and an exclude event filter over 2x leads events.
@@ -11,6 +12,16 @@
   once after 150 ms. Target ≤ 60 s (≥ 1,000 messages/s) each.
 * rate: a send limited to 20 messages/s over --rate-seconds with three worker processes.
   Target: within ±5% of 20/s, never more than 21 in any one-second window.
+* faults (issue 10): --fault-recipients recipients at 400/s, two workers, the sandbox
+  answering 15% 429 (130429), 10% HTTP 500 (131000) and 3% of answers 1–3 s late; one worker's
+  process group SIGKILLed a third of the way in and a fresh one started. Targets: messaged ≥
+  expected − unknown − failed, unknown ≤ 2 × DISPATCH_CONCURRENCY, no duplicates, every row
+  terminal within 60 s of the last slot at the configured rate (requests received / rate), at
+  most rate × 1.05 requests in any sliding second; `faults_pass` says whether all held.
+
+Every figure comes from what the sandbox received (distinct phones answered 200, arrival
+times), never from the requested size; every case reports its most requests in any sliding
+second (`messaging.sandbox.stats.max_in_any_window`).
 
 Workers are real `celery worker` processes on Redis (BENCH_REDIS_URL, default db 13); this
 script plays beat's engine tick. Prints one JSON object on its last line.
@@ -20,6 +31,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +39,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _setup import (  # noqa: E402
     ROOT,
     bench_organization,
@@ -36,7 +49,10 @@ from _setup import (  # noqa: E402
     stop,
 )
 
+from messaging.sandbox.stats import max_in_any_window  # noqa: E402
+
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+DISPATCH_CONCURRENCY = int(os.environ.get("DISPATCH_CONCURRENCY", "200"))
 
 
 def copy_rows(table, columns, rows):
@@ -168,72 +184,140 @@ def bench_materialize(leads: int) -> dict:
 
 
 class Workers:
-    """N `celery worker` processes (one dispatch task each) on a queue of this run's own."""
+    """`celery worker` processes (one dispatch task each) on a queue of this run's own, each
+    in its own process group so one can be SIGKILLed whole, as a crashed host would be."""
 
     def __init__(self, count: int, sandbox_url: str):
         self.queue = os.environ["CELERY_TASK_DEFAULT_QUEUE"]
+        self.sandbox_url = sandbox_url
+        self.processes: list[subprocess.Popen] = []
+        self.cpu_of_killed = 0.0
+        for _ in range(count):
+            self.add()
+
+    def add(self) -> None:
+        """Start one more worker and wait until it answers a ping."""
         env = {
             **os.environ,
             "CELERY_BROKER_URL": REDIS_URL,
             "RATE_LIMIT_REDIS_URL": REDIS_URL,
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
-            "WHATSAPP_GRAPH_URL": sandbox_url,
-            "DISPATCH_CONCURRENCY": os.environ.get("DISPATCH_CONCURRENCY", "200"),
+            "WHATSAPP_GRAPH_URL": self.sandbox_url,
+            "DISPATCH_CONCURRENCY": str(DISPATCH_CONCURRENCY),
             "LOG_LEVEL": "WARNING",
         }
-        self.processes = [
+        hostname = f"{self.queue}-{len(self.processes)}@bench"
+        self.processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "setter", "worker", "--pool", "threads",
                  "--concurrency", "1", "--prefetch-multiplier", "1", "--loglevel", "WARNING",
-                 "--hostname", f"{self.queue}-{i}@bench", "--queues", self.queue],
+                 "--hostname", hostname, "--queues", self.queue],
                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
-            for i in range(count)
-        ]  # fmt: skip
+        )  # fmt: skip
         from setter.celery import app
 
         deadline = time.monotonic() + 60
-        while len(app.control.ping(timeout=0.5) or []) < count:
+        while not app.control.ping(destination=[hostname], timeout=0.5):
             if time.monotonic() > deadline:
-                raise SystemExit("workers did not start within 60 s")
+                raise SystemExit("a worker did not start within 60 s")
+
+    def kill(self, index: int) -> None:
+        """SIGKILL the worker's whole process group; its CPU so far still counts."""
+        process = self.processes[index]
+        self.cpu_of_killed += cpu_seconds(process.pid)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of every worker this run started, the killed ones included."""
+        alive = [p.pid for p in self.processes if p.poll() is None]
+        return self.cpu_of_killed + sum(cpu_seconds(pid) for pid in alive)
 
     def stop(self):
         for process in self.processes:
             stop(process)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def engine_tick(count: int) -> None:
-    """What beat's tick does, with `count` dispatch tasks per started send."""
-    from campaigns import dispatcher
+    """Beat's tick, with `count` dispatch tasks per started send (one per worker)."""
+    from django.test import override_settings
+
+    from campaigns import engine
     from campaigns.tasks import dispatch_send_task
 
-    for send_id in dispatcher.start_due_sends() + dispatcher.stalled_send_ids():
-        for _ in range(count):
-            dispatch_send_task.delay(send_id)
-    dispatcher.recover_lost_recipients()
-    dispatcher.finish_sends()
+    with override_settings(DISPATCH_TASKS_PER_SEND=count):
+        engine.tick(dispatch_send_task.delay)
+
+
+class Sandbox:
+    """The sandbox process of one case and what it received."""
+
+    def __init__(self, latency_ms: float = 0, flags: tuple[str, ...] = ()):
+        port = free_port()
+        self.process = start_sandbox(port, latency_ms=latency_ms, flags=flags)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def reload(self) -> None:
+        import requests
+
+        requests.post(f"{self.url}/_sandbox/reload", timeout=10).raise_for_status()
+
+    def stats(self) -> dict:
+        import requests
+
+        return requests.get(f"{self.url}/_sandbox/stats", timeout=30).json()
+
+    def records(self) -> list[dict]:
+        import requests
+
+        stats = self.stats()
+        return requests.get(
+            f"{self.url}/_sandbox/requests", params={"limit": stats["requests"] + 1}, timeout=120
+        ).json()["requests"]
+
+    def stop(self) -> None:
+        stop(self.process)
+
+
+def received(records: list[dict]) -> dict:
+    """What the sandbox received: distinct phones answered 200, the first and last arrival
+    (monotonic, sandbox clock) and the most requests in any sliding second."""
+    stamps = [r["at"] for r in records]
+    return {
+        "messaged": len({r["to"] for r in records if r["wamid"]}),
+        "requests": len(records),
+        "first_at": min(stamps, default=0.0),
+        "last_at": max(stamps, default=0.0),
+        "first_received_at": min((r["received_at"] for r in records), default=0.0),
+        "max_in_any_second": max_in_any_window(stamps),
+    }
 
 
 def run_send(label, recipients, rate, workers, latency_ms, measure):
     """Fire one send through real workers; `measure(send, records, stats)` reads the figures
     before the bench's rows are deleted."""
-    import requests
     from django.utils import timezone
 
     from campaigns.materializer import materialize_send
     from campaigns.models import Send
 
-    port = free_port()
-    sandbox = start_sandbox(port, latency_ms=latency_ms)
-    sandbox_url = f"http://127.0.0.1:{port}"
+    sandbox = Sandbox(latency_ms)
     pool = None
     fire_at = timezone.now() + dt.timedelta(seconds=15)
     phones = [f"+4479{n:08d}" for n in range(recipients)]
     org, _, _, send = campaign_with_leads(label, phones, fire_at, max_messages_per_second=rate)
     try:
-        requests.post(f"{sandbox_url}/_sandbox/reload", timeout=10).raise_for_status()
+        sandbox.reload()
         materialize_send(send.pk)
-        pool = Workers(workers, sandbox_url)
+        pool = Workers(workers, sandbox.url)
         log(f"{label}: {recipients:,} recipients, {workers} workers, fires at {fire_at:%H:%M:%S}")
         while timezone.now() < fire_at - dt.timedelta(seconds=2):
             time.sleep(0.05)
@@ -243,15 +327,11 @@ def run_send(label, recipients, rate, workers, latency_ms, measure):
                 raise SystemExit(f"{label}: send not completed within 600 s")
             engine_tick(workers)
             time.sleep(0.2)
-        records = requests.get(
-            f"{sandbox_url}/_sandbox/requests", params={"limit": recipients * 2}, timeout=60
-        ).json()["requests"]
-        stats = requests.get(f"{sandbox_url}/_sandbox/stats", timeout=10).json()
-        return measure(Send.objects.get(pk=send.pk), records, stats)
+        return measure(Send.objects.get(pk=send.pk), sandbox.records(), sandbox.stats())
     finally:
         if pool:
             pool.stop()
-        stop(sandbox)
+        sandbox.stop()
         cleanup(org, send)
 
 
@@ -266,47 +346,137 @@ def bench_throughput(recipients: int, latency_ms: float) -> dict:
         by_status = dict(rows.values_list("status").annotate(n=Count("id")))
         seconds = (first_last["last"] - send.scheduled_for).total_seconds()
         first = (first_last["first"] - send.scheduled_for).total_seconds()
+        got = received(records)
         log(
-            f"latency {latency_ms:.0f} ms: {by_status} in {seconds:.1f} s "
-            f"({recipients / seconds:,.0f}/s), first sent {first:+.2f} s after fire time"
+            f"latency {latency_ms:.0f} ms: {by_status}, the sandbox messaged {got['messaged']:,} "
+            f"in {seconds:.1f} s ({got['messaged'] / seconds:,.0f}/s), first sent "
+            f"{first:+.2f} s after fire time, peak {got['max_in_any_second']} in any second"
         )
         key = f"throughput_{int(latency_ms)}ms"
         return {
             f"{key}_seconds": round(seconds, 2),
-            f"{key}_messages_per_second": round(recipients / seconds, 1),
+            f"{key}_messages_per_second": round(got["messaged"] / seconds, 1),
             f"{key}_first_sent_after_fire_s": round(first, 2),
             f"{key}_sent": by_status.get("sent", 0),
+            f"{key}_messaged": got["messaged"],
+            f"{key}_max_in_any_second": got["max_in_any_second"],
             f"{key}_duplicate_recipients": stats["duplicate_recipients"],
         }
 
     return run_send(f"throughput{int(latency_ms)}", recipients, 100_000, 2, latency_ms, measure)
 
 
-def max_in_any_window(stamps, width=1.0) -> int:
-    stamps = sorted(stamps)
-    best, start = 0, 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= width:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def bench_rate(seconds: int, rate: int = 20) -> dict:
     def measure(send, records, stats):
-        stamps = sorted(r["at"] for r in records if r["wamid"])
-        achieved = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-        peak = max_in_any_window(stamps)
-        log(f"rate {rate}/s: achieved {achieved:.3f}/s over {len(stamps)} messages, peak {peak}/s")
+        got = received(records)
+        achieved = (got["requests"] - 1) / (got["last_at"] - got["first_at"])
+        log(
+            f"rate {rate}/s: achieved {achieved:.3f}/s over {got['requests']} requests "
+            f"({got['messaged']} messaged), peak {got['max_in_any_second']} in any second"
+        )
         return {
             "rate_target": rate,
             "rate_achieved": round(achieved, 3),
             "rate_deviation_pct": round(100 * (achieved - rate) / rate, 2),
-            "rate_max_in_any_second": peak,
+            "rate_messaged": got["messaged"],
+            "rate_max_in_any_second": got["max_in_any_second"],
             "rate_duplicate_recipients": stats["duplicate_recipients"],
         }
 
     return run_send("rate", rate * seconds, rate, 3, 0, measure)
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+# Meta on a busy day (issue 10): 15% 429 (130429), 10% HTTP 500 (131000), 3% of answers 1–3 s late.
+FAULT_FLAGS = (
+    "--ratio-429", "0.15", "--ratio-5xx", "0.10",
+    "--ratio-slow", "0.03", "--slow-ms-min", "1000", "--slow-ms-max", "3000",
+)  # fmt: skip
+
+
+def bench_faults(recipients: int, rate: int = 400) -> dict:
+    """The send under the fault mix with two workers, one SIGKILLed a third of the way in and
+    replaced. Never aborts on a stuck send: it reports how far the send got by its deadline."""
+    from django.db.models import Count, Max
+    from django.utils import timezone
+
+    from campaigns.materializer import materialize_send
+    from campaigns.models import SendRecipient
+
+    Status = SendRecipient.Status
+    in_progress = [Status.QUEUED, Status.CLAIMED, Status.SENDING]
+    sandbox = Sandbox(0, FAULT_FLAGS)
+    pool = None
+    fire_at = timezone.now() + dt.timedelta(seconds=15)
+    phones = [f"+4479{n:08d}" for n in range(recipients)]
+    org, _, _, send = campaign_with_leads("faults", phones, fire_at, max_messages_per_second=rate)
+    rows = SendRecipient.objects.filter(send=send)
+    try:
+        sandbox.reload()
+        materialize_send(send.pk)
+        expected = rows.count()
+        pool = Workers(2, sandbox.url)
+        log(f"faults: {expected:,} recipients at {rate}/s, 2 workers, fires at {fire_at:%H:%M:%S}")
+        ideal = expected / rate
+        # Every recipient once plus the retries of a quarter failing, then the issue's 60 s.
+        deadline_s = ideal / (1 - 0.25) + 60
+        killed = False
+        terminal = False
+        while (timezone.now() - fire_at).total_seconds() < deadline_s + 30:
+            engine_tick(2)
+            if timezone.now() >= fire_at:
+                if not killed and sandbox.stats()["accepted"] >= expected / 3:
+                    pool.kill(0)
+                    log(f"faults: killed a worker at {timezone.now() - fire_at} after fire")
+                    pool.add()
+                    killed = True
+                if killed and not rows.filter(status__in=in_progress).exists():
+                    terminal = True
+                    break
+            time.sleep(0.2)
+        cpu = pool.cpu_seconds()
+        records, stats = sandbox.records(), sandbox.stats()
+        got = received(records)
+        by_status = dict(rows.values_list("status").annotate(n=Count("id")))
+        last = rows.aggregate(last=Max("updated_at"))["last"]
+        seconds = (last - fire_at).total_seconds() if terminal else None
+        unknown = by_status.get(Status.UNKNOWN, 0)
+        failed = by_status.get(Status.FAILED, 0)
+        target_seconds = got["requests"] / rate + 60
+        checks = {
+            "messaged": got["messaged"] >= expected - unknown - failed,
+            "unknown": unknown <= 2 * DISPATCH_CONCURRENCY,
+            "duplicates": stats["duplicate_recipients"] == 0,
+            "terminal_in_time": terminal and seconds <= target_seconds,
+            "rate": got["max_in_any_second"] <= rate * 1.05,
+        }
+        log(f"faults: {by_status}; {got['messaged']:,}/{expected:,} messaged; checks {checks}")
+        return {
+            "faults_expected": expected,
+            "faults_messaged": got["messaged"],
+            "faults_unknown": unknown,
+            "faults_failed": failed,
+            "faults_left_in_progress": sum(by_status.get(s, 0) for s in in_progress),
+            "faults_duplicates": stats["duplicate_recipients"],
+            "faults_requests": got["requests"],
+            "faults_fire_to_last_terminal_s": round(seconds, 2) if seconds is not None else None,
+            "faults_ideal_seconds": round(ideal, 2),
+            "faults_target_seconds": round(target_seconds, 2),
+            "faults_first_request_after_fire_s": round(
+                got["first_received_at"] - fire_at.timestamp(), 2
+            ),
+            "faults_max_in_any_second": got["max_in_any_second"],
+            "faults_target_max_in_any_second": rate * 1.05,
+            "faults_worker_cpu_ms_per_message": round(1000 * cpu / max(1, got["messaged"]), 3),
+            "faults_checks": checks,
+            "faults_pass": all(checks.values()),
+        }
+    finally:
+        if pool:
+            pool.stop()
+        sandbox.stop()
+        cleanup(org, send)
 
 
 def log(message: str) -> None:
@@ -318,7 +488,8 @@ def main():
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--recipients", type=int, default=60_000)
     parser.add_argument("--rate-seconds", type=int, default=60)
-    parser.add_argument("--only", choices=["materialize", "throughput", "rate"])
+    parser.add_argument("--fault-recipients", type=int, default=17_152)
+    parser.add_argument("--only", choices=["materialize", "throughput", "rate", "faults"])
     args = parser.parse_args()
     # The bench owns its Redis database: brokers, queues and limiter keys of earlier runs go.
     import redis
@@ -342,6 +513,8 @@ def main():
         figures["target_throughput_seconds"] = 60
     if args.only in (None, "rate"):
         figures |= bench_rate(args.rate_seconds) | {"target_rate_window_max": 21}
+    if args.only in (None, "faults"):
+        figures |= bench_faults(args.fault_recipients)
     print(json.dumps(figures))
 
 

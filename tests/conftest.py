@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+import redis
 from django.conf import settings
 
 from messaging.client import WhatsAppClient
@@ -29,9 +30,16 @@ def _static_root(settings, tmp_path):
     settings.STATIC_ROOT.mkdir()
 
 
+# The sandbox's defaults are realistic (a few messages fail, no reads from limited-reporting
+# regions); tests count exactly, so theirs reports every message delivered and read. A test
+# of those defaults or of faults configures them itself.
+EXACT_SANDBOX = {"ratio_async_failure": 0.0, "limited_reporting": False}
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
-    server = SandboxThread(SandboxConfig(app_secret=settings.WHATSAPP_APP_SECRET)).start()
+    config = SandboxConfig(app_secret=settings.WHATSAPP_APP_SECRET, **EXACT_SANDBOX)
+    server = SandboxThread(config).start()
     yield server
     server.stop()
 
@@ -122,11 +130,15 @@ def queue():
 
 
 @pytest.fixture
-def workers(sandbox, queue):
+def workers(sandbox, queue, settings):
+    """Start worker processes on the test's queue. The suite's Redis database is emptied
+    first: rate-limit slots are keyed by database ids, which every test database reuses, so a
+    send of an earlier run would otherwise hand its far-off slots to this one."""
+    redis.Redis.from_url(settings.RATE_LIMIT_REDIS_URL).flushdb()
     started = []
 
-    def start():
-        worker = Worker(sandbox.url, queue)
+    def start(**options):
+        worker = Worker(sandbox.url, queue, **options)
         started.append(worker)
         return worker
 

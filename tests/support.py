@@ -18,15 +18,17 @@ from django.db import connection, connections
 from setter.celery import app as celery_app
 
 
-def wait_until(condition, timeout: float = 10.0, interval: float = 0.02):
-    """Poll condition() until it returns something truthy; fail after timeout seconds."""
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, describe=None):
+    """Poll condition() until it returns something truthy; fail after timeout seconds,
+    with describe()'s account of the state it was left in when given."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            state = f": {describe()}" if describe else ""
+            raise AssertionError(f"condition not met within {timeout:.1f} s{state}")
         time.sleep(interval)
 
 
@@ -54,9 +56,14 @@ def close_worker_connections(**kwargs):
 
 
 class Worker:
-    """`celery worker` as its own process, on the test database and the test broker."""
+    """`celery worker` as its own process, on the test database and the test broker.
 
-    def __init__(self, sandbox_url: str, queue: str):
+    `dispatch_concurrency` is its DISPATCH_CONCURRENCY: the most requests it has in flight,
+    so the most recipients a SIGKILL may leave `unknown`."""
+
+    def __init__(self, sandbox_url: str, queue: str, *, dispatch_concurrency: int = 8):
+        self.dispatch_concurrency = dispatch_concurrency
+        self.hostname = f"{uuid.uuid4().hex}@test"
         db = connection.settings_dict
         env = {
             **os.environ,
@@ -65,17 +72,22 @@ class Worker:
             "CELERY_TASK_DEFAULT_QUEUE": queue,
             "RATE_LIMIT_REDIS_URL": settings.RATE_LIMIT_REDIS_URL,
             "WHATSAPP_GRAPH_URL": sandbox_url,
-            "DISPATCH_CONCURRENCY": "8",
+            "DISPATCH_CONCURRENCY": str(dispatch_concurrency),
             "DISPATCH_SLICE_SECONDS": "5",
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "setter", "worker", "--pool", "threads",
              "--concurrency", "2", "--queues", queue, "--without-heartbeat", "--without-gossip",
-             "--without-mingle", "--loglevel", "WARNING", "--hostname", f"{uuid.uuid4().hex}@test"],
+             "--without-mingle", "--loglevel", "WARNING", "--hostname", self.hostname],
             cwd=settings.BASE_DIR,
             env=env,
             start_new_session=True,
         )  # fmt: skip
+
+    def ready(self) -> bool:
+        """It answers a ping on the broker, so it consumes its queue from now on."""
+        assert self.process.poll() is None, "the worker exited"
+        return bool(celery_app.control.ping(destination=[self.hostname], timeout=0.5))
 
     def kill(self):
         os.killpg(self.process.pid, signal.SIGKILL)

@@ -132,11 +132,13 @@ def _body_parameter_count(template: dict) -> int:
 
 async def send_message(request: web.Request) -> web.Response:
     sandbox: Sandbox = request.app[SANDBOX]
+    received, received_at = time.monotonic(), time.time()
     endpoint = request.path.rsplit("/", 1)[1]
     phone_number_id = request.match_info["object_id"]
     raw = await request.read()
-    if sandbox.config.latency_ms:
-        await asyncio.sleep(sandbox.config.latency_ms / 1000)
+    delay = _answer_delay(sandbox)
+    if delay:
+        await asyncio.sleep(delay)
     to, template_name, callback, parameters = "", "", "", []
     try:
         payload = orjson.loads(raw)
@@ -154,7 +156,9 @@ async def send_message(request: web.Request) -> web.Response:
         response, accepted = _answer_send(sandbox, request, endpoint, phone_number_id, payload, to)
     sandbox.recorder.record(
         SendRecord(
-            at=time.monotonic(),
+            at=received,
+            received_at=received_at,
+            answered_at=time.monotonic(),
             phone_number_id=phone_number_id,
             endpoint=endpoint,
             to=to,
@@ -169,6 +173,16 @@ async def send_message(request: web.Request) -> web.Response:
     if accepted:
         sandbox.notifier.schedule(accepted)
     return response
+
+
+def _answer_delay(sandbox: Sandbox) -> float:
+    """Seconds before this answer: the set latency, plus for a share of answers a slow one
+    (Meta on a busy day answers some sends seconds late)."""
+    config = sandbox.config
+    delay = config.latency_ms
+    if config.ratio_slow and sandbox.rng.random() < config.ratio_slow:
+        delay += sandbox.rng.uniform(config.slow_ms_min, config.slow_ms_max)
+    return delay / 1000
 
 
 def _body_parameters(template: dict) -> list:
@@ -242,7 +256,8 @@ def _answer_send(sandbox, request, endpoint, phone_number_id, payload, to):
             f"body: number of localizable_params ({given}) does not match the expected "
             f"number of params ({expected})",
         ), None
-    if marketing and normalize_phone("+" + to, strict=False).marketing_blocked:
+    phone = normalize_phone("+" + to, strict=False)
+    if marketing and phone.marketing_blocked:
         return graph_error(
             400,
             131049,
@@ -276,6 +291,7 @@ def _answer_send(sandbox, request, endpoint, phone_number_id, payload, to):
             else ("utility" if template.category == "UTILITY" else "marketing")
         ),
         conversation_id=secrets.token_hex(16),
+        limited_reporting=phone.limited_reporting,
     )
     answer = {
         "messaging_product": "whatsapp",

@@ -21,7 +21,8 @@ class SandboxControl:
         return response.json()
 
     def configure(self, **settings) -> dict:
-        """Change behaviour (latency_ms, ratio_429, webhook_url, …); returns the whole config."""
+        """Change behaviour (latency_ms, ratio_slow with slow_ms_min/max, ratio_429, ratio_5xx,
+        ratio_async_failure, limited_reporting, webhook_url, …); returns the whole config."""
         return self._post("config", settings)
 
     def reset(self) -> dict:

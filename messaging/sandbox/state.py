@@ -12,19 +12,27 @@ from typing import NamedTuple
 
 from messaging.models import PARAMETER_PATTERN
 
+from .stats import max_in_any_window
+
 
 @dataclass
 class SandboxConfig:
     """Run-time behaviour; every field can be changed with POST /_sandbox/config."""
 
     latency_ms: float = 0.0
+    ratio_slow: float = 0.0  # answers delayed by slow_ms_min..slow_ms_max on top of latency
+    slow_ms_min: float = 1000.0
+    slow_ms_max: float = 3000.0
     ratio_429: float = 0.0  # 130429 throughput errors
     ratio_5xx: float = 0.0  # HTTP 500, code 131000
     ratio_permanent: float = 0.0  # HTTP 400 with permanent_code
     permanent_code: int = 131026
-    ratio_async_failure: float = 0.0  # accepted, then a `failed` status webhook
+    # Like Meta on an ordinary day, a few accepted messages are never delivered.
+    ratio_async_failure: float = 0.02  # accepted, then a `failed` status webhook
     async_failure_code: int = 131026
     read_ratio: float = 1.0  # share of delivered messages that are then read
+    # As Meta does, no reads from the EEA, the UK, Japan and South Korea (off: read_ratio).
+    limited_reporting: bool = True
     webhook_url: str = ""
     app_secret: str = ""
     sent_delay_ms: float = 50.0
@@ -42,6 +50,9 @@ class SandboxConfig:
             current = getattr(self, name)
             if name == "seed":
                 value = None if value is None else int(value)
+            elif isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false")
             elif isinstance(current, str):
                 value = str(value)
             elif isinstance(current, int):
@@ -56,6 +67,8 @@ class SandboxConfig:
             setattr(self, name, value)
         if self.ratio_429 + self.ratio_5xx + self.ratio_permanent > 1.0:
             raise ValueError("ratio_429 + ratio_5xx + ratio_permanent must not exceed 1")
+        if self.slow_ms_min > self.slow_ms_max:
+            raise ValueError("slow_ms_min must not exceed slow_ms_max")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -171,7 +184,9 @@ class Registry:
 class SendRecord(NamedTuple):
     """One send request the sandbox answered."""
 
-    at: float  # monotonic seconds in the sandbox process
+    at: float  # when it arrived: monotonic seconds in the sandbox process
+    received_at: float  # when it arrived: Unix time, to compare with the product's instants
+    answered_at: float  # when it was answered: monotonic, like `at`
     phone_number_id: str
     endpoint: str
     to: str  # digits, as Meta takes them
@@ -192,10 +207,12 @@ class Recorder:
         self.total = 0
         self.accepted_per_recipient: Counter = Counter()
         self.errors: Counter = Counter()
+        self.http_statuses: Counter = Counter()
         self.started = time.monotonic()
 
     def record(self, record: SendRecord) -> None:
         self.total += 1
+        self.http_statuses[record.http_status] += 1
         if record.wamid:
             self.accepted_per_recipient[record.to] += 1
         else:
@@ -220,6 +237,8 @@ class Recorder:
             "errors": dict(self.errors),
             "recipients": len(self.accepted_per_recipient),
             "duplicate_recipients": sum(1 for n in self.accepted_per_recipient.values() if n > 1),
+            "http_statuses": {str(code): n for code, n in sorted(self.http_statuses.items())},
+            "max_requests_in_any_second": max_in_any_window(r.at for r in self.records),
             "seconds": round(time.monotonic() - self.started, 3),
         }
 

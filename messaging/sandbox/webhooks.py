@@ -47,6 +47,7 @@ class Accepted:
     callback_data: str
     pricing_category: str  # marketing_lite | marketing | utility
     conversation_id: str
+    limited_reporting: bool = False  # EEA/UK/JP/KR: Meta reports no reads
 
 
 def sign(app_secret: str, body: bytes) -> str:
@@ -142,6 +143,8 @@ class StatusNotifier:
             self._push(later, message, "failed", config.async_failure_code)
             return
         self._push(later, message, "delivered", None)
+        if config.limited_reporting and message.limited_reporting:
+            return
         if self.rng.random() < config.read_ratio:
             self._push(now + config.read_delay_ms / 1000, message, "read", None)
 

@@ -14,6 +14,7 @@ from messaging.ratelimit import (
     ThroughputPolicy,
     WaitTotals,
 )
+from messaging.sandbox.stats import max_in_any_window
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -23,16 +24,6 @@ def limiter(request):
     if request.param == "local":
         return LocalRateLimiter()
     return RedisRateLimiter(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
-
-
-def max_in_any_window(stamps, width=1.0):
-    stamps = sorted(stamps)
-    best, start = 0, 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= width:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 # Slots are measured on the caller's clock, which also counts the round trip to Redis: on

@@ -1,3 +1,5 @@
+import argparse
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -34,20 +36,50 @@ class Command(BaseCommand):
             default=None,
             help="Signs webhooks (X-Hub-Signature-256); default WHATSAPP_APP_SECRET.",
         )
-        parser.add_argument("--latency-ms", type=float, default=0.0)
-        parser.add_argument("--ratio-429", type=ratio, default=0.0, help="Share of 130429.")
-        parser.add_argument("--ratio-5xx", type=ratio, default=0.0, help="Share of HTTP 500.")
+        defaults = SandboxConfig()
+        parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms)
         parser.add_argument(
-            "--ratio-permanent", type=ratio, default=0.0, help="Share of --permanent-code."
+            "--ratio-slow",
+            type=ratio,
+            default=defaults.ratio_slow,
+            help="Share of answers delayed by --slow-ms-min..--slow-ms-max more.",
         )
-        parser.add_argument("--permanent-code", type=int, default=131026)
+        parser.add_argument("--slow-ms-min", type=float, default=defaults.slow_ms_min)
+        parser.add_argument("--slow-ms-max", type=float, default=defaults.slow_ms_max)
+        parser.add_argument(
+            "--ratio-429", type=ratio, default=defaults.ratio_429, help="Share of 130429."
+        )
+        parser.add_argument(
+            "--ratio-5xx", type=ratio, default=defaults.ratio_5xx, help="Share of HTTP 500."
+        )
+        parser.add_argument(
+            "--ratio-permanent",
+            type=ratio,
+            default=defaults.ratio_permanent,
+            help="Share of --permanent-code.",
+        )
+        parser.add_argument("--permanent-code", type=int, default=defaults.permanent_code)
         parser.add_argument(
             "--ratio-async-failure",
             type=ratio,
-            default=0.0,
-            help="Share of accepted messages whose webhook says failed instead of delivered.",
+            default=defaults.ratio_async_failure,
+            help="Share of accepted messages whose webhook says failed (--async-failure-code) "
+            f"instead of delivered; default {defaults.ratio_async_failure}.",
         )
-        parser.add_argument("--read-ratio", type=ratio, default=1.0)
+        parser.add_argument("--async-failure-code", type=int, default=defaults.async_failure_code)
+        parser.add_argument(
+            "--read-ratio",
+            type=ratio,
+            default=defaults.read_ratio,
+            help="Share of delivered messages that are read.",
+        )
+        parser.add_argument(
+            "--limited-reporting",
+            action=argparse.BooleanOptionalAction,
+            default=defaults.limited_reporting,
+            help="No read statuses for recipients in EEA/UK/JP/KR, as Meta reports none there "
+            "(--no-limited-reporting: --read-ratio for them too).",
+        )
         parser.add_argument("--seed", type=int, default=None)
 
     def handle(self, *args, host, port, app_secret, **options):

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from messaging.management.commands.meta_sandbox import ratio
+from messaging.sandbox.state import SandboxConfig
 from setter.management.demo import seed_demo
 from setter.management.supervisor import Child, ChildExited, NotReady, Supervisor
 
@@ -27,8 +29,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-seed", action="store_true", help="Do not create or refresh the demo data."
         )
+        parser.add_argument(
+            "--sandbox-failure-ratio",
+            type=ratio,
+            default=SandboxConfig().ratio_async_failure,
+            help="Share of accepted messages the Meta sandbox then reports failed (131026); "
+            "default %(default)s, 0 for a rosy run.",
+        )
 
-    def handle(self, *args, port, sandbox_port, no_seed, **options):
+    def handle(self, *args, port, sandbox_port, no_seed, sandbox_failure_ratio, **options):
         base_url = f"http://127.0.0.1:{port}"
         log_dir = settings.VAR_DIR / "logs"
         for folder in (settings.VAR_DIR, log_dir, settings.MEDIA_ROOT, *_broker_folders()):
@@ -46,7 +55,7 @@ class Command(BaseCommand):
             "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{sandbox_port}",
         }
         supervisor = Supervisor(
-            _children(port, sandbox_port, base_url),
+            _children(port, sandbox_port, base_url, sandbox_failure_ratio),
             env=env,
             cwd=settings.BASE_DIR,
             out=sys.stdout,
@@ -64,7 +73,9 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
 
 
-def _children(port: int, sandbox_port: int, base_url: str) -> list[Child]:
+def _children(
+    port: int, sandbox_port: int, base_url: str, sandbox_failure_ratio: float
+) -> list[Child]:
     python = sys.executable
     manage = str(settings.BASE_DIR / "manage.py")
     return [
@@ -101,6 +112,7 @@ def _children(port: int, sandbox_port: int, base_url: str) -> list[Child]:
                 python, manage, "meta_sandbox",
                 "--port", str(sandbox_port),
                 "--webhook-url", f"{base_url}/webhooks/whatsapp",
+                "--ratio-async-failure", str(sandbox_failure_ratio),
             ],
         ),
     ]  # fmt: skip
