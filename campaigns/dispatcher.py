@@ -96,7 +96,12 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
                 services.transition_campaign(campaign, "start_running")
             send = Send.objects.select_related("campaign").get(pk=send_id)
             outbound_events.status_changed(send, Send.Status.MATERIALIZED)
-        logger.info("send started", extra={"campaign_id": campaign_id, "send_id": send_id})
+        logger.info(
+            "send %s of campaign %s started",
+            send_id,
+            campaign_id,
+            extra={"campaign_id": campaign_id, "send_id": send_id},
+        )
         started.append(send_id)
     return started
 
@@ -127,7 +132,7 @@ def stalled_send_ids(
     ids = list(sends.distinct().values_list("pk", flat=True))
     Send.objects.filter(pk__in=ids).update(dispatch_heartbeat_at=now)
     if ids:
-        logger.info("sends re-dispatched", extra={"send_ids": ids})
+        logger.info("sends %s had no live dispatcher: re-dispatched", ids, extra={"send_ids": ids})
     return ids
 
 
@@ -137,7 +142,9 @@ def recover_lost_recipients(now: dt.datetime | None = None, *, send_id: int | No
     requeued, lost = recipients.recover_expired(now, send_id=send_id)
     if requeued or lost:
         logger.info(
-            "recipients recovered from a lost dispatcher",
+            "a lost dispatcher's recipients recovered: %s queued again, %s unknown",
+            requeued,
+            lost,
             extra={"requeued": requeued, "unknown": lost, "send_id": send_id},
         )
     return lost
@@ -200,7 +207,10 @@ def _end_send(send: Send, status: str, reason: str, now) -> str:
     send.save(update_fields=["status", "status_reason", "completed_at"])
     outbound_events.status_changed(send, previous_status)
     logger.info(
-        "send ended",
+        "send %s of campaign %s ended: %s",
+        send.pk,
+        send.campaign_id,
+        status,
         extra={"campaign_id": send.campaign_id, "send_id": send.pk, "status": status},
     )
     return status

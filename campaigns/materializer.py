@@ -195,6 +195,13 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
             )
             result = _finish(send, Send.Status.MISSED, 0, reason, now)
             _complete_campaign_if_done(send.campaign)
+            logger.warning(
+                "send %s of campaign %s missed: %s",
+                send.pk,
+                send.campaign_id,
+                reason,
+                extra={"campaign_id": send.campaign_id, "send_id": send.pk},
+            )
             return result
 
         filter_event = None
@@ -216,7 +223,10 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
         send.materialization_seconds = time.monotonic() - started
         result = _finish(send, Send.Status.MATERIALIZED, count, "", now)
     logger.info(
-        "materialized send",
+        "send %s of campaign %s materialized: %s recipients",
+        send_id,
+        send.campaign_id,
+        count,
         extra={"campaign_id": send.campaign_id, "send_id": send_id, "recipients": count},
     )
     return result

@@ -282,4 +282,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Beat's engine tick is a task every second: Celery's own "sending due task", "received"
+    # and "succeeded" lines would drown what happened. The engine logs each thing it did
+    # (materialized, started, recovered, ended, missed) at INFO, and an idle tick not at all.
+    "loggers": {
+        name: {"level": os.environ.get("CELERY_TASK_LOG_LEVEL", "WARNING")}
+        for name in ("celery.beat", "celery.app.trace", "celery.worker.strategy")
+    },
 }
