@@ -15,8 +15,6 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from audiences.phones import normalize_phone
-
 from . import errors
 from .models import Category, WhatsAppNumber
 
@@ -125,12 +123,9 @@ class WhatsAppClient:
         body = orjson.dumps(
             template_payload(to, template_name, language, parameters, callback_data)
         )
-        try:
-            data = self._call("POST", self.url(number.phone_number_id, endpoint), number, data=body)
-        except errors.RecipientPermanentError as error:
-            # 131049 also caps marketing to users elsewhere; only the US block is a geo rule.
-            error.ineligible_geo = error.code == 131049 and is_marketing_blocked(to)
-            raise
+        data = self._call(
+            "POST", self.url(number.phone_number_id, endpoint), number, data=body, to=to
+        )
         try:
             return SendResult(wamid=data["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as error:
@@ -161,7 +156,9 @@ class WhatsAppClient:
             throughput_level=str((data.get("throughput") or {}).get("level") or ""),
         )
 
-    def _call(self, method: str, url: str, number: WhatsAppNumber, **kwargs) -> dict:
+    def _call(
+        self, method: str, url: str, number: WhatsAppNumber, *, to: str = "", **kwargs
+    ) -> dict:
         headers = {"Authorization": f"Bearer {number.access_token}"}
         if "data" in kwargs:
             headers["Content-Type"] = "application/json"
@@ -176,12 +173,7 @@ class WhatsAppClient:
         except orjson.JSONDecodeError:
             data = {}
         if response.status_code >= 400 or (isinstance(data, dict) and "error" in data):
-            raise errors.classify(response.status_code, data)
+            raise errors.classify(response.status_code, data, to=to)
         if not isinstance(data, dict):
             raise errors.TransientError(f"Unexpected answer: {response.text[:200]}")
         return data
-
-
-def is_marketing_blocked(to: str) -> bool:
-    """The recipient's country is one where Meta blocks marketing (the US)."""
-    return normalize_phone("+" + to.lstrip("+"), strict=False).marketing_blocked
