@@ -18,6 +18,7 @@ class CampaignForm(forms.ModelForm):
             "whatsapp_number",
             "audiences",
             "product_policy_confirmed",
+            "product_policy",
             "stop_at",
         ]
 

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from . import errors
-from .models import Category, WhatsAppNumber
+from .models import Category, ProductPolicy, WhatsAppNumber
 
 NUMBER_FIELDS = "messaging_limit_tier,quality_rating,display_phone_number,throughput"
 TEMPLATE_FIELDS = "id,name,language,category,status,components"
@@ -35,8 +35,11 @@ class NumberDetails:
     throughput_level: str  # STANDARD | HIGH | NOT_APPLICABLE
 
 
-def template_payload(to: str, template_name: str, language: str, parameters, callback_data):
-    """The Cloud API / MM Lite request body of a template message with positional body text."""
+def template_payload(
+    to: str, template_name: str, language: str, parameters, callback_data, product_policy=""
+):
+    """The Cloud API / MM Lite request body of a template message with positional body text;
+    product_policy only for MM Lite (/marketing_messages), where it goes on every call."""
     template = {"name": template_name, "language": {"code": language}}
     if parameters:
         template["components"] = [
@@ -54,6 +57,8 @@ def template_payload(to: str, template_name: str, language: str, parameters, cal
     }
     if callback_data:
         payload["biz_opaque_callback_data"] = callback_data
+    if product_policy:
+        payload["product_policy"] = product_policy
     return payload
 
 
@@ -113,15 +118,31 @@ class WhatsAppClient:
         parameters: list[str],
         category: str,
         callback_data: str = "",
+        product_policy: str = "",
     ) -> SendResult:
         """Send one template message; raises a messaging.errors.WhatsAppError subclass.
 
-        MARKETING goes to /marketing_messages (Marketing Messages Lite), UTILITY to /messages.
+        MARKETING goes to /marketing_messages (Marketing Messages Lite) with product_policy
+        (a ProductPolicy value: the campaign's choice, required), UTILITY to /messages, where
+        Meta takes no product_policy, so it is not sent there.
         callback_data comes back as biz_opaque_callback_data in every status webhook.
         """
-        endpoint = "marketing_messages" if category == Category.MARKETING else "messages"
+        marketing = category == Category.MARKETING
+        if marketing and product_policy not in ProductPolicy.values:
+            raise ValueError(
+                f"product_policy: a MARKETING send needs one of {', '.join(ProductPolicy.values)}, "
+                f"got {product_policy!r}"
+            )
+        endpoint = "marketing_messages" if marketing else "messages"
         body = orjson.dumps(
-            template_payload(to, template_name, language, parameters, callback_data)
+            template_payload(
+                to,
+                template_name,
+                language,
+                parameters,
+                callback_data,
+                product_policy if marketing else "",
+            )
         )
         data = self._call(
             "POST", self.url(number.phone_number_id, endpoint), number, data=body, to=to

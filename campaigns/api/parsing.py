@@ -15,7 +15,7 @@ from audiences.models import Audience, Lead
 from campaigns import services
 from campaigns.models import Campaign, Send
 from campaigns.rendering import count_problem, parameter_problem, stored_parameter
-from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
 from setter.api.errors import BadRequest
 from setter.ids import pk_from_text
 from setter.instants import in_supported_range
@@ -123,6 +123,11 @@ class _Reader:
             if not isinstance(value, bool):
                 self.errors.append("productPolicyConfirmed: expected true or false")
             changes.fields["product_policy_confirmed"] = value is True
+        if "productPolicy" in data:
+            value = data["productPolicy"]
+            if value not in ProductPolicy.values:
+                self.errors.append(f"productPolicy: one of {', '.join(ProductPolicy.values)}")
+            changes.fields["product_policy"] = value
         if "stopAt" in data:
             changes.fields["stop_at"] = parse_instant(data["stopAt"], "stopAt", self.errors)
         self._targets(changes)

@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 from audiences.api.schema import BadRequestSerializer, UnauthorizedSerializer
+from messaging.models import ProductPolicy
 
 from .parsing import MAX_LEADS, MAX_SEGMENTS, MAX_SENDS
 from .querying import MAX_LIMIT
@@ -71,6 +72,11 @@ class CampaignBodySerializer(serializers.Serializer):
         help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}; leadIds is the same.",
     )
     productPolicyConfirmed = serializers.BooleanField(required=False)
+    productPolicy = serializers.ChoiceField(
+        ProductPolicy.values,
+        required=False,
+        help_text="Sent as product_policy on every MARKETING message; CLOUD_API_FALLBACK if omitted.",
+    )
     stopAt = serializers.DateTimeField(required=False)
     sends = SendSerializer(many=True, help_text=f"1 to {MAX_SENDS}.")
 
@@ -108,6 +114,7 @@ class CampaignObjectSerializer(serializers.Serializer):
     senderId = serializers.CharField()
     segmentIds = serializers.ListField(child=serializers.CharField())
     productPolicyConfirmed = serializers.BooleanField()
+    productPolicy = serializers.ChoiceField(ProductPolicy.values)
     scheduledFor = serializers.DateTimeField(allow_null=True)
     stopAt = serializers.DateTimeField(allow_null=True)
     createdAt = serializers.DateTimeField()
@@ -152,6 +159,7 @@ CREATE_EXAMPLE = {
     "senderId": "106540352242922",
     "segmentIds": ["12"],
     "productPolicyConfirmed": True,
+    "productPolicy": "CLOUD_API_FALLBACK",
     "sends": [
         {
             "template": "spring_sale",
@@ -193,6 +201,7 @@ CAMPAIGN_EXAMPLE = {
     "senderId": "106540352242922",
     "segmentIds": ["12"],
     "productPolicyConfirmed": True,
+    "productPolicy": "CLOUD_API_FALLBACK",
     "scheduledFor": "2030-03-01T09:00:00Z",
     "stopAt": None,
     "createdAt": "2030-02-20T10:00:00Z",

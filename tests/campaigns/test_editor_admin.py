@@ -81,6 +81,7 @@ def new_campaign_data(org, rows):
         "whatsapp_number": str(number.pk),
         "audiences": [str(audience.pk)],
         "product_policy_confirmed": "on",
+        "product_policy": "STRICT",
         "stop_at_0": "",
         "stop_at_1": "",
         "sends-TOTAL_FORMS": str(len(rows)),
@@ -113,6 +114,7 @@ def test_adding_a_campaign_with_sends_stores_each_sends_utc_instant(marketer, or
     campaign = Campaign.objects.get(name="Spring sale")
     assert campaign.organization == org
     assert campaign.status == Campaign.Status.DRAFT
+    assert (campaign.product_policy_confirmed, campaign.product_policy) == (True, "STRICT")
     assert list(campaign.sends.order_by("position").values_list("scheduled_for", flat=True)) == [
         dt.datetime(2030, 7, 1, 13, 0, tzinfo=dt.UTC),
         dt.datetime(2030, 7, 2, 9, 0, tzinfo=dt.UTC),

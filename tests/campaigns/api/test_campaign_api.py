@@ -39,6 +39,7 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
         "senderId": sender.phone_number_id,
         "segmentIds": [str(segment.pk)],
         "productPolicyConfirmed": True,
+        "productPolicy": "CLOUD_API_FALLBACK",
         "scheduledFor": "2031-03-01T09:00:00Z",
         "stopAt": None,
         "createdAt": None,
@@ -242,6 +243,17 @@ def test_updating_a_draft_replaces_the_given_fields_and_sends(api, body, receipt
     assert [(s["template"], s["category"]) for s in campaign["sends"]] == [("receipt", "UTILITY")]
     assert campaign["sends"][0]["schedule"] == {"startOffsetMinutes": 0}
     assert Send.objects.count() == 1
+
+
+def test_the_product_policy_is_the_marketers_choice_or_a_400(api, body):
+    created = api.post("campaigns", body(id="c1")).json()["campaign"]
+    chosen = api.patch("campaigns/c1", {"productPolicy": "STRICT"}).json()["campaign"]
+    refused = api.patch("campaigns/c1", {"productPolicy": "strict"})
+
+    assert created["productPolicy"] == "CLOUD_API_FALLBACK"
+    assert chosen["productPolicy"] == "STRICT"
+    assert refused.json() == error(400, "productPolicy: one of CLOUD_API_FALLBACK, STRICT")
+    assert Campaign.objects.get().product_policy == "STRICT"
 
 
 def test_a_bad_update_changes_nothing(api, body):
