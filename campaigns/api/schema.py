@@ -148,9 +148,18 @@ class PreviewBodySerializer(serializers.Serializer):
     leadId = serializers.CharField()
 
 
+class PreviewSkipSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(["missing_parameter"])
+    message = serializers.CharField(help_text="Which parameter would be empty for this lead.")
+
+
 class PreviewResponseSerializer(serializers.Serializer):
-    parameters = serializers.ListField(child=serializers.CharField())
-    body = serializers.CharField()
+    parameters = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    body = serializers.CharField(allow_null=True)
+    skipped = PreviewSkipSerializer(
+        allow_null=True,
+        help_text="Set when the lead would be skipped (skip reason missing_parameter), not sent.",
+    )
 
 
 CREATE_EXAMPLE = {
@@ -395,7 +404,8 @@ query_campaigns_schema = extend_schema(
 preview_send_schema = extend_schema(
     operation_id="preview_send",
     summary="Render a send for one lead",
-    description="The parameters and the message body the lead would receive.",
+    description="The parameters and the message body the lead would receive, or why the "
+    "lead would be skipped instead (a parameter that renders empty is never sent).",
     request=PreviewBodySerializer,
     responses=_responses(200, PreviewResponseSerializer, 400, 404),
     examples=[
@@ -403,7 +413,19 @@ preview_send_schema = extend_schema(
         OpenApiExample(
             "Rendered",
             response_only=True,
-            value={"parameters": ["Ann", "20%"], "body": "Hi Ann, 20% off!"},
+            value={"parameters": ["Ann", "20%"], "body": "Hi Ann, 20% off!", "skipped": None},
+        ),
+        OpenApiExample(
+            "Skipped",
+            response_only=True,
+            value={
+                "parameters": None,
+                "body": None,
+                "skipped": {
+                    "reason": "missing_parameter",
+                    "message": "Parameter {{1}} ({{ receiver.name }}) is empty for this lead",
+                },
+            },
         ),
     ],
 )

@@ -13,6 +13,7 @@ from messaging.models import WhatsAppNumber
 from tests.campaigns.editor import ready_campaign, refreshed
 from tests.factories import (
     AudienceFactory,
+    LeadFactory,
     MessageTemplateFactory,
     OrganizationFactory,
     SendFactory,
@@ -74,6 +75,7 @@ def send_row(index, template, **fields):
 def new_campaign_data(org, rows):
     number = WhatsAppNumberFactory(organization=org)
     audience = AudienceFactory(organization=org)
+    LeadFactory(audience=audience, first_name="Ann", variables={"coupon": "SPRING"})
     data = {
         "organization": str(org.pk),
         "name": "Spring sale",

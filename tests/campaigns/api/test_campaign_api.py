@@ -475,7 +475,11 @@ def test_preview_renders_a_send_for_one_lead(api, body, segment):
 
     response = api.post(f"campaigns/c1/sends/{send_id}/preview", {"leadId": str(lead.pk)})
 
-    assert response.json() == {"parameters": ["ANN0", "C0"], "body": "Hi ANN0, C0 off!"}
+    assert response.json() == {
+        "parameters": ["ANN0", "C0"],
+        "body": "Hi ANN0, C0 off!",
+        "skipped": None,
+    }
     lead.variables = {}
     lead.save()
     preview = api.post(f"campaigns/c1/sends/{send_id}/preview", {"leadId": lead.pk}).json()
