@@ -177,6 +177,30 @@ def test_an_invalid_send_row_is_a_form_error(marketer, org, fields, field):
     assert not Campaign.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (["first_name", "variables.nope"],
+         "Parameter {{2}}: no lead of the audience has the variable 'nope' "
+         "(the audience's columns: coupon)"),
+        (["first_name", "{{ channel.id }}"],
+         "Parameter {{2}}: channel is not available: a WhatsApp message goes to one lead "
+         "(use receiver)"),
+    ],
+)  # fmt: skip
+def test_a_mapping_the_audience_cannot_fill_is_refused_at_save(marketer, org, mapping, message):
+    """The audiences chosen on the same page, not yet saved, are the ones checked."""
+    template = MessageTemplateFactory(organization=org)
+    row = send_row(0, template, parameter_mapping=json.dumps(mapping))
+
+    response = marketer.post(ADD_URL, new_campaign_data(org, [row]))
+
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors
+    assert errors[0]["parameter_mapping"] == [message]
+    assert not Campaign.objects.exists()
+
+
 def test_changing_a_drafts_send_recomputes_its_instant(marketer, org):
     campaign = ready_campaign(sends=1, organization=org)
     page = marketer.get(change_url(campaign))

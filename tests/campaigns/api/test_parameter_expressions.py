@@ -8,6 +8,7 @@ from campaigns.rendering import (
     MAX_PARAMETER_LENGTH,
     MissingParameter,
     api_parameter,
+    compile_parameters,
     render_parameters,
     stored_parameter,
     validate_parameter_mapping,
@@ -176,8 +177,6 @@ def test_a_parameter_that_renders_empty_raises_missing_parameter_naming_it(
 
 
 def test_the_compiled_renderer_raises_per_lead_and_renders_the_others(lead):
-    from campaigns.rendering import compile_parameters
-
     render = compile_parameters(["first_name", "variables.coupon"])
     blank = LeadFactory(first_name="Bo", variables={"coupon": ""})
 
