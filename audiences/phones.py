@@ -110,14 +110,10 @@ def _written_nationally(text: str, number: phonenumbers.PhoneNumber, region: str
     digits = "".join(ch for ch in text if ch.isdigit())
     if "(" in text or digits.startswith("0"):
         return True  # area-code brackets and trunk 0s are national writing; no country code starts with 0
-    return (
-        phonenumbers.is_possible_number_with_reason(number)
-        in (
-            ValidationResult.IS_POSSIBLE,
-            ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-        )
-        and phonenumbers.region_code_for_country_code(number.country_code) == region
-    )
+    return phonenumbers.is_possible_number_with_reason(number) in (
+        ValidationResult.IS_POSSIBLE,
+        ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ) and number.country_code == phonenumbers.country_code_for_region(region)
 
 
 def _checked(number: phonenumbers.PhoneNumber, strict: bool, invalid: str) -> NormalizedPhone:

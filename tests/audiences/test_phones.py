@@ -79,6 +79,8 @@ def test_national_formats_are_read_for_their_region_only(region, written, e164, 
         ("DE", "15123456789", "+49"),
         ("IN", "98765 4321", "+91"),
         ("US", "(44) 7400 1234", "+1"),
+        ("CA", "4165550100", "+1"),  # a region sharing its country code: still national
+        ("JE", "7797 123456", "+44"),
     ],
 )
 def test_partner_payloads_never_reread_a_national_number_as_another_country(
