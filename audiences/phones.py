@@ -8,12 +8,15 @@ import re
 from typing import NamedTuple
 
 import phonenumbers
+from phonenumbers import ValidationResult
 
 # Meta blocks marketing messages to US numbers with error 131049.
 MARKETING_BLOCKED_REGIONS = frozenset({"US"})
 
 # Meta returns no read (or click) metrics for these regions: the EEA (EU member states plus
-# Iceland, Liechtenstein and Norway), the United Kingdom, Japan and South Korea.
+# Iceland, Liechtenstein and Norway), the United Kingdom, Japan and South Korea. Guernsey,
+# Jersey and the Isle of Man share the UK's +44 numbering plan, and Meta's UK rule goes by
+# the plan the marketer sees, so they count as the UK: the conservative reading is the safe one.
 LIMITED_REPORTING_REGIONS = frozenset(
     {
         # European Union
@@ -21,12 +24,17 @@ LIMITED_REPORTING_REGIONS = frozenset(
         "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
         # Rest of the EEA
         "IS", "LI", "NO",
-        # United Kingdom, Japan, South Korea
-        "GB", "JP", "KR",
+        # United Kingdom with the crown dependencies, Japan, South Korea
+        "GB", "GG", "JE", "IM", "JP", "KR",
     }
 )  # fmt: skip
 
 _CANONICAL_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_LENGTH_PROBLEMS = {
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "the wrong length",
+}
 
 
 class NormalizedPhone(NamedTuple):
@@ -52,36 +60,76 @@ def normalize_phone(
 ) -> NormalizedPhone:
     """Parse a phone as written by a person or a partner system.
 
-    Numbers with a leading + (or 00) carry their country; bare digits are tried first as
-    written for default_region and then, if that fails, as an international number
-    without the + ("15551234567" is +1 555 123 4567).
+    Numbers with a leading + (or 00) carry their country. A number written the way
+    default_region writes its own (parentheses, a leading trunk 0, or digits that form a
+    possible number there) is read only as a number of that region: if it is not valid
+    there it is invalid, never reread as another country's (a Brazilian "(20) 97200-5463"
+    with an unknown area code must not become +20, Egypt). Only digits that cannot be a
+    national number of default_region ("5511987654321" for BR) are read as an
+    international number written without the +.
 
     strict (audience ingest) demands a number libphonenumber knows to be assigned, so bad
     rows are flagged before a send instead of failing at Meta. Partner payloads (lead
     events, filters) only need to parse to a possible number: they are matched against
     phones that were validated on the way in, and seed 001 treats +15551234567 as valid.
     """
-    check = phonenumbers.is_valid_number if strict else phonenumbers.is_possible_number
     text = (raw or "").strip()
     if not text:
         return NormalizedPhone("", "", "missing phone number")
+    shown = repr(text[:40])
     if text.startswith("00"):
         text = "+" + text[2:]
-    candidates = [text] if text.startswith("+") else [text, "+" + text]
-    region_hint = None if text.startswith("+") else (default_region or None)
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, region_hint)
-        except phonenumbers.NumberParseException:
-            continue
-        if check(number):
-            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            region = phonenumbers.region_code_for_number(
-                number
-            ) or phonenumbers.region_code_for_country_code(number.country_code)
-            region = "" if region == phonenumbers.UNKNOWN_REGION else region
-            return NormalizedPhone(e164, region, "")
-    return NormalizedPhone("", "", f"not a valid phone number: {raw.strip()[:40]!r}")
+    region = (default_region or "").upper()
+    national = None
+    if not text.startswith("+") and region in phonenumbers.SUPPORTED_REGIONS:
+        parsed = _parse(text, region)
+        if parsed is not None:
+            national = _checked(parsed, strict, f"not a valid {region} phone number: {shown}")
+            if _written_nationally(text, parsed, region):
+                return national
+    parsed = _parse(text if text.startswith("+") else "+" + text, None)
+    international = (
+        NormalizedPhone("", "", f"not a phone number: {shown}")
+        if parsed is None
+        else _checked(parsed, strict, f"not a valid phone number: {shown}")
+    )
+    if international.is_valid or national is None:
+        return international
+    return national  # the marketer wrote for their region: say why it is not a number there
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _written_nationally(text: str, number: phonenumbers.PhoneNumber, region: str) -> bool:
+    """Whether text, written without a country, can only mean a number of region."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if "(" in text or digits.startswith("0"):
+        return True  # area-code brackets and trunk 0s are national writing; no country code starts with 0
+    return phonenumbers.is_possible_number_with_reason(number) in (
+        ValidationResult.IS_POSSIBLE,
+        ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ) and number.country_code == phonenumbers.country_code_for_region(region)
+
+
+def _checked(number: phonenumbers.PhoneNumber, strict: bool, invalid: str) -> NormalizedPhone:
+    length = phonenumbers.is_possible_number_with_reason(number)
+    if length in _LENGTH_PROBLEMS:
+        return NormalizedPhone("", "", f"{invalid} ({_LENGTH_PROBLEMS[length]})")
+    if length == ValidationResult.INVALID_COUNTRY_CODE:
+        return NormalizedPhone("", "", f"{invalid} (unknown country code)")
+    if strict and not phonenumbers.is_valid_number(number):
+        return NormalizedPhone("", "", f"{invalid} (no such area code or number range)")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    region = phonenumbers.region_code_for_number(
+        number
+    ) or phonenumbers.region_code_for_country_code(number.country_code)
+    region = "" if region == phonenumbers.UNKNOWN_REGION else region
+    return NormalizedPhone(e164, region, "")
 
 
 def canonical_or_normalized(raw: str, default_region: str = "US") -> str:

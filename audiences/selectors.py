@@ -3,7 +3,8 @@
 import itertools
 from collections.abc import Iterator
 
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import CharField, Count, Func, Q
 
 from setter.csvstream import line_writer
 
@@ -83,3 +84,30 @@ def rejected_leads_csv(audience: Audience) -> Iterator[str]:
         return
     for *fields, variables in itertools.chain([first], leads):
         yield writer.writerow([*fields, *(variables.get(name, "") for name in variable_names)])
+
+
+class _ObjectKeys(Func):
+    """The keys of a JSON object column, one row each (nothing for a non-object)."""
+
+    template = (
+        "jsonb_object_keys(CASE WHEN jsonb_typeof(%(expressions)s) = 'object' "
+        "THEN %(expressions)s ELSE '{}'::jsonb END)"
+    )
+    output_field = CharField()
+
+
+def variable_names(leads) -> set[str]:
+    """Every variable (CSV column beyond the lead fields, segment substitution tag) that at
+    least one of these leads has: what a send's parameters may name.
+
+    One DISTINCT over the JSON keys on PostgreSQL; the embedded SQLite reads the variables.
+    """
+    leads = leads.order_by()
+    if connection.vendor == "postgresql":
+        keys = leads.annotate(key=_ObjectKeys("variables"))
+        return set(keys.values_list("key", flat=True).distinct())
+    names: set[str] = set()
+    for variables in leads.values_list("variables", flat=True).iterator(chunk_size=2000):
+        if isinstance(variables, dict):
+            names.update(variables)
+    return names

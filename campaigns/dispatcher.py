@@ -32,6 +32,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from audiences.models import Lead, OptOut
+from audiences.optouts import opt_out_marketing_from_meta
 from messaging import errors
 from messaging.client import WhatsAppClient
 from messaging.models import Category
@@ -42,7 +43,7 @@ from . import recipients, services
 from .models import Campaign, Send, SendRecipient
 from .pacing import number_limit, send_limits
 from .recipients import Outcome
-from .rendering import compile_parameters
+from .rendering import MissingParameter, compile_parameters, sender_of
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +230,9 @@ class DispatchRun:
         self.number = send.campaign.whatsapp_number
         self.number_limit = number_limit(self.number)
         self.limits = send_limits(send)
-        self.render_parameters = compile_parameters(send.parameter_mapping)
+        self.render_parameters = compile_parameters(
+            send.parameter_mapping, sender=sender_of(send.campaign)
+        )
         self.deadline = time.monotonic() + slice_seconds
         self.batch_size = max(
             10, min(1000, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS))
@@ -326,8 +329,14 @@ class DispatchRun:
         rows = recipients.claim(
             self.send.pk, self.token, self.batch_size, settings.DISPATCH_LEASE_SECONDS
         )
-        rows = self._drop_opted_out(rows)
-        self.held.extend((row, self.render_parameters(row.lead)) for row in rows)
+        incomplete = []
+        for row in self._drop_opted_out(rows):
+            try:
+                self.held.append((row, self.render_parameters(row.lead)))
+            except MissingParameter:
+                incomplete.append(row.pk)
+        # A message with a hole in it never reaches a customer.
+        recipients.skip(incomplete, SkipReason.MISSING_PARAMETER, holder=self.token)
 
     def _drop_opted_out(self, rows: list[SendRecipient]) -> list[SendRecipient]:
         """Honour a STOP that arrived after materialization: those recipients are skipped."""
@@ -464,6 +473,7 @@ class DispatchRun:
                 parameters=parameters,
                 category=send.category,
                 callback_data=str(recipient.pk),
+                product_policy=send.campaign.product_policy,
             )
             return Outcome(
                 recipient.pk, "sent", at=timezone.now(), wamid=result.wamid, answered=True
@@ -566,21 +576,11 @@ def _retry(
 
 def _opt_out_marketing(send: Send, recipient_ids: list[int]) -> None:
     """Meta's 131050 means the person stopped marketing messages: remember it."""
-    if not recipient_ids:
-        return
-    phones = SendRecipient.objects.filter(pk__in=recipient_ids).values_list("phone_e164", flat=True)
-    OptOut.objects.bulk_create(
-        [
-            OptOut(
-                organization_id=send.campaign.organization_id,
-                phone_e164=phone,
-                scope=OptOut.Scope.MARKETING,
-                source=OptOut.Source.META_ERROR,
-            )
-            for phone in phones
-        ],
-        ignore_conflicts=True,
-    )
+    if recipient_ids:
+        phones = SendRecipient.objects.filter(pk__in=recipient_ids).values_list(
+            "phone_e164", flat=True
+        )
+        opt_out_marketing_from_meta(send.campaign.organization_id, phones)
 
 
 def _mark_ineligible_geo(recipient_ids: list[int]) -> None:

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from . import services
+from . import selectors, services
 from .models import Campaign, Send
 
 
@@ -18,6 +18,7 @@ class CampaignForm(forms.ModelForm):
             "whatsapp_number",
             "audiences",
             "product_policy_confirmed",
+            "product_policy",
             "stop_at",
         ]
 
@@ -28,6 +29,9 @@ class CampaignForm(forms.ModelForm):
         if SCHEDULE_FIELDS & set(self.changed_data):
             # A time the marketer typed wins over "when the campaign starts" set by the API.
             self.instance.start_offset_minutes = None
+        # The sends' forms check their parameters against the audiences chosen here, which
+        # are not on the (maybe unsaved) campaign until the whole page is saved.
+        self.instance.audiences_being_saved = list(self.cleaned_data.get("audiences", ()))
         try:
             services.validate_campaign(self.instance, self.cleaned_data.get("audiences", ()))
         except ValidationError as error:
@@ -83,9 +87,20 @@ class SendForm(forms.ModelForm):
             # A time the marketer typed wins over "when the campaign starts" set by the API.
             self.instance.start_offset_minutes = None
         try:
-            self.resolved = services.validate_send(self.instance, self.campaign)
+            self.resolved = services.validate_send(
+                self.instance, self.campaign, variables=self._audience_variables()
+            )
         except ValidationError as error:
             self._update_errors(error)
+
+    def _audience_variables(self) -> set[str] | None:
+        campaign = self.campaign
+        if campaign is None:
+            return None
+        audiences = getattr(campaign, "audiences_being_saved", None)
+        if audiences is None:
+            audiences = campaign.audiences.all() if campaign.pk else ()
+        return selectors.available_variables(audiences)
 
 
 class SendInlineFormSet(BaseInlineFormSet):

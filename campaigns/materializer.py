@@ -22,7 +22,7 @@ from messaging.models import Category
 
 from . import services
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
-from .rendering import compile_parameters, render_body
+from .rendering import MissingParameter, compile_parameters, render_body, sender_of
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +251,7 @@ class PreviewMessage(NamedTuple):
     phone_e164: str
     parameters: list[str]
     text: str
+    skipped: str = ""  # why the dispatcher would skip this recipient instead of sending
 
 
 class SendPreview(NamedTuple):
@@ -288,11 +289,15 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
         )
         lead_ids = [row[0] for row in cursor.fetchall()]
     leads = Lead.objects.in_bulk(lead_ids)
-    render_parameters = compile_parameters(send.parameter_mapping)
+    render_parameters = compile_parameters(send.parameter_mapping, sender=sender_of(send.campaign))
     sample = []
     for lead_id in lead_ids:
         lead = leads[lead_id]
-        parameters = render_parameters(lead)
+        try:
+            parameters = render_parameters(lead)
+        except MissingParameter as missing:
+            sample.append(PreviewMessage(lead.phone_e164, [], "", f"missing_parameter: {missing}"))
+            continue
         text = render_body(send.template.body_text, parameters)
         sample.append(PreviewMessage(lead.phone_e164, parameters, text))
     return SendPreview(count, limited, sample)

@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from audiences.models import Audience, Lead
-from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
 from setter.models import Organization
 
 
@@ -49,6 +49,13 @@ class Campaign(models.Model):
         default=False,
         help_text="I confirm every recipient opted in to WhatsApp marketing messages from us, "
         "as Meta's marketing message policy requires.",
+    )
+    product_policy = models.CharField(
+        "product policy",
+        max_length=32,
+        choices=ProductPolicy.choices,
+        default=ProductPolicy.CLOUD_API_FALLBACK,
+        help_text="Sent as product_policy on every MARKETING message of the campaign.",
     )
     stop_at = models.DateTimeField(
         null=True, blank=True, help_text="Stop sending after this instant."

@@ -3,8 +3,16 @@
 A send's parameter_mapping has one entry per positional parameter: a lead field
 ("first_name"), a CSV/segment variable ("variables.coupon"), a literal in double
 quotes ('"WELCOME"'), or a Django template over the lead
-('{{ lead.variables.coupon|default:"WELCOME" }}'). Validation and rendering share this
-module so the editor never accepts a mapping the dispatcher cannot render.
+('{{ lead.variables.coupon|default:"WELCOME" }}'). Templates also read seed 003's names:
+`receiver` is the lead (name, first_name, last_name, phone, email, id = external id, and its
+variables as custom fields: `{{ receiver.coupon }}`), `sender` the business (name = the
+organization, phone = the number's display number, id = its phone_number_id). Validation and
+rendering share this module so the editor never accepts a mapping the dispatcher cannot render.
+
+No blank text reaches a customer: a name the product cannot fill (`{{ channel.id }}`,
+`{{ lead.nickname }}`, a variable no lead of the audience has) is refused when the mapping is
+saved and when the campaign is scheduled, and a parameter that renders empty for one lead
+raises MissingParameter, so that recipient is skipped instead of sent.
 
 Expressions run in a sandbox: an Engine of their own without loaders or libraries and with
 only the if/for/with/firstof tags, over a frozen copy of the lead's data (never the model,
@@ -20,7 +28,6 @@ from collections.abc import Callable
 from functools import wraps
 from types import MappingProxyType
 
-from django.core.exceptions import ValidationError
 from django.template import (
     Context,
     Engine,
@@ -29,12 +36,31 @@ from django.template import (
     defaultfilters,
     defaulttags,
 )
-from django.template.defaulttags import ForNode
+from django.template.base import FilterExpression, Node, NodeList, Variable
+from django.template.defaulttags import ForNode, TemplateLiteral, WithNode
+from django.template.smartif import TokenBase
 
 from messaging.models import PARAMETER_PATTERN
 
 LEAD_FIELDS = ("first_name", "last_name", "email", "external_id", "phone_e164")
 VARIABLE_PREFIX = "variables."
+# Seed 003's receiver (the lead) and sender (the business); a receiver name outside these
+# is one of the lead's variables (a custom field).
+RECEIVER_FIELDS = ("name", "first_name", "last_name", "phone", "email", "id", "external_id")
+SENDER_FIELDS = ("name", "phone", "id")
+TEMPLATE_ROOTS = ("lead", "receiver", "sender")
+
+
+class MissingParameter(Exception):
+    """A parameter renders empty (or blank) for this lead: Meta would send a message with a
+    hole in it, so the recipient is skipped (reason missing_parameter) instead."""
+
+    def __init__(self, position: int, entry: str):
+        self.position = position  # 1-based, as the template's {{n}}
+        self.entry = entry
+        super().__init__(f"Parameter {{{{{position}}}}} ({entry.strip()}) is empty for this lead")
+
+
 # Meta's limit for a body text parameter when the template has other components too
 # (Cloud API reference, messages, "parameter object": 1,024; 32,768 for a body-only template).
 MAX_PARAMETER_LENGTH = 1024
@@ -121,17 +147,42 @@ def _frozen(value):
         return tuple(_frozen(v) for v in value[:MAX_LOOP_ITEMS])
     if isinstance(value, str):
         return _cut(value)  # no parameter can show more; bounds what filters and loops get
-    if value is None or isinstance(value, (int, float, bool)):
+    if value is None:
+        return ""  # a JSON null is no value: Django would print "None" to the customer
+    if isinstance(value, (int, float, bool)):
         return value
     return _cut(str(value))
 
 
-def _lead_data(lead) -> MappingProxyType:
+def _template_data(lead, sender) -> MappingProxyType:
+    """What a template may read: the lead (as `lead` and as `receiver`) and the sender."""
     if lead is None:
-        return MappingProxyType({})
+        return _frozen({"lead": {}, "receiver": {}, "sender": sender or {}})
     data = {field: getattr(lead, field, "") or "" for field in LEAD_FIELDS}
-    data["variables"] = lead.variables or {}
-    return _frozen(data)
+    variables = lead.variables if isinstance(lead.variables, dict) else {}
+    data["variables"] = variables
+    name = " ".join(part for part in (data["first_name"], data["last_name"]) if part)
+    receiver = {
+        **variables,
+        "name": name,
+        "first_name": data["first_name"],
+        "last_name": data["last_name"],
+        "phone": data["phone_e164"],
+        "email": data["email"],
+        "id": data["external_id"],
+        "external_id": data["external_id"],
+    }
+    return _frozen({"lead": data, "receiver": receiver, "sender": sender or {}})
+
+
+def sender_of(campaign) -> dict:
+    """The `sender` a campaign's templates read: its organization and WhatsApp number."""
+    number = campaign.whatsapp_number
+    return {
+        "name": campaign.organization.name,
+        "phone": number.display_phone_number,
+        "id": number.phone_number_id,
+    }
 
 
 def _compile(entry: str):
@@ -157,8 +208,9 @@ def _clean(text) -> str:
 # --- Validation --------------------------------------------------------------------------------
 
 
-def parameter_problem(entry) -> str | None:
-    """What is wrong with one mapping entry, or None."""
+def parameter_problem(entry, variables: set[str] | None = None) -> str | None:
+    """What is wrong with one mapping entry, or None. `variables`: the names the audience's
+    leads have (None when not known yet: the schedule gate checks them then)."""
     if not isinstance(entry, str):
         return "expected a string"
     if len(entry) > MAX_PARAMETER_LENGTH:
@@ -166,18 +218,95 @@ def parameter_problem(entry) -> str | None:
     entry = entry.strip()
     if is_expression(entry):
         try:
-            _compile(entry)
+            template = _compile(entry)
         except TemplateSyntaxError as error:
             return f"template syntax error: {error}"
-        return None
-    if _is_literal(entry) or entry in LEAD_FIELDS:
+        lookups, bound = _references(template)
+        problems = [_lookup_problem(path, variables) for path in lookups if path[0] not in bound]
+        return "; ".join(sorted({p for p in problems if p})) or None
+    if _is_literal(entry):
+        return None if entry[1:-1].strip() else "an empty literal would send blank text"
+    if entry in LEAD_FIELDS:
         return None
     if entry.startswith(VARIABLE_PREFIX) and len(entry) > len(VARIABLE_PREFIX):
-        return None
+        return _variable_problem(entry[len(VARIABLE_PREFIX) :], variables)
     return (
         f"{entry!r} is not a lead field ({', '.join(LEAD_FIELDS)}), a variable "
         "(variables.<name>), a quoted literal or a template such as {{ lead.first_name }}."
     )
+
+
+def _variable_problem(name: str, variables: set[str] | None) -> str | None:
+    if variables is None or name in variables:
+        return None
+    available = ", ".join(sorted(variables)) if variables else "none"
+    return (
+        f"no lead of the audience has the variable {name!r} (the audience's columns: {available})"
+    )
+
+
+def _lookup_problem(path: tuple[str, ...], variables: set[str] | None) -> str | None:
+    """Why the product cannot fill {{ a.b.c }} (path ("a", "b", "c")), or None."""
+    root, field = path[0], path[1] if len(path) > 1 else None
+    if root == "lead":
+        if field in LEAD_FIELDS:
+            return None
+        if field == "variables":
+            return _variable_problem(path[2], variables) if len(path) > 2 else None
+        return (
+            f"lead.{field or ''} is not a lead field ({', '.join(LEAD_FIELDS)}, variables.<name>)"
+        )
+    if root == "receiver":
+        if field is None:
+            return f"name a field of receiver ({', '.join(RECEIVER_FIELDS)}, or a variable)"
+        return None if field in RECEIVER_FIELDS else _variable_problem(field, variables)
+    if root == "sender":
+        if field in SENDER_FIELDS:
+            return None
+        return f"sender.{field or ''} is not available (sender has {', '.join(SENDER_FIELDS)})"
+    if root == "channel":
+        return "channel is not available: a WhatsApp message goes to one lead (use receiver)"
+    return f"unknown variable {root!r}: templates read {', '.join(TEMPLATE_ROOTS)}"
+
+
+def _references(template) -> tuple[set[tuple[str, ...]], set[str]]:
+    """(the lookup path of every variable the template reads, the names it binds itself
+    with {% for %} and {% with %})."""
+    lookups: set[tuple[str, ...]] = set()
+    bound = {"forloop"}
+    for node in template.nodelist.get_nodes_by_type(Node):
+        if isinstance(node, ForNode):
+            bound.update(node.loopvars)
+        if isinstance(node, WithNode):
+            bound.update(node.extra_context)
+        for value in vars(node).values():
+            _collect(value, lookups)
+    return lookups, bound
+
+
+def _collect(value, lookups: set, depth: int = 0) -> None:
+    """Every Variable inside a node's attributes: filter expressions and their arguments,
+    {% if %} condition trees, {% for %} sequences, {% with %} values, {% firstof %} lists."""
+    if depth > 50 or isinstance(value, (Node, NodeList, str)):
+        return
+    if isinstance(value, Variable):
+        if value.lookups:
+            lookups.add(tuple(value.lookups))
+    elif isinstance(value, FilterExpression):
+        _collect(value.var, lookups, depth + 1)
+        for _, arguments in value.filters:
+            for is_lookup, argument in arguments:
+                if is_lookup:
+                    _collect(argument, lookups, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect(item, lookups, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect(item, lookups, depth + 1)
+    elif isinstance(value, (TokenBase, TemplateLiteral, _FirstItems)):
+        for item in vars(value).values():
+            _collect(item, lookups, depth + 1)
 
 
 def count_problem(mapping: list, parameter_count: int) -> str | None:
@@ -188,36 +317,33 @@ def count_problem(mapping: list, parameter_count: int) -> str | None:
     return None
 
 
-def validate_parameter_mapping(mapping, parameter_count: int) -> list[str]:
-    """Problems with a mapping for a template with parameter_count parameters."""
+def validate_parameter_mapping(
+    mapping, parameter_count: int, variables: set[str] | None = None
+) -> list[str]:
+    """Problems with a mapping for a template with parameter_count parameters, for an
+    audience whose leads have `variables` (None: not checked)."""
     if not isinstance(mapping, list) or not all(isinstance(e, str) for e in mapping):
         return ['The parameter mapping must be a list of strings, e.g. ["first_name"].']
     problems = [count_problem(mapping, parameter_count)]
     for position, entry in enumerate(mapping, start=1):
-        problem = parameter_problem(entry)
+        problem = parameter_problem(entry, variables)
         if problem:
             problems.append(f"Parameter {{{{{position}}}}}: {problem}")
     return [problem for problem in problems if problem]
-
-
-def check_parameter_mapping(mapping, parameter_count: int) -> None:
-    problems = validate_parameter_mapping(mapping, parameter_count)
-    if problems:
-        raise ValidationError(problems)
 
 
 # --- Rendering ---------------------------------------------------------------------------------
 
 
 def _entry_renderer(entry: str) -> Callable:
-    """A function of the lead's frozen data giving the entry's text."""
+    """A function of the template data (lead, receiver, sender) giving the entry's text."""
     entry = entry.strip()
     if is_expression(entry):
         template = _compile(entry)
 
         def render_expression(data) -> str:
             try:
-                return template.render(Context({"lead": data}, autoescape=False))
+                return template.render(Context(dict(data), autoescape=False))
             except Exception:  # a filter refusing this lead's value (|date on text, …)
                 return ""
 
@@ -227,30 +353,40 @@ def _entry_renderer(entry: str) -> Callable:
         return lambda data: literal
     if entry.startswith(VARIABLE_PREFIX):
         name = entry[len(VARIABLE_PREFIX) :]
-        return lambda data: _text(data.get("variables", {}).get(name))
-    return lambda data: _text(data.get(entry))
+        return lambda data: _text(data["lead"].get("variables", {}).get(name))
+    return lambda data: _text(data["lead"].get(entry))
 
 
 def _text(value) -> str:
     return "" if value is None else str(value)
 
 
-def compile_parameters(mapping: list[str]) -> Callable[[object], list[str]]:
-    """Compile a (valid) mapping once; the result renders every parameter for one lead.
+def compile_parameters(
+    mapping: list[str], *, sender: dict | None = None
+) -> Callable[[object], list[str]]:
+    """Compile a (valid) mapping once; the result renders every parameter for one lead and
+    raises MissingParameter when one of them would be empty. `sender`: sender_of(campaign),
+    for templates that read {{ sender.… }} (without it they render empty, so they raise).
 
     Thread-safe: the dispatcher's delivery threads share one per send."""
-    renderers = [_entry_renderer(entry) for entry in mapping]
+    renderers = [(entry, _entry_renderer(entry)) for entry in mapping]
 
     def render(lead) -> list[str]:
-        data = _lead_data(lead)
-        return [_clean(renderer(data)) for renderer in renderers]
+        data = _template_data(lead, sender)
+        values = []
+        for position, (entry, renderer) in enumerate(renderers, start=1):
+            value = _clean(renderer(data))
+            if not value:
+                raise MissingParameter(position, entry)
+            values.append(value)
+        return values
 
     return render
 
 
-def render_parameters(mapping: list[str], lead) -> list[str]:
-    """The text of every parameter for one lead; missing values render as empty text."""
-    return compile_parameters(mapping)(lead)
+def render_parameters(mapping: list[str], lead, *, sender: dict | None = None) -> list[str]:
+    """The text of every parameter for one lead; MissingParameter when one is empty."""
+    return compile_parameters(mapping, sender=sender)(lead)
 
 
 def render_body(body_text: str, parameters: list[str]) -> str:

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from audiences.models import Lead, OptOut
+from audiences.models import Audience, Lead, OptOut
 from audiences.segments import members_of_any
+from audiences.selectors import variable_names
 from messaging.models import Category
 from setter.csvstream import line_writer
 
@@ -54,6 +55,16 @@ def eligible_recipient_count(campaign: Campaign, category: str) -> int:
         .distinct()
         .count()
     )
+
+
+def available_variables(audiences) -> set[str] | None:
+    """The variables a send's parameters may name: those at least one lead of the audiences
+    has. None while there is nothing to check against (no audience, or one still ingesting):
+    the schedule gate, which requires ready audiences, checks then."""
+    audiences = list(audiences)
+    if not audiences or any(a.status != Audience.Status.READY for a in audiences):
+        return None
+    return variable_names(Lead.objects.filter(members_of_any(audiences)))
 
 
 def with_next_send_at(campaigns: QuerySet) -> QuerySet:

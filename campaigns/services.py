@@ -155,10 +155,14 @@ def save_campaign(campaign: Campaign, *, audiences=None) -> Campaign:
     return campaign
 
 
-def validate_send(send: Send, campaign: Campaign | None = None) -> ResolvedInstant:
+def validate_send(
+    send: Send, campaign: Campaign | None = None, *, variables: set[str] | None = None
+) -> ResolvedInstant:
     """Field-by-field problems of a send (ValidationError keyed by field), else its instant.
 
-    `campaign` stands in for send.campaign while the campaign itself is being created.
+    `campaign` stands in for send.campaign while the campaign itself is being created;
+    `variables` are those its audience's leads have (selectors.available_variables), which
+    the parameters may name.
     """
     campaign = campaign or send.campaign
     errors: dict[str, list[str]] = {}
@@ -173,7 +177,9 @@ def validate_send(send: Send, campaign: Campaign | None = None) -> ResolvedInsta
         if template.organization_id != campaign.organization_id:
             errors["template"] = ["Pick a template of the campaign's organization."]
         else:
-            problems = validate_parameter_mapping(send.parameter_mapping, template.parameter_count)
+            problems = validate_parameter_mapping(
+                send.parameter_mapping, template.parameter_count, variables
+            )
             if problems:
                 errors["parameter_mapping"] = problems
     if send.event_filter_mode != Send.EventFilterMode.OFF and not send.event_filter_type.strip():
@@ -218,7 +224,9 @@ def _numbered_sends(campaign: Campaign) -> list[tuple[int, Send]]:
     return list(enumerate(sends, start=1))
 
 
-def _template_problems(number: int, send: Send, campaign: Campaign) -> list[str]:
+def _template_problems(
+    number: int, send: Send, campaign: Campaign, variables: set[str] | None
+) -> list[str]:
     template: MessageTemplate = send.template
     if template.organization_id != campaign.organization_id:
         return [f"Send {number}: template '{template.name}' belongs to another organization"]
@@ -234,7 +242,9 @@ def _template_problems(number: int, send: Send, campaign: Campaign) -> list[str]
         )
     problems += [
         f"Send {number}: {problem}"
-        for problem in validate_parameter_mapping(send.parameter_mapping, template.parameter_count)
+        for problem in validate_parameter_mapping(
+            send.parameter_mapping, template.parameter_count, variables
+        )
     ]
     return problems
 
@@ -280,8 +290,9 @@ def scheduling_problems(campaign: Campaign, *, now: dt.datetime | None = None) -
         problems.append(
             f"The WhatsApp number {number.display_phone_number} belongs to another organization"
         )
+    variables = selectors.available_variables(audiences)
     for position, send in numbered:
-        problems += _template_problems(position, send, campaign)
+        problems += _template_problems(position, send, campaign, variables)
     problems += _timing_problems(numbered, now)
 
     categories = {send.category for _, send in numbered}

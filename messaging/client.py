@@ -15,10 +15,8 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from audiences.phones import normalize_phone
-
 from . import errors
-from .models import Category, WhatsAppNumber
+from .models import Category, ProductPolicy, WhatsAppNumber
 
 NUMBER_FIELDS = "messaging_limit_tier,quality_rating,display_phone_number,throughput"
 TEMPLATE_FIELDS = "id,name,language,category,status,components"
@@ -37,8 +35,11 @@ class NumberDetails:
     throughput_level: str  # STANDARD | HIGH | NOT_APPLICABLE
 
 
-def template_payload(to: str, template_name: str, language: str, parameters, callback_data):
-    """The Cloud API / MM Lite request body of a template message with positional body text."""
+def template_payload(
+    to: str, template_name: str, language: str, parameters, callback_data, product_policy=""
+):
+    """The Cloud API / MM Lite request body of a template message with positional body text;
+    product_policy only for MM Lite (/marketing_messages), where it goes on every call."""
     template = {"name": template_name, "language": {"code": language}}
     if parameters:
         template["components"] = [
@@ -56,6 +57,8 @@ def template_payload(to: str, template_name: str, language: str, parameters, cal
     }
     if callback_data:
         payload["biz_opaque_callback_data"] = callback_data
+    if product_policy:
+        payload["product_policy"] = product_policy
     return payload
 
 
@@ -115,22 +118,35 @@ class WhatsAppClient:
         parameters: list[str],
         category: str,
         callback_data: str = "",
+        product_policy: str = "",
     ) -> SendResult:
         """Send one template message; raises a messaging.errors.WhatsAppError subclass.
 
-        MARKETING goes to /marketing_messages (Marketing Messages Lite), UTILITY to /messages.
+        MARKETING goes to /marketing_messages (Marketing Messages Lite) with product_policy
+        (a ProductPolicy value: the campaign's choice, required), UTILITY to /messages, where
+        Meta takes no product_policy, so it is not sent there.
         callback_data comes back as biz_opaque_callback_data in every status webhook.
         """
-        endpoint = "marketing_messages" if category == Category.MARKETING else "messages"
+        marketing = category == Category.MARKETING
+        if marketing and product_policy not in ProductPolicy.values:
+            raise ValueError(
+                f"product_policy: a MARKETING send needs one of {', '.join(ProductPolicy.values)}, "
+                f"got {product_policy!r}"
+            )
+        endpoint = "marketing_messages" if marketing else "messages"
         body = orjson.dumps(
-            template_payload(to, template_name, language, parameters, callback_data)
+            template_payload(
+                to,
+                template_name,
+                language,
+                parameters,
+                callback_data,
+                product_policy if marketing else "",
+            )
         )
-        try:
-            data = self._call("POST", self.url(number.phone_number_id, endpoint), number, data=body)
-        except errors.RecipientPermanentError as error:
-            # 131049 also caps marketing to users elsewhere; only the US block is a geo rule.
-            error.ineligible_geo = error.code == 131049 and is_marketing_blocked(to)
-            raise
+        data = self._call(
+            "POST", self.url(number.phone_number_id, endpoint), number, data=body, to=to
+        )
         try:
             return SendResult(wamid=data["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as error:
@@ -161,7 +177,9 @@ class WhatsAppClient:
             throughput_level=str((data.get("throughput") or {}).get("level") or ""),
         )
 
-    def _call(self, method: str, url: str, number: WhatsAppNumber, **kwargs) -> dict:
+    def _call(
+        self, method: str, url: str, number: WhatsAppNumber, *, to: str = "", **kwargs
+    ) -> dict:
         headers = {"Authorization": f"Bearer {number.access_token}"}
         if "data" in kwargs:
             headers["Content-Type"] = "application/json"
@@ -176,12 +194,7 @@ class WhatsAppClient:
         except orjson.JSONDecodeError:
             data = {}
         if response.status_code >= 400 or (isinstance(data, dict) and "error" in data):
-            raise errors.classify(response.status_code, data)
+            raise errors.classify(response.status_code, data, to=to)
         if not isinstance(data, dict):
             raise errors.TransientError(f"Unexpected answer: {response.text[:200]}")
         return data
-
-
-def is_marketing_blocked(to: str) -> bool:
-    """The recipient's country is one where Meta blocks marketing (the US)."""
-    return normalize_phone("+" + to.lstrip("+"), strict=False).marketing_blocked

@@ -11,9 +11,41 @@ HTTP status only decides for codes the table does not know (5xx: transient, 429:
 * RecipientPermanentError: this recipient can never get this message; fail it, go on.
 * SendLevelError: every recipient would fail the same way (template, token, account);
   pause the send and tell the marketer why instead of burning through the audience.
+
+Some recipient codes say more than "this message failed": `recipient_verdict` is the one
+place that decides what, for the send answer and the `failed` status webhook alike.
 """
 
 import random
+from typing import NamedTuple
+
+from audiences.phones import normalize_phone
+
+# The user stopped marketing messages from this business (Meta error 131050).
+MARKETING_STOPPED_CODES = frozenset({131050})
+# Marketing not delivered (131049): for a US number that is Meta's geographic block; for
+# anyone else it is the per-user marketing cap, which says nothing about the country.
+MARKETING_BLOCKED_CODES = frozenset({131049})
+
+
+class RecipientVerdict(NamedTuple):
+    """What a recipient's failure means beyond the one message."""
+
+    opts_out_marketing: bool = False  # remember a marketing opt-out for the phone
+    ineligible_geo: bool = False  # the lead can never get marketing: Meta blocks its country
+
+
+def recipient_verdict(code: int | str | None, to: str = "") -> RecipientVerdict:
+    """The verdict for error `code` (an int, or the string a status webhook carries) on a
+    message to `to` (E.164 or Meta's digits; "" when unknown)."""
+    code = _as_int(code)
+    blocked = code in MARKETING_BLOCKED_CODES and bool(to) and is_marketing_blocked(to)
+    return RecipientVerdict(code in MARKETING_STOPPED_CODES, blocked)
+
+
+def is_marketing_blocked(to: str) -> bool:
+    """The recipient's country is one where Meta blocks marketing (the US)."""
+    return normalize_phone("+" + to.lstrip("+"), strict=False).marketing_blocked
 
 
 class WhatsAppError(Exception):
@@ -29,7 +61,9 @@ class WhatsAppError(Exception):
         details: str = "",
         fbtrace_id: str = "",
         http_status: int | None = None,
+        to: str = "",
     ):
+        self.to = to
         self.code = code
         self.subcode = subcode
         self.title = title or message
@@ -55,17 +89,13 @@ class TransientError(WhatsAppError):
 
 
 class RecipientPermanentError(WhatsAppError):
-    """ineligible_geo: Meta blocks marketing to the recipient's country (131049 to a US
-    number); the client sets it knowing the recipient, classify() assumes it from the code."""
+    """This recipient can never get this message; `to` (the recipient) decides the verdict."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.ineligible_geo = self.code == 131049
-
-    @property
-    def opts_out_marketing(self) -> bool:
-        """The user stopped marketing messages from this business: an opt-out for marketing."""
-        return self.code == 131050
+        verdict = recipient_verdict(self.code, self.to)
+        self.opts_out_marketing = verdict.opts_out_marketing
+        self.ineligible_geo = verdict.ineligible_geo
 
 
 class SendLevelError(WhatsAppError):
@@ -153,8 +183,9 @@ def _as_int(value) -> int | None:
         return None
 
 
-def classify(http_status: int | None, error_json) -> WhatsAppError:
-    """The exception for a failed Graph API answer; error_json is the decoded body (any shape)."""
+def classify(http_status: int | None, error_json, *, to: str = "") -> WhatsAppError:
+    """The exception for a failed Graph API answer; error_json is the decoded body (any shape),
+    `to` the recipient of the message it answers ("" for calls that send nothing)."""
     error = error_json.get("error") if isinstance(error_json, dict) else None
     error = error if isinstance(error, dict) else {}
     code = _as_int(error.get("code"))
@@ -169,6 +200,7 @@ def classify(http_status: int | None, error_json) -> WhatsAppError:
         details=str(error_data.get("details") or error.get("error_user_msg") or ""),
         fbtrace_id=str(error.get("fbtrace_id") or ""),
         http_status=http_status,
+        to=to,
     )
 
 

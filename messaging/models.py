@@ -14,6 +14,14 @@ class Category(models.TextChoices):
     UTILITY = "UTILITY", "Utility (Cloud API)"
 
 
+class ProductPolicy(models.TextChoices):
+    """Meta's `product_policy` on a Marketing Messages Lite call: what Meta may do with a
+    message MM Lite cannot take."""
+
+    CLOUD_API_FALLBACK = "CLOUD_API_FALLBACK", "Fall back to the Cloud API (Meta's default)"
+    STRICT = "STRICT", "Marketing Messages Lite only: no fallback"
+
+
 class WhatsAppNumber(models.Model):
     class MessagingLimit(models.TextChoices):
         # Meta's messaging_limit_tier values: unique recipients per rolling 24 hours.

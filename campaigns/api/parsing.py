@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 
 from audiences.models import Audience, Lead
-from campaigns import services
+from audiences.selectors import variable_names
+from campaigns import selectors, services
 from campaigns.models import Campaign, Send
 from campaigns.rendering import count_problem, parameter_problem, stored_parameter
-from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
 from setter.api.errors import BadRequest
 from setter.ids import pk_from_text
 from setter.instants import in_supported_range
@@ -88,10 +89,12 @@ def campaign_changes(
     reader = _Reader(data, organization, creating)
     changes = reader.read()
     if not reader.errors and changes.sends is not None:
-        # Sends are checked against the campaign they will belong to (its organization).
+        # Sends are checked against the campaign they will belong to (its organization) and
+        # the leads they will reach (the variables their parameters may name).
         owner = campaign or Campaign(organization=organization)
+        variables = _target_variables(changes, campaign)
         for index, send in enumerate(changes.sends):
-            reader.check_send(send, owner, f"sends[{index}]")
+            reader.check_send(send, owner, f"sends[{index}]", variables)
     if reader.errors:
         raise BadRequest("; ".join(reader.errors[:MAX_REPORTED_ERRORS]))
     return changes
@@ -123,6 +126,11 @@ class _Reader:
             if not isinstance(value, bool):
                 self.errors.append("productPolicyConfirmed: expected true or false")
             changes.fields["product_policy_confirmed"] = value is True
+        if "productPolicy" in data:
+            value = data["productPolicy"]
+            if value not in ProductPolicy.values:
+                self.errors.append(f"productPolicy: one of {', '.join(ProductPolicy.values)}")
+            changes.fields["product_policy"] = value
         if "stopAt" in data:
             changes.fields["stop_at"] = parse_instant(data["stopAt"], "stopAt", self.errors)
         self._targets(changes)
@@ -386,19 +394,33 @@ class _Reader:
         send.event_filter_mode, send.event_filter_type = mode, event_type
         send.event_filter_within_minutes = within
 
-    def check_send(self, send: Send, campaign: Campaign, path: str) -> None:
+    def check_send(
+        self, send: Send, campaign: Campaign, path: str, variables: set[str] | None
+    ) -> None:
         """The editor's own checks of a send (local time, template, mapping, event filter)."""
         problem = count_problem(send.parameter_mapping, send.template.parameter_count)
         if problem:
             self.errors.append(f"{path}.parameters: {problem}")
+        for index, entry in enumerate(send.parameter_mapping):
+            if problem := parameter_problem(entry, variables):
+                self.errors.append(f"{path}.parameters[{index}]: {problem}")
         try:
-            services.validate_send(send, campaign)
+            services.validate_send(send, campaign, variables=variables)
         except ValidationError as error:
             for model_field, messages in error.message_dict.items():
                 where = SEND_FIELD_PATHS.get(model_field, model_field)
                 if model_field == "parameter_mapping":
                     continue  # reported above, entry by entry
                 self.errors += [f"{path}.{where}: {message}" for message in messages]
+
+
+def _target_variables(changes: CampaignChanges, campaign: Campaign | None) -> set[str] | None:
+    """The variables the leads the campaign will target have (see available_variables)."""
+    if changes.lead_ids is not None:
+        return variable_names(Lead.objects.filter(pk__in=changes.lead_ids))
+    if changes.audiences is not None:
+        return selectors.available_variables(changes.audiences)
+    return selectors.available_variables(campaign.audiences.all()) if campaign else None
 
 
 def _by_pk(queryset, ids: list[tuple[str, int]]) -> dict:

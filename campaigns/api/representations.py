@@ -43,6 +43,7 @@ def campaign_json(campaign: Campaign) -> dict:
             (str(a.pk) for a in campaign.audiences.all() if not a.hidden), key=_numeric
         ),
         "productPolicyConfirmed": campaign.product_policy_confirmed,
+        "productPolicy": campaign.product_policy,
         "scheduledFor": _iso(min((s.scheduled_for for s in sends if _is_placed(s)), default=None)),
         "stopAt": _iso(campaign.stop_at),
         "createdAt": _iso(campaign.created_at),

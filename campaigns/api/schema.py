@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 from audiences.api.schema import BadRequestSerializer, UnauthorizedSerializer
+from messaging.models import ProductPolicy
 
 from .parsing import MAX_LEADS, MAX_SEGMENTS, MAX_SENDS
 from .querying import MAX_LIMIT
@@ -71,6 +72,11 @@ class CampaignBodySerializer(serializers.Serializer):
         help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}; leadIds is the same.",
     )
     productPolicyConfirmed = serializers.BooleanField(required=False)
+    productPolicy = serializers.ChoiceField(
+        ProductPolicy.values,
+        required=False,
+        help_text="Sent as product_policy on every MARKETING message; CLOUD_API_FALLBACK if omitted.",
+    )
     stopAt = serializers.DateTimeField(required=False)
     sends = SendSerializer(many=True, help_text=f"1 to {MAX_SENDS}.")
 
@@ -108,6 +114,7 @@ class CampaignObjectSerializer(serializers.Serializer):
     senderId = serializers.CharField()
     segmentIds = serializers.ListField(child=serializers.CharField())
     productPolicyConfirmed = serializers.BooleanField()
+    productPolicy = serializers.ChoiceField(ProductPolicy.values)
     scheduledFor = serializers.DateTimeField(allow_null=True)
     stopAt = serializers.DateTimeField(allow_null=True)
     createdAt = serializers.DateTimeField()
@@ -141,9 +148,18 @@ class PreviewBodySerializer(serializers.Serializer):
     leadId = serializers.CharField()
 
 
+class PreviewSkipSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(["missing_parameter"])
+    message = serializers.CharField(help_text="Which parameter would be empty for this lead.")
+
+
 class PreviewResponseSerializer(serializers.Serializer):
-    parameters = serializers.ListField(child=serializers.CharField())
-    body = serializers.CharField()
+    parameters = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    body = serializers.CharField(allow_null=True)
+    skipped = PreviewSkipSerializer(
+        allow_null=True,
+        help_text="Set when the lead would be skipped (skip reason missing_parameter), not sent.",
+    )
 
 
 CREATE_EXAMPLE = {
@@ -152,6 +168,7 @@ CREATE_EXAMPLE = {
     "senderId": "106540352242922",
     "segmentIds": ["12"],
     "productPolicyConfirmed": True,
+    "productPolicy": "CLOUD_API_FALLBACK",
     "sends": [
         {
             "template": "spring_sale",
@@ -193,6 +210,7 @@ CAMPAIGN_EXAMPLE = {
     "senderId": "106540352242922",
     "segmentIds": ["12"],
     "productPolicyConfirmed": True,
+    "productPolicy": "CLOUD_API_FALLBACK",
     "scheduledFor": "2030-03-01T09:00:00Z",
     "stopAt": None,
     "createdAt": "2030-02-20T10:00:00Z",
@@ -388,7 +406,8 @@ query_campaigns_schema = extend_schema(
 preview_send_schema = extend_schema(
     operation_id="preview_send",
     summary="Render a send for one lead",
-    description="The parameters and the message body the lead would receive.",
+    description="The parameters and the message body the lead would receive, or why the "
+    "lead would be skipped instead (a parameter that renders empty is never sent).",
     request=PreviewBodySerializer,
     responses=_responses(200, PreviewResponseSerializer, 400, 404),
     examples=[
@@ -396,7 +415,19 @@ preview_send_schema = extend_schema(
         OpenApiExample(
             "Rendered",
             response_only=True,
-            value={"parameters": ["Ann", "20%"], "body": "Hi Ann, 20% off!"},
+            value={"parameters": ["Ann", "20%"], "body": "Hi Ann, 20% off!", "skipped": None},
+        ),
+        OpenApiExample(
+            "Skipped",
+            response_only=True,
+            value={
+                "parameters": None,
+                "body": None,
+                "skipped": {
+                    "reason": "missing_parameter",
+                    "message": "Parameter {{1}} ({{ receiver.name }}) is empty for this lead",
+                },
+            },
         ),
     ],
 )

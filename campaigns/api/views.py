@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from audiences.models import Lead
 from campaigns import services
 from campaigns.models import Campaign, Send
-from campaigns.rendering import render_body, render_parameters
+from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
 from setter.api.errors import BadRequest, Conflict
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
 from setter.api.views import ApiView
@@ -140,7 +140,20 @@ class SendPreviewView(ApiView):
         lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()
         if lead is None:
             raise NotFound(f"leadId: no lead {lead_id!r}")
-        parameters = render_parameters(send.parameter_mapping, lead)
+        try:
+            parameters = render_parameters(send.parameter_mapping, lead, sender=sender_of(campaign))
+        except MissingParameter as missing:
+            return Response(
+                {
+                    "parameters": None,
+                    "body": None,
+                    "skipped": {"reason": "missing_parameter", "message": str(missing)},
+                }
+            )
         return Response(
-            {"parameters": parameters, "body": render_body(send.template.body_text, parameters)}
+            {
+                "parameters": parameters,
+                "body": render_body(send.template.body_text, parameters),
+                "skipped": None,
+            }
         )

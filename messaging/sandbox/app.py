@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from audiences.phones import normalize_phone
+from messaging.models import ProductPolicy
 
 from .state import (
     Recorder,
@@ -32,6 +33,7 @@ from .webhooks import ERROR_TITLES, Accepted, StatusNotifier
 
 VERSION = r"{version:v\d+\.\d+}"
 # Codes that may only mean the database changed since the sandbox last read it.
+PRODUCT_POLICIES = tuple(ProductPolicy.values)
 STALE_REGISTRY_CODES = {100, 190, 131055, 132001, 132015, 132016}
 
 
@@ -139,7 +141,7 @@ async def send_message(request: web.Request) -> web.Response:
     delay = _answer_delay(sandbox)
     if delay:
         await asyncio.sleep(delay)
-    to, template_name, callback, parameters = "", "", "", []
+    to, template_name, callback, parameters, product_policy = "", "", "", [], None
     try:
         payload = orjson.loads(raw)
         if not isinstance(payload, dict):
@@ -149,6 +151,7 @@ async def send_message(request: web.Request) -> web.Response:
         template_name = str(template.get("name", ""))
         callback = str(payload.get("biz_opaque_callback_data", ""))
         parameters = _body_parameters(template)
+        product_policy = payload.get("product_policy")
     except ValueError:
         payload, template = None, {}
     response, accepted = _answer_send(sandbox, request, endpoint, phone_number_id, payload, to)
@@ -168,6 +171,7 @@ async def send_message(request: web.Request) -> web.Response:
             wamid=accepted.wamid if accepted else "",
             callback_data=callback,
             parameters=parameters,
+            product_policy=product_policy,
         )
     )
     if accepted:
@@ -216,6 +220,13 @@ def _answer_send(sandbox, request, endpoint, phone_number_id, payload, to):
     if not to.isdigit() or not 7 <= len(to) <= 15:
         return graph_error(400, 100, "(#100) Invalid parameter", "Invalid 'to' phone number."), None
     marketing = endpoint == "marketing_messages"
+    if "product_policy" in payload and (
+        not marketing or payload["product_policy"] not in PRODUCT_POLICIES
+    ):
+        allowed = " or ".join(PRODUCT_POLICIES) if marketing else "absent on /messages"
+        return graph_error(
+            400, 100, "(#100) Invalid parameter", f"product_policy must be {allowed}."
+        ), None
     if marketing and not number.mm_lite_terms_accepted:
         return graph_error(
             400,

@@ -196,6 +196,7 @@ class SendRecord(NamedTuple):
     wamid: str  # "" when refused
     callback_data: str  # biz_opaque_callback_data
     parameters: list  # the body parameters' texts
+    product_policy: str | None = None  # MM Lite's product_policy as sent; None when absent
 
 
 class Recorder:

@@ -56,7 +56,7 @@ def test_rejected_rows_carry_a_reason(org):
     reasons = dict(audience.leads.values_list("external_id", "reject_reason"))
 
     assert reasons["c-1"] == ""
-    assert reasons["c-6"] == "not a valid phone number: '12345'"
+    assert reasons["c-6"] == "not a valid BR phone number: '12345' (too short)"
     assert reasons["c-7"] == "missing phone number"
     assert reasons["c-8"] == "same phone as row 1"
     assert reasons["c-10"] == "same phone as row 5"
@@ -75,7 +75,7 @@ def test_the_rejects_report_lists_every_row_that_is_not_ok(org):
         "6",
         "12345",
         "invalid_phone",
-        "not a valid phone number: '12345'",
+        "not a valid BR phone number: '12345' (too short)",
         "c-6",
         "First6",
         "Last6",

@@ -4,6 +4,7 @@ import pytest
 
 from audiences import segments
 from audiences.models import Audience, Lead, SegmentTarget
+from audiences.selectors import variable_names
 from audiences.tasks import refresh_segment_size_task
 from campaigns.materializer import materialize_send, preview_send
 from campaigns.models import Campaign, SendRecipient
@@ -244,3 +245,15 @@ def test_deleting_a_segment_keeps_its_leads_messages_and_shrinks_segments_target
     assert (vip.size, member_ids(vip)) == (1, ["kept"])
     message.refresh_from_db()
     assert (message.lead, message.phone_e164) == (None, "+447700900000")
+
+
+def test_variable_names_are_every_key_some_lead_has():
+    audience = AudienceFactory()
+    LeadFactory(audience=audience, variables={"coupon": "A", "city": ""})
+    LeadFactory(audience=audience, variables={"plan": "pro"})
+    LeadFactory(audience=audience, variables={})
+    LeadFactory(audience=audience, variables=["not", "an", "object"])
+    LeadFactory(variables={"elsewhere": "x"})
+
+    assert variable_names(Lead.objects.filter(audience=audience)) == {"coupon", "city", "plan"}
+    assert variable_names(Lead.objects.none()) == set()

@@ -303,3 +303,25 @@ def test_metas_us_marketing_block_marks_the_lead_ineligible_for_later_sends(sand
     assert blocked.lead.ingest_status == Lead.IngestStatus.INELIGIBLE_GEO
     other = SendRecipient.objects.get(send=send, phone_e164=PHONES[0])
     assert (other.status, other.lead.ingest_status) == (Status.SENT, Lead.IngestStatus.OK)
+
+
+def test_a_recipient_whose_parameter_would_be_empty_is_skipped_never_sent(sandbox, firing_send):
+    send = firing_send(phones=PHONES[:3])
+    blank = SendRecipient.objects.get(send=send, phone_e164=PHONES[1])
+    Lead.objects.filter(pk=blank.lead_id).update(variables={"coupon": "  "})
+
+    dispatcher.dispatch_send(send.pk)
+
+    blank.refresh_from_db()
+    assert (blank.status, blank.skip_reason) == (Status.SKIPPED, "missing_parameter")
+    assert calls_per_phone(sandbox) == {PHONES[0]: 1, PHONES[2]: 1}
+    assert selectors.send_progress(send).counts[Status.SKIPPED] == 1
+
+
+def test_every_marketing_call_carries_the_campaigns_product_policy(sandbox, firing_send):
+    send = firing_send(phones=PHONES[:2])
+    Campaign.objects.filter(pk=send.campaign_id).update(product_policy="STRICT")
+
+    dispatcher.dispatch_send(send.pk)
+
+    assert {r["product_policy"] for r in sandbox_requests(sandbox)} == {"STRICT"}

@@ -105,6 +105,25 @@ def test_the_dry_run_page_shows_each_send_and_calls_meta_zero_times(client, sand
     assert not SendRecipient.objects.exists()
 
 
+def test_a_lead_whose_parameter_would_be_empty_previews_as_skipped(client):
+    send = draft_send()
+    Lead.objects.filter(phone_e164="+5511912345678").update(variables={"coupon": " "})
+    client.force_login(UserFactory(organization=send.campaign.organization))
+
+    preview = preview_send(send)
+    page = client.get(f"/admin/campaigns/campaign/{send.campaign_id}/dry-run/").content.decode()
+
+    assert [(m.phone_e164, m.text, m.skipped) for m in preview.sample] == [
+        ("+442079460001", "Hi Ann0, use SAVE0 today", ""),
+        (
+            "+5511912345678",
+            "",
+            "missing_parameter: Parameter {{2}} (variables.coupon) is empty for this lead",
+        ),
+    ]
+    assert "Skipped — missing_parameter: Parameter {{2}} (variables.coupon)" in page
+
+
 def test_the_dry_run_of_another_organizations_campaign_is_not_found(client):
     send = draft_send()
     client.force_login(UserFactory(organization=CampaignFactory().organization))

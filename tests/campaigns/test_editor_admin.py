@@ -13,6 +13,7 @@ from messaging.models import WhatsAppNumber
 from tests.campaigns.editor import ready_campaign, refreshed
 from tests.factories import (
     AudienceFactory,
+    LeadFactory,
     MessageTemplateFactory,
     OrganizationFactory,
     SendFactory,
@@ -74,6 +75,7 @@ def send_row(index, template, **fields):
 def new_campaign_data(org, rows):
     number = WhatsAppNumberFactory(organization=org)
     audience = AudienceFactory(organization=org)
+    LeadFactory(audience=audience, first_name="Ann", variables={"coupon": "SPRING"})
     data = {
         "organization": str(org.pk),
         "name": "Spring sale",
@@ -81,6 +83,7 @@ def new_campaign_data(org, rows):
         "whatsapp_number": str(number.pk),
         "audiences": [str(audience.pk)],
         "product_policy_confirmed": "on",
+        "product_policy": "STRICT",
         "stop_at_0": "",
         "stop_at_1": "",
         "sends-TOTAL_FORMS": str(len(rows)),
@@ -113,6 +116,7 @@ def test_adding_a_campaign_with_sends_stores_each_sends_utc_instant(marketer, or
     campaign = Campaign.objects.get(name="Spring sale")
     assert campaign.organization == org
     assert campaign.status == Campaign.Status.DRAFT
+    assert (campaign.product_policy_confirmed, campaign.product_policy) == (True, "STRICT")
     assert list(campaign.sends.order_by("position").values_list("scheduled_for", flat=True)) == [
         dt.datetime(2030, 7, 1, 13, 0, tzinfo=dt.UTC),
         dt.datetime(2030, 7, 2, 9, 0, tzinfo=dt.UTC),
@@ -170,6 +174,30 @@ def test_an_invalid_send_row_is_a_form_error(marketer, org, fields, field):
 
     assert response.status_code == 200
     assert field in response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (["first_name", "variables.nope"],
+         "Parameter {{2}}: no lead of the audience has the variable 'nope' "
+         "(the audience's columns: coupon)"),
+        (["first_name", "{{ channel.id }}"],
+         "Parameter {{2}}: channel is not available: a WhatsApp message goes to one lead "
+         "(use receiver)"),
+    ],
+)  # fmt: skip
+def test_a_mapping_the_audience_cannot_fill_is_refused_at_save(marketer, org, mapping, message):
+    """The audiences chosen on the same page, not yet saved, are the ones checked."""
+    template = MessageTemplateFactory(organization=org)
+    row = send_row(0, template, parameter_mapping=json.dumps(mapping))
+
+    response = marketer.post(ADD_URL, new_campaign_data(org, [row]))
+
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors
+    assert errors[0]["parameter_mapping"] == [message]
     assert not Campaign.objects.exists()
 
 

@@ -1,13 +1,15 @@
 """Quiet, useful logs: an idle engine tick says nothing; each thing the engine does is one
 INFO line naming the send and its campaign."""
 
+import datetime as dt
 import logging
 
 import pytest
+from django.utils import timezone
 
 from campaigns import engine
 from campaigns.materializer import materialize_send
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Send
 from tests.factories import AudienceFactory, CampaignFactory, LeadFactory, SendFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,10 +37,10 @@ def test_what_the_engine_does_is_one_info_line_each_with_its_ids(caplog, setting
     audience = AudienceFactory(organization=campaign.organization)
     campaign.audiences.add(audience)
     LeadFactory(audience=audience, phone_e164="+442079460001")
-    send = SendFactory(campaign=campaign)
+    send = SendFactory(campaign=campaign, scheduled_for=timezone.now() + dt.timedelta(seconds=30))
     calls, enqueue = enqueued()
     materialize_send(send.pk)
-    send.refresh_from_db()
+    Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
 
     with caplog.at_level(logging.INFO):
         engine.tick(enqueue)

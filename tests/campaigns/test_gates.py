@@ -121,6 +121,24 @@ def test_a_parameter_mapping_that_does_not_fit_the_template_is_refused():
     ]
 
 
+def test_a_parameter_naming_a_variable_no_lead_has_is_refused_with_the_columns():
+    """A mapping saved while the audience was ingesting is checked when it is scheduled."""
+    campaign = ready_campaign()
+    audience = campaign.audiences.get()
+    audience.leads.update(variables={"coupon": "SPRING", "city": "Leeds"})
+    mapping = ["{{ receiver.coupon }}", "variables.nope"]
+    Send.objects.filter(pk=nth_send(campaign, 2).pk).update(parameter_mapping=mapping)
+
+    assert schedule_refused(campaign) == [
+        "Send 2: Parameter {{2}}: no lead of the audience has the variable 'nope' "
+        "(the audience's columns: city, coupon)"
+    ]
+    Send.objects.filter(pk=nth_send(campaign, 2).pk).update(
+        parameter_mapping=["{{ receiver.coupon }}", "variables.city"]
+    )
+    assert scheduling_problems(campaign) == []
+
+
 def test_marketing_needs_the_numbers_mm_lite_terms():
     campaign = ready_campaign()
     WhatsAppNumber.objects.filter(pk=campaign.whatsapp_number_id).update(

@@ -24,7 +24,10 @@ def send(whatsapp_client, number, template, to=GB_PHONE, parameters=("Ada", "20%
         "category": template.category,
         "callback_data": "recipient-42",
     }
-    return whatsapp_client.send_template(**{**arguments, **overrides})
+    arguments = {**arguments, **overrides}
+    if arguments["category"] == "MARKETING":
+        arguments.setdefault("product_policy", "CLOUD_API_FALLBACK")
+    return whatsapp_client.send_template(**arguments)
 
 
 def test_marketing_template_goes_to_marketing_messages_and_returns_a_wamid(
@@ -38,6 +41,43 @@ def test_marketing_template_goes_to_marketing_messages_and_returns_a_wamid(
     assert request["wamid"] == result.wamid
     assert request["callback_data"] == "recipient-42"
     assert request["template"] == "spring_sale"
+
+
+@pytest.mark.parametrize("policy", ["CLOUD_API_FALLBACK", "STRICT"])
+def test_every_marketing_call_carries_the_chosen_product_policy(
+    whatsapp_client, sandbox, number, marketing_template, policy
+):
+    """Seed 004: the product_policy flag is sent on every MM Lite call, as the marketer chose."""
+    send(whatsapp_client, number, marketing_template, product_policy=policy)
+    send(whatsapp_client, number, marketing_template, to="+5511912345678", product_policy=policy)
+
+    requests = sandbox.requests()["requests"]
+    assert [(r["endpoint"], r["product_policy"]) for r in requests] == [
+        ("marketing_messages", policy),
+        ("marketing_messages", policy),
+    ]
+
+
+@pytest.mark.parametrize("policy", ["", "strict", "YES", None])
+def test_a_marketing_call_without_a_valid_product_policy_is_refused_before_it_leaves(
+    whatsapp_client, sandbox, number, marketing_template, policy
+):
+    with pytest.raises(ValueError, match="product_policy"):
+        send(whatsapp_client, number, marketing_template, product_policy=policy)
+
+    assert sandbox.requests()["count"] == 0
+
+
+def test_utility_calls_carry_no_product_policy(whatsapp_client, sandbox, number, utility_template):
+    """Cloud API's /messages takes no product_policy: the campaign's choice is not sent there."""
+    send(whatsapp_client, number, utility_template, parameters=["A-17"], product_policy="STRICT")
+
+    [request] = sandbox.requests()["requests"]
+    assert (request["endpoint"], request["product_policy"], request["http_status"]) == (
+        "messages",
+        None,
+        200,
+    )
 
 
 def test_utility_template_goes_to_messages(whatsapp_client, sandbox, number, utility_template):

@@ -61,13 +61,33 @@ def test_error_object_fields_are_kept():
 
 
 def test_recipient_flags():
-    us_block = errors.classify(400, meta_error(131049))
-    stopped = errors.classify(400, meta_error(131050))
-    undeliverable = errors.classify(400, meta_error(131026))
+    us_block = errors.classify(400, meta_error(131049), to="12025550143")
+    capped = errors.classify(400, meta_error(131049), to="+5511912345678")
+    stopped = errors.classify(400, meta_error(131050), to="+5511912345678")
+    undeliverable = errors.classify(400, meta_error(131026), to="12025550143")
 
     assert us_block.ineligible_geo and not us_block.opts_out_marketing
+    assert not capped.ineligible_geo and not capped.opts_out_marketing  # the marketing cap
     assert stopped.opts_out_marketing and not stopped.ineligible_geo
     assert not undeliverable.ineligible_geo and not undeliverable.opts_out_marketing
+
+
+@pytest.mark.parametrize(
+    ("code", "to", "verdict"),
+    [
+        (131050, "+447400123456", errors.RecipientVerdict(opts_out_marketing=True)),
+        ("131050", "447400123456", errors.RecipientVerdict(opts_out_marketing=True)),
+        (131049, "+12025550143", errors.RecipientVerdict(ineligible_geo=True)),
+        ("131049", "12025550143", errors.RecipientVerdict(ineligible_geo=True)),
+        (131049, "+447400123456", errors.RecipientVerdict()),
+        (131049, "", errors.RecipientVerdict()),
+        (131026, "+12025550143", errors.RecipientVerdict()),
+        ("", "+12025550143", errors.RecipientVerdict()),
+    ],
+)
+def test_one_verdict_per_code_for_send_answers_and_status_webhooks(code, to, verdict):
+    """Status webhooks carry the code as a string and the recipient as digits."""
+    assert errors.recipient_verdict(code, to) == verdict
 
 
 @pytest.mark.parametrize(

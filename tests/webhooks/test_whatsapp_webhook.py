@@ -281,3 +281,70 @@ def test_a_batched_delivery_applies_every_status(client):
         "wamid.1": Status.DELIVERED,
         "wamid.2": Status.DELIVERED,
     }
+
+
+def failed_status(phone_number_id, wamid, code, recipient_id="972987654321"):
+    """A `failed` status webhook as Meta sends it (Cloud API webhook reference, statuses)."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": phone_number_id,
+                            },
+                            "statuses": [
+                                {
+                                    "id": wamid,
+                                    "status": "failed",
+                                    "timestamp": str(int(timezone.now().timestamp())),
+                                    "recipient_id": recipient_id,
+                                    "errors": [
+                                        {
+                                            "code": code,
+                                            "title": "Message failed",
+                                            "message": "Message failed",
+                                            "error_data": {"details": "Sandbox detail."},
+                                        }
+                                    ],
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_user_stopped_marketing_in_a_failed_status_opts_the_phone_out_of_marketing(
+    client, recipient
+):
+    """131050 arrives in a status webhook as well as in a send answer: same verdict, same act."""
+    organization = recipient.send.campaign.organization
+    OptOutFactory(phone_e164="+972987654321", scope=OptOut.Scope.MARKETING)  # another org's
+
+    post(client, failed_status("1122334455667", "wamid.xyzxyz", 131050))
+    post(client, failed_status("1122334455667", "wamid.xyzxyz", 131050))  # Meta retries
+
+    recipient.refresh_from_db()
+    assert (recipient.status, recipient.error_code) == (Status.FAILED, "131050")
+    opt_outs = OptOut.objects.filter(organization=organization)
+    assert [(o.phone_e164, o.scope, o.source) for o in opt_outs] == [
+        ("+972987654321", OptOut.Scope.MARKETING, OptOut.Source.META_ERROR)
+    ]
+
+
+@pytest.mark.parametrize("code", [131026, 131049, 130472])
+def test_other_failures_in_a_status_webhook_opt_nobody_out(client, recipient, code):
+    post(client, failed_status("1122334455667", "wamid.xyzxyz", code))
+
+    recipient.refresh_from_db()
+    assert recipient.error_code == str(code)
+    assert not OptOut.objects.exists()

@@ -39,6 +39,7 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
         "senderId": sender.phone_number_id,
         "segmentIds": [str(segment.pk)],
         "productPolicyConfirmed": True,
+        "productPolicy": "CLOUD_API_FALLBACK",
         "scheduledFor": "2031-03-01T09:00:00Z",
         "stopAt": None,
         "createdAt": None,
@@ -176,6 +177,68 @@ def test_a_wrong_send_is_named_by_its_place_and_nothing_is_stored(api, body, sen
     assert not Send.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        ("{{ lead.variables.nope }}",
+         "no lead of the audience has the variable 'nope' (the audience's columns: coupon)"),
+        ("{{ receiver.nope }}",
+         "no lead of the audience has the variable 'nope' (the audience's columns: coupon)"),
+        ("{{ channel.name }}",
+         "channel is not available: a WhatsApp message goes to one lead (use receiver)"),
+        ("{{ custom }}", "unknown variable 'custom': templates read lead, receiver, sender"),
+    ],
+)  # fmt: skip
+def test_a_parameter_the_product_cannot_fill_is_a_400_naming_it(api, body, parameter, message):
+    response = api.post("campaigns", body(sends=[SEND | {"parameters": ["a", parameter]}]))
+
+    assert response.json() == error(400, f"sends[0].parameters[1]: {message}")
+    assert not Campaign.objects.exists()
+
+
+def test_an_update_is_checked_against_the_campaigns_segments_and_the_leads_given(
+    api, body, organization
+):
+    api.post("campaigns", body(id="c1"))
+    other = LeadFactory(audience__organization=organization, variables={"plan": "pro"})
+    nope = {"sends": [SEND | {"parameters": ["a", "{{ receiver.plan }}"]}]}
+
+    against_segment = api.patch("campaigns/c1", nope)
+    against_leads = api.patch("campaigns/c1", nope | {"leadIds": [other.pk]})
+
+    assert against_segment.json() == error(
+        400,
+        "sends[0].parameters[1]: no lead of the audience has the variable 'plan' "
+        "(the audience's columns: coupon)",
+    )
+    assert against_leads.status_code == 200
+
+
+def test_seed_003_receiver_and_sender_variables_render_in_the_preview(api, body, segment, sender):
+    sender.display_phone_number = "+44 20 7946 0000"
+    sender.save()
+    sends = [SEND | {"parameters": ["{{ receiver.name }} at {{ sender.name }}", "{{ receiver.coupon }}"]}]  # fmt: skip
+    campaign = api.post("campaigns", body(id="c1", sends=sends)).json()["campaign"]
+    lead = segment.leads.order_by("pk").first()
+    send_id = campaign["sends"][0]["id"]
+
+    response = api.post(f"campaigns/c1/sends/{send_id}/preview", {"leadId": lead.pk})
+
+    org_name = segment.organization.name
+    assert response.json()["parameters"] == [f"Ann0 at {org_name}", "C0"]
+    lead.variables = {"coupon": ""}
+    lead.save()
+    skipped = api.post(f"campaigns/c1/sends/{send_id}/preview", {"leadId": lead.pk}).json()
+    assert skipped == {
+        "parameters": None,
+        "body": None,
+        "skipped": {
+            "reason": "missing_parameter",
+            "message": "Parameter {{2}} ({{ receiver.coupon }}) is empty for this lead",
+        },
+    }
+
+
 def test_every_problem_of_a_body_is_reported_at_once(api, body):
     response = api.post("campaigns", body(senderId="999", sends=[{"template": "nope"}]))
 
@@ -253,6 +316,17 @@ def test_updating_a_draft_replaces_the_given_fields_and_sends(api, body, receipt
     assert [(s["template"], s["category"]) for s in campaign["sends"]] == [("receipt", "UTILITY")]
     assert campaign["sends"][0]["schedule"] == {"startOffsetMinutes": 0}
     assert Send.objects.count() == 1
+
+
+def test_the_product_policy_is_the_marketers_choice_or_a_400(api, body):
+    created = api.post("campaigns", body(id="c1")).json()["campaign"]
+    chosen = api.patch("campaigns/c1", {"productPolicy": "STRICT"}).json()["campaign"]
+    refused = api.patch("campaigns/c1", {"productPolicy": "strict"})
+
+    assert created["productPolicy"] == "CLOUD_API_FALLBACK"
+    assert chosen["productPolicy"] == "STRICT"
+    assert refused.json() == error(400, "productPolicy: one of CLOUD_API_FALLBACK, STRICT")
+    assert Campaign.objects.get().product_policy == "STRICT"
 
 
 def test_a_bad_update_changes_nothing(api, body):
@@ -474,7 +548,11 @@ def test_preview_renders_a_send_for_one_lead(api, body, segment):
 
     response = api.post(f"campaigns/c1/sends/{send_id}/preview", {"leadId": str(lead.pk)})
 
-    assert response.json() == {"parameters": ["ANN0", "C0"], "body": "Hi ANN0, C0 off!"}
+    assert response.json() == {
+        "parameters": ["ANN0", "C0"],
+        "body": "Hi ANN0, C0 off!",
+        "skipped": None,
+    }
     lead.variables = {}
     lead.save()
     preview = api.post(f"campaigns/c1/sends/{send_id}/preview", {"leadId": lead.pk}).json()

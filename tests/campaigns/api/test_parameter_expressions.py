@@ -6,7 +6,9 @@ import pytest
 from campaigns.rendering import (
     MAX_LOOP_ITEMS,
     MAX_PARAMETER_LENGTH,
+    MissingParameter,
     api_parameter,
+    compile_parameters,
     render_parameters,
     stored_parameter,
     validate_parameter_mapping,
@@ -33,7 +35,6 @@ def lead():
         ("{% for tag in lead.variables.tags %}{{ tag }};{% endfor %}", "a;b;"),
         ("{% with name=lead.first_name|add:lead.last_name %}{{ name|lower }}{% endwith %}", "annlee"),
         ("{% firstof lead.email lead.first_name %}", "Ann"),
-        ("{{ lead.nothing }}{{ lead.variables.nothing.deeper }}", ""),
         ("first_name", "Ann"),
         ("variables.coupon", "SPRING"),
         ('"20% off"', "20% off"),
@@ -68,6 +69,18 @@ def test_escapes_and_syntax_errors_are_refused_naming_the_parameter(entry, probl
     assert problem in message
 
 
+def each(entries, lead, **options) -> list[str | None]:
+    """What each entry renders on its own; None where it would be a missing parameter."""
+    rendered = []
+    for entry in entries:
+        try:
+            [text] = render_parameters([entry], lead, **options)
+        except MissingParameter:
+            text = None
+        rendered.append(text)
+    return rendered
+
+
 def test_the_template_sees_data_not_the_model(lead):
     entries = [
         "{{ lead.delete }}{{ lead.save }}{{ lead.audience.organization.name }}",
@@ -75,13 +88,13 @@ def test_the_template_sees_data_not_the_model(lead):
         '{{ lead.variables.tags|join:"," }}',
     ]
 
-    assert render_parameters(entries, lead) == ["", "", "a,b"]
+    assert each(entries, lead) == [None, None, "a,b"]
     lead.refresh_from_db()
     assert lead.variables == {"coupon": "SPRING", "tags": ["a", "b"]}
 
 
 def test_output_and_padding_are_bounded(lead):
-    rendered = render_parameters(
+    rendered = each(
         [
             '{{ lead.first_name|ljust:"100000000" }}',
             "{% for c in lead.first_name %}" + "{{ lead.last_name }}" * 400 + "{% endfor %}",
@@ -89,7 +102,7 @@ def test_output_and_padding_are_bounded(lead):
         lead,
     )
 
-    assert rendered[0] == ""
+    assert rendered[0] is None
     assert len(rendered[1]) == MAX_PARAMETER_LENGTH
 
 
@@ -103,10 +116,10 @@ def test_api_spelling_round_trips_to_the_stored_mapping():
     ]
 
 
-def test_a_filter_that_refuses_a_leads_value_renders_empty_text(lead):
+def test_a_filter_that_refuses_a_leads_value_is_a_missing_parameter(lead):
     lead.variables = {"n": "abc"}
 
-    rendered = render_parameters(
+    rendered = each(
         [
             '{{ lead.first_name|ljust:"abc" }}',
             "{{ lead.variables.n|divisibleby:3 }}",
@@ -116,7 +129,7 @@ def test_a_filter_that_refuses_a_leads_value_renders_empty_text(lead):
         lead,
     )
 
-    assert rendered == ["", "", "", "Ann"]
+    assert rendered == [None, None, None, "Ann"]
 
 
 def test_loops_and_variables_cannot_build_huge_text(lead):
@@ -131,3 +144,120 @@ def test_loops_and_variables_cannot_build_huge_text(lead):
 
     assert turns == "." * MAX_LOOP_ITEMS
     assert len(echoed) == MAX_PARAMETER_LENGTH
+
+
+# --- No blank or wrong text (issue 11, point 3) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mapping", "lead_fields", "position"),
+    [
+        (["first_name", "email"], {"email": ""}, 2),
+        (["variables.coupon"], {"variables": {"coupon": ""}}, 1),
+        (["variables.coupon"], {"variables": {"coupon": "   "}}, 1),
+        (["variables.coupon"], {"variables": {}}, 1),
+        (["{{ lead.variables.coupon }}", "first_name"], {"variables": {"coupon": None}}, 1),
+        (["{{ receiver.name }}"], {"first_name": "", "last_name": ""}, 1),
+        (["{% if lead.variables.vip %}VIP{% endif %}"], {"variables": {"vip": ""}}, 1),
+        (['{{ lead.first_name|date:"r" }}'], {}, 1),
+    ],
+)
+def test_a_parameter_that_renders_empty_raises_missing_parameter_naming_it(
+    lead, mapping, lead_fields, position
+):
+    for name, value in lead_fields.items():
+        setattr(lead, name, value)
+
+    with pytest.raises(MissingParameter) as caught:
+        render_parameters(mapping, lead)
+
+    assert caught.value.position == position
+    assert caught.value.entry == mapping[position - 1]
+    assert f"Parameter {{{{{position}}}}}" in str(caught.value)
+
+
+def test_the_compiled_renderer_raises_per_lead_and_renders_the_others(lead):
+    render = compile_parameters(["first_name", "variables.coupon"])
+    blank = LeadFactory(first_name="Bo", variables={"coupon": ""})
+
+    assert render(lead) == ["Ann", "SPRING"]
+    with pytest.raises(MissingParameter):
+        render(blank)
+    assert render(lead) == ["Ann", "SPRING"]
+
+
+def test_seed_003_receiver_and_sender_render_from_the_lead_and_the_business(lead):
+    lead.email, lead.external_id, lead.phone_e164 = "ann@example.com", "crm-7", "+447400123456"
+    sender = {"name": "Acme", "phone": "+44 20 7946 0000", "id": "106540352242922"}
+    entries = [
+        "{{ receiver.name }}",
+        "{{receiver.first_name}} {{ receiver.last_name }}",
+        "{{ receiver.phone }}",
+        "{{ receiver.email }}",
+        "{{ receiver.id }}",
+        "{{ receiver.coupon }}",
+        "Hi {{ receiver.name }}, I'm {{ sender.name }}!",
+        "{{ sender.phone }} / {{ sender.id }}",
+    ]
+
+    assert validate_parameter_mapping(entries, len(entries), {"coupon", "tags"}) == []
+    assert render_parameters(entries, lead, sender=sender) == [
+        "Ann Lee",
+        "Ann Lee",
+        "+447400123456",
+        "ann@example.com",
+        "crm-7",
+        "SPRING",
+        "Hi Ann Lee, I'm Acme!",
+        "+44 20 7946 0000 / 106540352242922",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("{{ channel.id }}", "channel is not available"),
+        ("{{ custom }}", "unknown variable 'custom'"),
+        ("{{ lead.nothing }}", "lead.nothing is not a lead field"),
+        ("{{ sender.email }}", "sender.email is not available"),
+        ("{{ receiver }}", "name a field of receiver"),
+        ("{% firstof lead.email user.name %}", "unknown variable 'user'"),
+        ("{{ lead.first_name|default:channel.name }}", "channel is not available"),
+        ('""', "an empty literal would send blank text"),
+    ],
+)
+def test_names_the_product_cannot_fill_are_refused_naming_them(entry, problem):
+    [message] = validate_parameter_mapping([entry], 1)
+
+    assert message.startswith("Parameter {{1}}: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "variables.nope",
+        "{{ lead.variables.nope }}",
+        '{{ lead.variables.nope|default:"X" }}',
+        "{{ receiver.nope }}",
+        "{% if lead.variables.nope %}x{% else %}y{% endif %}",
+        "{% for t in lead.variables.nope %}{{ t }}{% endfor %}",
+    ],
+)
+def test_a_variable_no_lead_has_is_refused_with_the_audiences_columns(entry):
+    [message] = validate_parameter_mapping([entry], 1, {"coupon", "city"})
+
+    assert message == (
+        "Parameter {{1}}: no lead of the audience has the variable 'nope' "
+        "(the audience's columns: city, coupon)"
+    )
+
+
+def test_loop_and_with_names_are_the_templates_own(lead):
+    entries = [
+        "{% for t in lead.variables.tags %}{{ t }}{{ forloop.counter }}{% endfor %}",
+        "{% with n=receiver.name %}{{ n|upper }}{% endwith %}",
+    ]
+
+    assert validate_parameter_mapping(entries, 2, {"tags"}) == []
+    assert render_parameters(entries, lead) == ["a1b2", "ANN LEE"]
