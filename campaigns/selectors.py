@@ -219,6 +219,18 @@ class Funnel:
         )
 
 
+def ended_early_note(status_label: str, progress: SendProgress) -> str:
+    """What a stop or a cancel came to, instead of a "100% done" that never happened."""
+    counts = progress.counts
+    messaged = sum(counts[s] for s in FUNNEL_REACHED[RecipientStatus.SENT])
+    if not messaged:
+        return f"{status_label} before any message was sent"
+    return (
+        f"{status_label} after {messaged:,} of {progress.total:,} messages were sent "
+        f"({counts[RecipientStatus.SKIPPED]:,} skipped)"
+    )
+
+
 @dataclass(frozen=True)
 class SendAnalytics:
     send: Send
@@ -234,6 +246,13 @@ class SendAnalytics:
     @property
     def progress(self) -> float:
         return send_fraction_done(self.send, self.funnel.progress)
+
+    @property
+    def ended_early(self) -> str:
+        """For a stopped or cancelled send, what it came to; empty otherwise."""
+        if self.send.status not in (Send.Status.STOPPED, Send.Status.CANCELLED):
+            return ""
+        return ended_early_note(self.send.get_status_display(), self.funnel.progress)
 
     @property
     def fire_at_utc(self) -> str:
@@ -268,6 +287,13 @@ class CampaignAnalytics:
     @property
     def progress(self) -> float:
         return campaign_fraction_done(self.campaign, [a.progress for a in self.sends])
+
+    @property
+    def ended_early(self) -> str:
+        """For a stopped or cancelled campaign, what it came to; empty otherwise."""
+        if self.campaign.status not in (Campaign.Status.STOPPED, Campaign.Status.CANCELLED):
+            return ""
+        return ended_early_note(self.campaign.get_status_display(), self.funnel.progress)
 
     @property
     def next_send(self) -> SendAnalytics | None:

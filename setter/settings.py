@@ -223,7 +223,7 @@ DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 128)
 DISPATCH_TASKS_PER_SEND = env_int("DISPATCH_TASKS_PER_SEND", 2)
 DISPATCH_SLICE_SECONDS = env_int("DISPATCH_SLICE_SECONDS", 50)
 # Rows claimed at once: this many seconds at the send's rate (10 to 1,000 rows).
-DISPATCH_BATCH_SECONDS = float(os.environ.get("DISPATCH_BATCH_SECONDS", "2"))
+DISPATCH_BATCH_SECONDS = float(os.environ.get("DISPATCH_BATCH_SECONDS", "0.5"))
 DISPATCH_START_AHEAD_SECONDS = env_int("DISPATCH_START_AHEAD_SECONDS", 2)
 # How often a dispatch run takes the next moment's slots and writes the answers it got.
 DISPATCH_TICK_SECONDS = float(os.environ.get("DISPATCH_TICK_SECONDS", "0.02"))
@@ -232,7 +232,7 @@ DISPATCH_LATE_SLOT_SECONDS = float(os.environ.get("DISPATCH_LATE_SLOT_SECONDS", 
 # A dispatcher renews the lease on the rows it holds every third of this; rows whose lease
 # lapsed lost their worker: claimed ones are queued again, sending ones become `unknown`.
 # Must exceed the Graph API read timeout.
-DISPATCH_LEASE_SECONDS = float(os.environ.get("DISPATCH_LEASE_SECONDS", "15"))
+DISPATCH_LEASE_SECONDS = float(os.environ.get("DISPATCH_LEASE_SECONDS", "6"))
 DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5)
 # A 130429 says the number is busy, not that the message is bad: more attempts for those.
 DISPATCH_MAX_THROTTLED_ATTEMPTS = env_int("DISPATCH_MAX_THROTTLED_ATTEMPTS", 15)

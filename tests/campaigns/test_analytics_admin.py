@@ -356,3 +356,29 @@ def test_the_csv_export_never_shows_another_organizations_recipients(
     by_campaign = {"send__campaign__id__exact": other_campaign.pk}
     assert marketer.get(EXPORT_URL, by_campaign).status_code == 404
     assert marketer.get(EXPORT_URL, {"send__id__exact": "x"}).status_code == 404
+
+
+def test_a_campaign_cancelled_mid_send_says_what_it_came_to_not_100_percent(client):
+    send = SendFactory(status=Send.Status.CANCELLED)
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.CANCELLED)
+    recipients(send, Status.SENT, 20)
+    recipients(send, Status.SKIPPED, 4, skip_reason="cancelled")
+    client.force_login(UserFactory(organization=campaign.organization))
+
+    page = client.get(page_url(campaign))
+
+    assertContains(page, "Cancelled after 20 of 24 messages were sent (4 skipped)", count=2)
+    assertNotContains(page, "of the sends done")
+
+
+def test_a_campaign_cancelled_before_anything_fired_says_so(client):
+    send = SendFactory(status=Send.Status.CANCELLED)
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.CANCELLED)
+    client.force_login(UserFactory(organization=campaign.organization))
+
+    page = client.get(page_url(campaign))
+
+    assertContains(page, "Cancelled before any message was sent")
+    assertNotContains(page, "of the sends done")

@@ -149,7 +149,6 @@ def test_faults_and_a_killed_worker_leave_every_recipient_messaged_once_or_expla
     and replaced: done within a bound, exactly once, nobody forbidden, at the rate."""
     rate = 300
     settings.DISPATCH_STALE_SECONDS = 2  # today's engine re-dispatches a dead worker's send
-    settings.RECIPIENT_SENDING_STALE_SECONDS = 3
     sandbox.configure(
         **FAULTS,
         webhook_url=live_server.url + "/webhooks/whatsapp",

@@ -26,7 +26,6 @@ TERMINAL = {
 def test_a_worker_killed_mid_send_never_causes_a_second_message(
     sandbox, number, marketing_template, workers, queue, live_server, settings
 ):
-    settings.RECIPIENT_SENDING_STALE_SECONDS = 3
     settings.DISPATCH_STALE_SECONDS = 2
     sandbox.configure(
         webhook_url=live_server.url + "/webhooks/whatsapp",
