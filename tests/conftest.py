@@ -29,6 +29,13 @@ def _static_root(settings, tmp_path):
     settings.STATIC_ROOT.mkdir()
 
 
+@pytest.fixture(autouse=True)
+def _loopback_webhook_receivers(settings):
+    """The tests' webhook receivers listen on 127.0.0.1; tests of the SSRF refusal turn
+    this off again."""
+    settings.OUTBOUND_WEBHOOK_ALLOW_LOOPBACK = True
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
     server = SandboxThread(SandboxConfig(app_secret=settings.WHATSAPP_APP_SECRET)).start()

@@ -11,6 +11,8 @@ from django.db import models
 
 from setter.models import Organization
 
+from .outbound.targets import validate_webhook_url
+
 
 class EventType(models.TextChoices):
     CAMPAIGN_STARTED = "campaign.started", "Campaign started"
@@ -25,7 +27,10 @@ class WebhookEndpoint(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
     )
-    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    url = models.URLField(
+        max_length=2000,
+        validators=[URLValidator(schemes=["http", "https"]), validate_webhook_url],
+    )
     description = models.CharField(max_length=200, blank=True)
     # Standard Webhooks form, `whsec_<base64>`. Kept readable because signing needs it; shown
     # to the partner once, never logged.
