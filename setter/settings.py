@@ -198,6 +198,9 @@ OUTBOUND_WEBHOOK_RETRY_SCHEDULE = [
     )
 ]
 OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Endpoints on loopback addresses (a receiver on the developer's machine). Off in production,
+# where 127.0.0.1 is our own Redis and admin; the embedded demo turns it on.
+OUTBOUND_WEBHOOK_ALLOW_LOOPBACK = env_bool("OUTBOUND_WEBHOOK_ALLOW_LOOPBACK", False)
 # `purge_webhook_logs` deletes deliveries and filter events finished longer ago than this.
 WEBHOOK_LOG_RETENTION_DAYS = env_int("WEBHOOK_LOG_RETENTION_DAYS", 30)
 

@@ -30,6 +30,13 @@ def _static_root(settings, tmp_path):
     settings.STATIC_ROOT.mkdir()
 
 
+@pytest.fixture(autouse=True)
+def _loopback_webhook_receivers(settings):
+    """The tests' webhook receivers listen on 127.0.0.1; tests of the SSRF refusal turn
+    this off again."""
+    settings.OUTBOUND_WEBHOOK_ALLOW_LOOPBACK = True
+
+
 # The sandbox's defaults are realistic (a few messages fail, no reads from limited-reporting
 # regions); tests count exactly, so theirs reports every message delivered and read. A test
 # of those defaults or of faults configures them itself.

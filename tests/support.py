@@ -74,6 +74,7 @@ class Worker:
             "WHATSAPP_GRAPH_URL": sandbox_url,
             "DISPATCH_CONCURRENCY": str(dispatch_concurrency),
             "DISPATCH_SLICE_SECONDS": "5",
+            "OUTBOUND_WEBHOOK_ALLOW_LOOPBACK": "1",
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "setter", "worker", "--pool", "threads",

@@ -2,8 +2,9 @@
 
 `api_key` organizations send `Authorization: Bearer <key>`; `hmac` organizations sign the raw
 body (`X-Setter-Signature: sha256=<hex>`). A signature names no organization, so each view says
-which organization would have signed its request (the owner of `campaignId`, or the
-`X-Setter-Organization` header); only that organization's keys are tried. Every way a
+which organization would have signed its request (the `X-Setter-Organization` header, or the
+owner of the `campaignId` that starts the body), from headers and raw bytes: the body is
+verified before it is parsed. Only that organization's keys are tried. Every way a
 signature can fail — unknown campaign or organization, wrong mode, no key matching — gets the
 same answer, so it never tells whether an id exists in another organization.
 """

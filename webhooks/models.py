@@ -1,5 +1,6 @@
 """Outbound webhooks: the partner's endpoints, one delivery per event and endpoint, and every
-attempt at it. (The inbound partner webhooks store their data in the apps they feed.)
+attempt at it. (The inbound webhooks store their data in the apps they feed; only the count of
+refused Meta status reports lives here.)
 
 Deliveries are driven from the database, not by long Celery countdowns: `next_attempt_at` says
 when a delivery is due, and beat's webhook tick hands due ones to workers.
@@ -9,6 +10,8 @@ from django.core.validators import URLValidator
 from django.db import models
 
 from setter.models import Organization
+
+from .outbound.targets import validate_webhook_url
 
 
 class EventType(models.TextChoices):
@@ -25,7 +28,10 @@ class WebhookEndpoint(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
     )
-    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    url = models.URLField(
+        max_length=2000,
+        validators=[URLValidator(schemes=["http", "https"]), validate_webhook_url],
+    )
     description = models.CharField(max_length=200, blank=True)
     # Standard Webhooks form, `whsec_<base64>`. Kept readable because signing needs it; shown
     # to the partner once, never logged.
@@ -117,3 +123,18 @@ class WebhookAttempt(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class RejectedStatusCount(models.Model):
+    """How many of Meta's status reports were refused, per offending field, since install.
+
+    A bad report is skipped so the rest of its delivery still applies (Meta would redeliver
+    the whole batch after a 500). Kept in the database because the webhook lands on any web
+    process while /metrics may be scraped from another.
+    """
+
+    field = models.CharField(max_length=64, unique=True)
+    count = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.field}: {self.count}"

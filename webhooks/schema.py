@@ -90,8 +90,19 @@ audience_filter_schema = extend_schema(
         "Narrow one pending send to (include) or away from (exclude) the listed leads, "
         "until 5 minutes before it fires. The latest filter event of a send counts; an "
         "exact replay of a recorded payload answers already_received and changes nothing. "
-        "Under HMAC the organization is the owner of campaignId."
+        "Under HMAC the organization is the one X-Setter-Organization names or else the owner "
+        "of campaignId, which must then start within the body's first 4,096 bytes (put it "
+        "before leads, as the seed's example does)."
     ),
+    parameters=[
+        OpenApiParameter(
+            ORGANIZATION_HEADER,
+            location=OpenApiParameter.HEADER,
+            required=False,
+            description="Your organization's slug. Optional with X-Setter-Signature (HMAC): "
+            "without it campaignId names the organization. Ignored with an API key.",
+        )
+    ],
     request=AudienceFilterRequestSerializer,
     responses={
         200: OpenApiResponse(

@@ -1,6 +1,6 @@
-"""Business rules of the inbound partner webhooks: audience filters for a send, and lead events.
-
-Both take already-authenticated, shape-checked input and either store everything or nothing.
+"""Business rules of the inbound webhooks: audience filters for a send and lead events (both
+take already-authenticated, shape-checked input and store everything or nothing), and the
+count of Meta status reports refused.
 """
 
 import datetime as dt
@@ -19,6 +19,7 @@ from setter.instants import in_supported_range
 from setter.models import Organization
 
 from .exceptions import SendConflict, SendNotFound
+from .models import RejectedStatusCount
 
 # Seed 000: filters are taken until 5 minutes before the send fires.
 FILTER_DEADLINE_BEFORE_SEND = dt.timedelta(minutes=5)
@@ -251,3 +252,16 @@ def _insert_new_lead_events(organization: Organization, rows: list[tuple], now) 
             )
             inserted += len(cursor.fetchall())
         return inserted
+
+
+def record_rejected_statuses(by_field: dict[str, int]) -> None:
+    """Add refused Meta status reports to their per-field totals, one upsert per field."""
+    table = connection.ops.quote_name(RejectedStatusCount._meta.db_table)
+    with connection.cursor() as cursor:
+        for field_name, count in sorted(by_field.items()):
+            # Concurrent deliveries add to the same row: the increment happens in SQL.
+            cursor.execute(
+                f"INSERT INTO {table} (field, count) VALUES (%s, %s) "
+                f"ON CONFLICT (field) DO UPDATE SET count = {table}.count + excluded.count",
+                [field_name, count],
+            )

@@ -1,7 +1,6 @@
 """The inbound partner webhooks: validate, authenticate in the organization's mode, call a service."""
 
 from rest_framework.exceptions import ValidationError
-from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,28 +12,33 @@ from .authentication import (
     SignatureAuthentication,
 )
 from .exceptions import BODY_PATH, InvalidPayload, webhook_exception_handler
-from .parsing import OrjsonParser, read_body
+from .parsing import (
+    LEADING_MEMBER_BYTES,
+    BodyAfterCredentials,
+    Missing,
+    OrjsonParser,
+    leading_member,
+    read_body,
+)
 from .schema import audience_filter_schema, lead_events_schema
 from .serializers import AudienceFilterRequestSerializer, StrictIntegerField, lead_events_from_body
 
 
-class PartnerWebhookView(APIView):
+class PartnerWebhookView(BodyAfterCredentials, APIView):
     """Shared plumbing: the large-body limit, the credentials, and the JSON error shape."""
 
     authentication_classes = [ApiKeyAuthentication, SignatureAuthentication]
     permission_classes = [IsPartnerOrganization]
     parser_classes = [OrjsonParser]
 
-    def initial(self, request, *args, **kwargs):
-        read_body(request._request)
-        super().initial(request, *args, **kwargs)
-
     def get_exception_handler(self):
         return webhook_exception_handler
 
     def signing_organization(self, request):
-        """The organization whose signing keys may have signed this request, if any."""
-        raise NotImplementedError
+        """The organization whose signing keys may have signed this request, if any: the
+        one X-Setter-Organization names. Called before the body is parsed."""
+        slug = request.headers.get(ORGANIZATION_HEADER, "").strip()
+        return selectors.organization_by_slug(slug) if slug else None
 
 
 class AudienceFilterView(PartnerWebhookView):
@@ -56,8 +60,19 @@ class AudienceFilterView(PartnerWebhookView):
         return Response(body)
 
     def signing_organization(self, request):
-        """The owner of campaignId: the seed's signed example names no organization."""
-        raw_campaign_id = _json_object(request.data).get("campaignId", empty)
+        """The organization X-Setter-Organization names or else, as the seed's signed example
+        names none, the owner of campaignId among the body's first members (raw bytes: the
+        body is not parsed before the signature is checked)."""
+        if request.headers.get(ORGANIZATION_HEADER, "").strip():
+            return super().signing_organization(request)
+        try:
+            raw_campaign_id = leading_member(read_body(request._request), "campaignId")
+        except Missing:
+            message = (
+                f"Under HMAC, put campaignId before leads (within the first "
+                f"{LEADING_MEMBER_BYTES:,} bytes of the body) or send {ORGANIZATION_HEADER}."
+            )
+            raise InvalidPayload([{"field": "campaignId", "message": message}]) from None
         try:
             campaign_id = StrictIntegerField(min_value=1).run_validation(raw_campaign_id)
         except ValidationError as exc:
@@ -78,10 +93,6 @@ class LeadEventsView(PartnerWebhookView):
                 "rejects": result.rejects,
             }
         )
-
-    def signing_organization(self, request):
-        slug = request.headers.get(ORGANIZATION_HEADER, "").strip()
-        return selectors.organization_by_slug(slug) if slug else None
 
 
 def _json_object(data):

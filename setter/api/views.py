@@ -2,24 +2,21 @@
 
 from rest_framework.views import APIView
 
-from webhooks.parsing import OrjsonParser, read_body
+from webhooks.parsing import BodyAfterCredentials, OrjsonParser
 
 from . import schema  # noqa: F401  (registers the key schemes with drf-spectacular)
 from .authentication import BearerApiKeyAuthentication, IsApiOrganization, XApiKeyAuthentication
 from .errors import api_exception_handler
 
 
-class ApiView(APIView):
-    """`request.auth` is the calling Organization; every lookup must be scoped to it."""
+class ApiView(BodyAfterCredentials, APIView):
+    """`request.auth` is the calling Organization; every lookup must be scoped to it. The
+    body is read only after the key is checked (bulk bodies of 10,000 persons or targets
+    outgrow Django's 2.5 MB limit, so BodyAfterCredentials reads it, bounded)."""
 
     authentication_classes = [XApiKeyAuthentication, BearerApiKeyAuthentication]
     permission_classes = [IsApiOrganization]
     parser_classes = [OrjsonParser]
-
-    def initial(self, request, *args, **kwargs):
-        # Bulk bodies (10,000 persons or targets) outgrow Django's 2.5 MB body limit.
-        read_body(request._request)
-        super().initial(request, *args, **kwargs)
 
     def get_exception_handler(self):
         return api_exception_handler

@@ -24,6 +24,7 @@ from campaigns.models import Send, SendRecipient
 from campaigns.pacing import send_rate
 from messaging.ratelimit import get_rate_limiter
 from setter.celery import app as celery_app
+from webhooks.selectors import rejected_status_counts
 
 logger = logging.getLogger(__name__)
 RecipientStatus = SendRecipient.Status
@@ -40,6 +41,7 @@ class EngineCollector:
         yield from self._messages()
         yield from self._sends()
         yield from self._durations()
+        yield self._rejected_statuses()
         yield from _guarded("rate limiter", self._rate_limiter_waits)
         yield from _guarded("rate limiter", self._send_rates)
         yield from _guarded("broker", self._broker_queues)
@@ -129,6 +131,16 @@ class EngineCollector:
             materialization["count"],
             materialization["total"] or 0.0,
         )
+
+    def _rejected_statuses(self):
+        rejected = CounterMetricFamily(
+            "setter_whatsapp_statuses_rejected",
+            "Meta status reports skipped because a field could not be stored as sent, by field.",
+            labels=["field"],
+        )
+        for field, count in rejected_status_counts().items():
+            rejected.add_metric([field], count)
+        return rejected
 
     def _rate_limiter_waits(self):
         seconds = CounterMetricFamily(

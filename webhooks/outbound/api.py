@@ -141,9 +141,23 @@ class WebhookEndpointsView(ApiView):
                 event_types=data["eventTypes"],
             )
         except ValidationError as error:
-            raise BadRequest("; ".join(error.messages)) from None
+            raise BadRequest(_named(error)) from None
         body = {**endpoint_json(endpoint), "secret": endpoint.secret}
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _named(error: ValidationError) -> str:
+    """A model validation error as the API's message, each problem after its field."""
+    if not hasattr(error, "error_dict"):
+        return "; ".join(error.messages)
+    return "; ".join(
+        f"{_API_FIELDS.get(field, field)}: {message}"
+        for field, messages in error.message_dict.items()
+        for message in messages
+    )
+
+
+_API_FIELDS = {"event_types": "eventTypes"}
 
 
 def _first(problems):

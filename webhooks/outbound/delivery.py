@@ -23,6 +23,7 @@ from webhooks.models import WebhookAttempt, WebhookDelivery
 
 from . import services
 from .signing import signature_headers
+from .targets import UnsafeTarget, checked_session
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +97,24 @@ def _post(delivery: WebhookDelivery, now: dt.datetime) -> Answer:
     }
     started = time.monotonic()
     try:
-        # Redirects are not followed (Standard Webhooks: a 3xx is a failure; fix the URL).
-        with requests.post(
-            endpoint.url,
-            data=body,
-            headers=headers,
-            timeout=settings.OUTBOUND_WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
+        # Redirects are not followed (Standard Webhooks: a 3xx is a failure; fix the URL), so
+        # a public URL cannot bounce the worker to an address the check would refuse. Only the
+        # excerpt we store is read from the answer.
+        with (
+            checked_session() as session,
+            session.post(
+                endpoint.url,
+                data=body,
+                headers=headers,
+                timeout=settings.OUTBOUND_WEBHOOK_TIMEOUT_SECONDS,
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
             excerpt = response.raw.read(WebhookAttempt.RESPONSE_EXCERPT_CHARS, decode_content=True)
             status_code, error = response.status_code, ""
+    except UnsafeTarget as refused:
+        status_code, excerpt, error = None, b"", f"Refused: {refused}"
     except requests.RequestException as exc:
         status_code, excerpt, error = None, b"", f"{type(exc).__name__}: {exc}"
     duration_ms = round((time.monotonic() - started) * 1000)

@@ -7,18 +7,24 @@ never allowed to fail the rest of the delivery.
 
 import datetime as dt
 import logging
+import re
 from collections import Counter
 
 from audiences.models import OptOut
 from audiences.optouts import lift_marketing_opt_out, opt_out_marketing_from_meta, record_opt_out
 from audiences.phones import canonical_or_normalized
 from campaigns.feedback import StatusUpdate, ingest_statuses
+from campaigns.models import SendRecipient
 from messaging.errors import recipient_verdict
 from messaging.keywords import is_stop_message
 from messaging.models import WhatsAppNumber
 from messaging.services import apply_template_status_update
+from setter.instants import in_supported_range
+from webhooks.services import record_rejected_statuses
 
 logger = logging.getLogger(__name__)
+# Counts of refused status reports are `rejected:<field>` in a delivery's Counter.
+REJECTED_PREFIX = "rejected:"
 
 
 def _list(value) -> list:
@@ -42,6 +48,13 @@ def handle_delivery(payload) -> Counter:
                 logger.warning("malformed webhook change skipped", exc_info=True)
                 counts["malformed"] += 1
     counts["statuses"] += ingest_statuses(statuses)
+    record_rejected_statuses(
+        {
+            key.removeprefix(REJECTED_PREFIX): n
+            for key, n in counts.items()
+            if key.startswith(REJECTED_PREFIX)
+        }
+    )
     return counts
 
 
@@ -50,7 +63,7 @@ def _handle_change(change, waba_id: str, statuses: list, counts: Counter) -> Non
     field, value = change.get("field"), _dict(change.get("value"))
     phone_number_id = str(_dict(value.get("metadata")).get("phone_number_id", ""))
     if field == "messages":
-        statuses.extend(_status_updates(phone_number_id, _list(value.get("statuses"))))
+        statuses.extend(_status_updates(phone_number_id, _list(value.get("statuses")), counts))
         _handle_failures(phone_number_id, _list(value.get("statuses")), counts)
         _handle_messages(phone_number_id, _list(value.get("messages")), counts)
     elif field == "user_preferences":
@@ -61,26 +74,100 @@ def _handle_change(change, waba_id: str, statuses: list, counts: Counter) -> Non
         counts["ignored"] += 1
 
 
+class BadStatus(ValueError):
+    """A status report we cannot apply as sent; `field` names the offending part."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+_WAMID_MAX_LENGTH = SendRecipient._meta.get_field("wamid").max_length
+_ERROR_CODE_MAX_LENGTH = SendRecipient._meta.get_field("error_code").max_length
+_ERROR_TITLE_MAX_LENGTH = SendRecipient._meta.get_field("error_title").max_length
+# Meta's own cap on biz_opaque_callback_data.
+_CALLBACK_DATA_MAX_LENGTH = 512
+
+
+def _text(value, field: str, max_length: int | None = None) -> str:
+    """A string Meta sent, refused if the column cannot hold it exactly."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise BadStatus(field, f"expected a string, got {type(value).__name__}")
+    text = str(value)
+    if "\x00" in text:
+        raise BadStatus(field, "contains a NUL character")
+    if max_length is not None and len(text) > max_length:
+        raise BadStatus(field, f"longer than {max_length} characters")
+    return text
+
+
 def _timestamp(value) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+    """Unix seconds, as a string (Meta's form) or a number, in the years 1970–9000."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise BadStatus("timestamp", "expected unix seconds")
+    if isinstance(value, str) and not _UNIX_SECONDS.fullmatch(value):
+        raise BadStatus("timestamp", "expected unix seconds")
+    try:
+        moment = dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BadStatus("timestamp", "out of range") from None
+    if not in_supported_range(moment):
+        raise BadStatus("timestamp", "outside the years 1970–9000")
+    return moment
 
 
-def _status_updates(phone_number_id: str, statuses: list) -> list[StatusUpdate]:
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+def _status_update(phone_number_id: str, status) -> StatusUpdate:
+    """One status report as we store it, or BadStatus naming the field we cannot store."""
+    if not isinstance(status, dict):
+        raise BadStatus("status", "expected an object")
+    name = _text(status.get("status"), "status", 32)
+    fields = {}
+    if name == "failed":
+        errors = status.get("errors")
+        error = errors[0] if isinstance(errors, list) and errors else {}
+        if not isinstance(error, dict):
+            raise BadStatus("errors", "expected a list of objects")
+        details = error.get("error_data")
+        fields = {
+            "error_code": _text(error.get("code"), "errors.code", _ERROR_CODE_MAX_LENGTH),
+            "error_title": _text(error.get("title"), "errors.title", _ERROR_TITLE_MAX_LENGTH),
+            "error_detail": _text(
+                details.get("details") if isinstance(details, dict) else None,
+                "errors.error_data.details",
+            ),
+        }
+    return StatusUpdate(
+        phone_number_id=phone_number_id,
+        wamid=_text(status.get("id"), "id", _WAMID_MAX_LENGTH),
+        status=name,
+        timestamp=_timestamp(status.get("timestamp")),
+        callback_data=_text(
+            status.get("biz_opaque_callback_data"),
+            "biz_opaque_callback_data",
+            _CALLBACK_DATA_MAX_LENGTH,
+        ),
+        **fields,
+    )
+
+
+def _status_updates(phone_number_id: str, statuses: list, counts: Counter) -> list[StatusUpdate]:
+    """Every report that can be applied; each bad one is logged and counted by field, and
+    the others go on."""
     updates = []
-    for status in map(_dict, statuses):
-        error = _dict((_list(status.get("errors")) or [{}])[0])
-        updates.append(
-            StatusUpdate(
-                phone_number_id=phone_number_id,
-                wamid=str(status.get("id", "")),
-                status=str(status.get("status", "")),
-                timestamp=_timestamp(status.get("timestamp", 0)),
-                callback_data=str(status.get("biz_opaque_callback_data", "")),
-                error_code=str(error.get("code", "")),
-                error_title=str(error.get("title", ""))[:255],
-                error_detail=str(_dict(error.get("error_data")).get("details", "")),
+    for status in statuses:
+        try:
+            updates.append(_status_update(phone_number_id, status))
+        except BadStatus as bad:
+            logger.warning(
+                "bad webhook status skipped",
+                extra={"phone_number_id": phone_number_id, "field": bad.field, "problem": str(bad)},
             )
-        )
+            counts[f"{REJECTED_PREFIX}{bad.field}"] += 1
     return updates
 
 

@@ -36,8 +36,9 @@ def whatsapp_webhook(request):
         return JsonResponse({"error": "invalid signature"}, status=401)
     try:
         payload = json.loads(body)
-    except ValueError:
-        # Meta retries anything but a 2xx; a body that will never parse must not loop.
+    except (ValueError, RecursionError):
+        # Meta retries anything but a 2xx; a body that will never parse (or nests deeper
+        # than the parser goes) must not loop.
         logger.warning("unparseable WhatsApp webhook body", extra={"bytes": len(body)})
         return JsonResponse({"status": "ignored"})
     counts = handle_delivery(payload)

@@ -50,6 +50,8 @@ class Command(BaseCommand):
 
         env = {
             "DJANGO_SETTINGS_MODULE": "setter.settings",
+            # The demo's webhook receivers run on this machine too.
+            "OUTBOUND_WEBHOOK_ALLOW_LOOPBACK": "1",
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{sandbox_port}",
