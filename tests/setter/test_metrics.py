@@ -39,7 +39,9 @@ def fire_marketing_send(number, template, *, rate):
     audience = AudienceFactory(organization=number.organization)
     campaign.audiences.add(audience)
     for phone in [*UK_PHONES, US_PHONE]:
-        LeadFactory(audience=audience, phone_e164=phone, variables={"coupon": "C1"})
+        LeadFactory(
+            audience=audience, phone_e164=phone, first_name="Ann", variables={"coupon": "C1"}
+        )
     send = SendFactory(
         campaign=campaign,
         template=template,

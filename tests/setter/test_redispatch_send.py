@@ -38,7 +38,9 @@ def stuck_send(number, template, *, heartbeat_age, lost=LOST_PHONES, queued=QUEU
     )
     for phones, status in ((lost, Status.SENDING), (queued, Status.QUEUED)):
         for phone in phones:
-            lead = LeadFactory(audience=audience, phone_e164=phone, variables={"coupon": "C"})
+            lead = LeadFactory(
+                audience=audience, phone_e164=phone, first_name="Ann", variables={"coupon": "C"}
+            )
             SendRecipient.objects.create(send=send, lead=lead, phone_e164=phone, status=status)
     # On the wire when the worker died, whose lease on them lapsed long ago.
     SendRecipient.objects.filter(send=send, status=Status.SENDING).update(
