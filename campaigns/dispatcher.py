@@ -490,9 +490,14 @@ class DispatchRun:
                 return Outcome(recipient.pk, "unknown", error_title=str(error)[:255])
             return _retry(recipient, error)
         except errors.ThroughputLimited as error:
-            # The number is busy, not this message bad: more attempts, and the limiter slows.
+            # The number is busy, not this message bad: the limiter slows the number, so
+            # the message itself comes back soon, with more attempts than other errors.
             return _retry(
-                recipient, error, attempts=settings.DISPATCH_MAX_THROTTLED_ATTEMPTS, refused=True
+                recipient,
+                error,
+                attempts=settings.DISPATCH_MAX_THROTTLED_ATTEMPTS,
+                base=settings.DISPATCH_RETRY_BASE_SECONDS / 4,
+                refused=True,
             )
         except errors.PairRateLimited as error:
             return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
@@ -549,7 +554,13 @@ def _failure(
 
 
 def _retry(
-    recipient, error, *, minimum: float = 0.0, attempts: int | None = None, refused: bool = False
+    recipient,
+    error,
+    *,
+    minimum: float = 0.0,
+    attempts: int | None = None,
+    base: float | None = None,
+    refused: bool = False,
 ) -> Outcome:
     """Try again later with jittered backoff, or fail with Meta's last code when the
     recipient's attempts ran out (`recipient.attempts` counts those before this one)."""
@@ -559,7 +570,7 @@ def _retry(
         minimum,
         errors.backoff_delay(
             recipient.attempts,
-            base=settings.DISPATCH_RETRY_BASE_SECONDS,
+            base=settings.DISPATCH_RETRY_BASE_SECONDS if base is None else base,
             cap=settings.DISPATCH_RETRY_CAP_SECONDS,
         ),
     )

@@ -241,7 +241,7 @@ DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5)
 DISPATCH_MAX_THROTTLED_ATTEMPTS = env_int("DISPATCH_MAX_THROTTLED_ATTEMPTS", 15)
 # Retries back off exponentially from this base, with full jitter, up to the cap.
 DISPATCH_RETRY_BASE_SECONDS = float(os.environ.get("DISPATCH_RETRY_BASE_SECONDS", "1"))
-DISPATCH_RETRY_CAP_SECONDS = float(os.environ.get("DISPATCH_RETRY_CAP_SECONDS", "10"))
+DISPATCH_RETRY_CAP_SECONDS = float(os.environ.get("DISPATCH_RETRY_CAP_SECONDS", "4"))
 DISPATCH_PAIR_RATE_DELAY_SECONDS = float(os.environ.get("DISPATCH_PAIR_RATE_DELAY_SECONDS", "6"))
 # A send whose dispatchers have not reported for this long gets new ones.
 DISPATCH_STALE_SECONDS = env_int("DISPATCH_STALE_SECONDS", 30)
