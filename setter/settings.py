@@ -252,6 +252,8 @@ WHATSAPP_APP_SECRET = os.environ.get("WHATSAPP_APP_SECRET", "setter-sandbox-app-
 # /readyz: how old beat's last engine tick may be, and how long each component check may take.
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env_int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", 30)
 READINESS_TIMEOUT_SECONDS = float(os.environ.get("READINESS_TIMEOUT_SECONDS", "2"))
+# Set by `runstack` for its children: where its supervisor publishes restart counts for /readyz.
+SUPERVISOR_STATE_FILE = os.environ.get("SETTER_SUPERVISOR_STATE", "")
 # When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
