@@ -133,7 +133,7 @@ def _banner(base_url, sandbox_port, log_dir, seed) -> str:
         login = "your own user (python manage.py createsuperuser)"
         secrets = []
     else:
-        login = f"{seed.admin_username} / {seed.admin_password}"
+        login = seed.login
         secrets = [
             f"  API key         {seed.api_key}",
             f"  Signing secret  {seed.signing_secret}",
