@@ -209,12 +209,22 @@ class Supervisor:
         return {child.name: child.restarts for child in self.children}
 
     def _write_state(self) -> None:
-        """Publish the restart counts for /readyz (written whole, then renamed into place)."""
+        """Publish pids and restart counts for /readyz and tests (written whole, renamed in)."""
         if self.state_file is None:
             return
         temporary = self.state_file.with_name(self.state_file.name + ".tmp")
         temporary.write_text(
-            json.dumps({"pid": os.getpid(), "restarts": self.restart_counts()}),
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "children": {
+                        child.name: child.process.pid
+                        for child in self.children
+                        if child.process is not None
+                    },
+                    "restarts": self.restart_counts(),
+                }
+            ),
             encoding="utf-8",
         )
         os.replace(temporary, self.state_file)
