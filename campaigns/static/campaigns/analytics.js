@@ -154,13 +154,16 @@
     showViewerTimes();
   }
 
-  // Each send's "Progress" field in the sends below, by the send's id.
+  // Each send's "Status" and "Progress" fields in the sends below, by the send's id.
   function showDelivery(send) {
-    if (send.delivery === undefined) return;
     const idInput = document.querySelector(
       '.inline-related input[type="hidden"][name$="-id"][value="' + send.id + '"]');
-    const field = idInput && idInput.closest(".inline-related").querySelector(".field-delivery .readonly");
-    if (field) field.textContent = send.delivery;
+    const inline = idInput && idInput.closest(".inline-related");
+    if (!inline) return;
+    const status = inline.querySelector(".fieldBox.field-status .readonly");
+    if (status) status.textContent = send.status_display;
+    const progress = inline.querySelector(".field-delivery .readonly");
+    if (progress && send.delivery !== undefined) progress.textContent = send.delivery;
   }
 
   // The status shown above the analytics (the lock notice, the Status field) and the action
@@ -181,8 +184,10 @@
     }
     const text = campaign.status_display.toLowerCase();
     for (const el of document.querySelectorAll("[data-campaign-status]")) el.textContent = text;
-    const field = document.querySelector(".form-row.field-status .readonly");
-    if (field) field.textContent = campaign.status_display;
+    for (const row of document.querySelectorAll(".form-row.field-status")) {
+      if (row.closest(".inline-related")) continue; // a send's, shown by showDelivery
+      row.querySelector(".readonly").textContent = campaign.status_display;
+    }
     const hint = document.querySelector("[data-campaign-actions-hint]");
     if (hint) hint.hidden = !campaign.actions.length;
     return false;
