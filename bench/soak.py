@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -252,6 +253,13 @@ def main():
     with EmbeddedStack() as stack:
         result = soak(args.minutes, args.interval, args.lead, stack)
         result["stopped_cleanly"] = stack.stop()
+    clean = result["stopped_cleanly"] and not any(
+        result[key] for key in ("crashes", "late", "missed", "duplicates")
+    )
+    if clean:  # the state folder holds the demo's credentials: keep it only to look into
+        shutil.rmtree(stack.var_dir, ignore_errors=True)
+    else:
+        print(f"kept the stack's state and logs in {stack.var_dir}", file=sys.stderr)
     print(json.dumps(result))
 
 
