@@ -34,7 +34,7 @@ ACTION_LABELS = {
     "cancel": ("Cancel", "cancelled"),
 }
 
-SYSTEM_FIELDS = ["status", "status_reason", "created_at"]
+SYSTEM_FIELDS = ["api_identifier", "status", "status_reason", "created_at"]
 # Changelist parameters of SendRecipientAdmin naming another object: the CSV export answers 404
 # for one outside the staff member's organizations, as the object's own pages do.
 SEND_FILTER = "send__id__exact"
@@ -42,6 +42,24 @@ SCOPED_FILTERS = {
     SEND_FILTER: (Send, "campaign__organization"),
     "send__campaign__id__exact": (Campaign, "organization"),
 }
+
+
+def delivery_text(send: Send) -> str:
+    """A send's "Progress" field; the progress view serves it too, so the field stays live."""
+    if send.pk is None or send.status == Send.Status.PENDING:
+        return send.status_reason or "—"
+    stats = selectors.send_progress(send)
+    counts = ", ".join(f"{status} {n:,}" for status, n in stats.counts.items() if n)
+    times = " · ".join(
+        f"{label} {moment:%Y-%m-%d %H:%M:%S} UTC"
+        for label, moment in (("started", send.started_at), ("completed", send.completed_at))
+        if moment
+    )
+    parts = [f"{stats.progress:.0%} of {stats.total:,} recipients done", counts, times]
+    if send.status == Send.Status.SENDING:
+        rate = pacing.send_rate(send)
+        parts.append(f"rate {rate.effective:.0f}/s of {rate.configured}/s {rate.reason}")
+    return " — ".join(p for p in [*parts, send.status_reason] if p)
 
 
 class SendInline(OrganizationScopedMixin, admin.StackedInline):
@@ -70,20 +88,7 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
 
     @admin.display(description="Progress")
     def delivery(self, send):
-        if send.pk is None or send.status == Send.Status.PENDING:
-            return send.status_reason or "—"
-        stats = selectors.send_progress(send)
-        counts = ", ".join(f"{status} {n:,}" for status, n in stats.counts.items() if n)
-        times = " · ".join(
-            f"{label} {moment:%Y-%m-%d %H:%M:%S} UTC"
-            for label, moment in (("started", send.started_at), ("completed", send.completed_at))
-            if moment
-        )
-        parts = [f"{stats.progress:.0%} of {stats.total:,} recipients done", counts, times]
-        if send.status == Send.Status.SENDING:
-            rate = pacing.send_rate(send)
-            parts.append(f"rate {rate.effective:.0f}/s of {rate.configured}/s {rate.reason}")
-        return " — ".join(p for p in [*parts, send.status_reason] if p)
+        return delivery_text(send)
 
     @admin.display(description="UTC instant")
     def scheduled_for_utc(self, send):
@@ -122,10 +127,11 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
     list_display = ["name", "status", "whatsapp_number", "next_send_at", "created_at"]
     list_filter = ["status", "whatsapp_number"]
     list_select_related = ["whatsapp_number"]
-    search_fields = ["name"]
+    search_fields = ["name", "api_id"]
     actions = [_transition_action(action) for action in services.ADMIN_ACTIONS]
     fields = [
         *CampaignForm.Meta.fields,
+        "api_identifier",
         "status",
         "status_reason",
         "created_at",
@@ -134,6 +140,11 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.with_next_send_at(super().get_queryset(request))
+
+    @admin.display(description="API id")
+    def api_identifier(self, campaign):
+        """The id the REST API knows the campaign by, so a marketer and a developer agree."""
+        return campaign.api_id
 
     @admin.display(description="Next send", ordering="next_send_at")
     def next_send_at(self, campaign):
@@ -212,6 +223,9 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         return campaign
 
     def transition_view(self, request, object_id, action):
+        """POST applies the action; GET of cancel asks first, with what it will skip."""
+        if request.method == "GET" and action == "cancel":
+            return self.cancel_confirm_view(request, object_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         campaign = self._campaign_or_404(request, object_id)
@@ -219,6 +233,18 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             raise Http404("No such action.")
         self.run_transition(request, campaign, action)
         return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    def cancel_confirm_view(self, request, object_id):
+        campaign = self._campaign_or_404(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": f"Cancel {campaign}?",
+            "impact": selectors.cancel_impact(campaign),
+            "can_cancel": "cancel" in services.available_actions(campaign),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/cancel_confirm.html", context)
 
     def dry_run_view(self, request, object_id):
         """Who each send would reach and what they would read; nothing is written or sent."""
@@ -234,9 +260,15 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/campaigns/campaign/dry_run.html", context)
 
     def progress_view(self, request, object_id):
-        """The numbers the campaign page's script polls while a send fires."""
+        """The numbers the campaign page's script polls while a send fires, with each send's
+        Progress text and the actions the campaign's status allows, so the page stays current."""
         campaign = self._campaign_or_404(request, object_id)
-        return JsonResponse(selectors.analytics_json(selectors.campaign_analytics(campaign)))
+        analytics = selectors.campaign_analytics(campaign)
+        state = selectors.analytics_json(analytics)
+        state["campaign"]["actions"] = services.available_actions(campaign)
+        for send_state, send_analytics in zip(state["sends"], analytics.sends, strict=True):
+            send_state["delivery"] = delivery_text(send_analytics.send)
+        return JsonResponse(state)
 
     def get_urls(self):
         transition = path(

@@ -482,3 +482,29 @@ def recipients_csv(recipients: QuerySet) -> Iterator[str]:
         yield writer.writerow(
             [value.isoformat() if isinstance(value, dt.datetime) else value for value in row]
         )
+
+
+class CancelImpact(NamedTuple):
+    sends: int  # sends that will never fire (or stop firing)
+    unmaterialized_sends: int  # of those, sends whose recipients were not queued yet
+    recipients: int  # recipients queued or claimed, not yet on the wire
+
+
+def cancel_impact(campaign: Campaign) -> CancelImpact:
+    """What cancelling the campaign now would skip, for the admin's confirmation page."""
+    open_sends = campaign.sends.exclude(
+        status__in=[
+            Send.Status.COMPLETED,
+            Send.Status.MISSED,
+            Send.Status.FAILED,
+            Send.Status.CANCELLED,
+        ]
+    )
+    counts = open_sends.aggregate(
+        sends=Count("pk"), unmaterialized=Count("pk", filter=Q(status=Send.Status.PENDING))
+    )
+    recipients = SendRecipient.objects.filter(
+        send__in=open_sends,
+        status__in=[SendRecipient.Status.QUEUED, SendRecipient.Status.CLAIMED],
+    ).count()
+    return CancelImpact(counts["sends"], counts["unmaterialized"], recipients)

@@ -121,6 +121,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+# Uploaded CSVs are never public media: the admin serves each to its organization's staff.
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
@@ -133,6 +134,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 CELERY_BROKER_DIR = Path(os.environ.get("CELERY_BROKER_DIR", VAR_DIR / "broker"))
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's file-system transport, but a consumer never gets a half-written message
+    # (see setter/broker.py): beat, web and the worker all enqueue into one folder.
+    CELERY_BROKER_TRANSPORT = "setter.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
@@ -266,6 +270,8 @@ WHATSAPP_APP_SECRET = os.environ.get("WHATSAPP_APP_SECRET", "setter-sandbox-app-
 # /readyz: how old beat's last engine tick may be, and how long each component check may take.
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env_int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", 30)
 READINESS_TIMEOUT_SECONDS = float(os.environ.get("READINESS_TIMEOUT_SECONDS", "2"))
+# Set by `runstack` for its children: where its supervisor publishes restart counts for /readyz.
+SUPERVISOR_STATE_FILE = os.environ.get("SETTER_SUPERVISOR_STATE", "")
 # When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 

@@ -18,6 +18,12 @@ from tests.support import RecordingReceiver, Worker, running_celery_worker
 
 
 @pytest.fixture(autouse=True)
+def _var_dir(settings, tmp_path):
+    """State files (the demo's stored credentials, …) go to a per-test folder too."""
+    settings.VAR_DIR = tmp_path / "var"
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     """Uploaded files land in a per-test folder, never in the developer's var/."""
     settings.MEDIA_ROOT = tmp_path / "media"

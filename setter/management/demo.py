@@ -1,17 +1,23 @@
 """The demo organization `runstack` starts with: everything a newcomer needs to try a campaign.
 
 Seeding is idempotent: objects are found again by stable names and ids, never duplicated. The
-credentials (API key, signing secret, admin password) are minted anew on every call and the
-previous demo ones revoked, so the last printed set is the only one that works.
+credentials (API key, signing secret, admin password) are kept in SETTER_VAR_DIR, so restarting
+does not log anyone out: a run reuses each stored one that still works and mints only what is
+missing. A password the user changed is never overwritten (the banner then says so). `rotate`
+mints all three anew and revokes the previous demo ones.
 """
 
 import csv
 import datetime as dt
 import io
+import json
+import os
 import secrets
 import zoneinfo
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -34,6 +40,7 @@ AUDIENCE_NAME = "Demo audience"
 CAMPAIGN_NAME = "Demo spring sale"
 SEND_TIME_ZONE = "Europe/London"
 SEND_LOCAL_TIME = dt.time(10, 0)
+CREDENTIALS_FILE_NAME = "demo-credentials.json"
 
 # The Meta sandbox (`manage.py meta_sandbox`) knows this number and token.
 SANDBOX_PHONE_NUMBER_ID = "100000000000001"
@@ -75,7 +82,13 @@ class DemoSeed:
     api_key: str
     signing_secret: str
     admin_username: str
-    admin_password: str
+    admin_password: str | None  # None: the user changed it, we do not know it
+
+    @property
+    def login(self) -> str:
+        password = self.admin_password or "(the password you set; demo_seed --rotate mints one)"
+        return f"{self.admin_username} / {password}"
+
     whatsapp_number: WhatsAppNumber
     audience: Audience
     campaign: Campaign
@@ -115,7 +128,12 @@ def demo_csv() -> bytes:
     return buffer.getvalue().encode()
 
 
-def seed_demo(*, webhook_auth: str | None = None) -> DemoSeed:
+def credentials_file() -> Path:
+    return settings.VAR_DIR / CREDENTIALS_FILE_NAME
+
+
+def seed_demo(*, webhook_auth: str | None = None, rotate: bool = False) -> DemoSeed:
+    stored = {} if rotate else _read_credentials()
     with transaction.atomic():
         organization, _ = Organization.objects.get_or_create(
             slug=ORGANIZATION_SLUG, defaults={"name": ORGANIZATION_NAME}
@@ -123,8 +141,17 @@ def seed_demo(*, webhook_auth: str | None = None) -> DemoSeed:
         if webhook_auth is not None and organization.inbound_auth_mode != webhook_auth:
             organization.inbound_auth_mode = webhook_auth
             organization.save(update_fields=["inbound_auth_mode"])
-        admin_password = _seed_admin(organization)
-        api_key, signing_secret = _mint_credentials(organization)
+        admin_password = _seed_admin(organization, stored.get("admin_password"), rotate)
+        api_key = _seed_api_key(organization, stored.get("api_key"))
+        signing_secret = _seed_signing_secret(organization, stored.get("signing_secret"))
+    _write_credentials(
+        {
+            "admin_password": admin_password,
+            "api_key": api_key,
+            "signing_secret": signing_secret,
+        }
+    )
+    with transaction.atomic():
         number = _seed_number(organization)
         marketing = _seed_template(organization, MARKETING_TEMPLATE)
         utility = _seed_template(organization, UTILITY_TEMPLATE)
@@ -146,30 +173,71 @@ def seed_demo(*, webhook_auth: str | None = None) -> DemoSeed:
     )
 
 
-def _seed_admin(organization: Organization) -> str:
-    """A staff user who sees only the demo organization; returns its fresh password."""
-    user, _ = get_user_model().objects.get_or_create(
+def _read_credentials() -> dict:
+    try:
+        stored = json.loads(credentials_file().read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _write_credentials(credentials: dict) -> None:
+    """Owner-only, written whole then renamed in, so a crash never leaves half a file."""
+    path = credentials_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(credentials, file)
+    os.replace(temporary, path)
+
+
+def _seed_admin(
+    organization: Organization, stored_password: str | None, rotate: bool
+) -> str | None:
+    """A staff user who sees only the demo organization; returns its password.
+
+    The stored password is kept while it still logs in. A user found with another password
+    changed it (or predates the stored file): that one is left alone and None returned, unless
+    `rotate` asks for a new one.
+    """
+    user, created = get_user_model().objects.get_or_create(
         username=ADMIN_USERNAME, defaults={"email": "demo-admin@example.com"}
     )
-    password = secrets.token_urlsafe(12)
     user.is_staff = True
     user.is_active = True
-    user.set_password(password)
+    if created or rotate:
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+    elif stored_password and user.check_password(stored_password):
+        password = stored_password
+    else:
+        password = None
     user.save()
     Membership.objects.get_or_create(user=user, organization=organization)
     return password
 
 
-def _mint_credentials(organization: Organization) -> tuple[str, str]:
-    for api_key in ApiKey.objects.active().filter(organization=organization, name=API_KEY_NAME):
+def _seed_api_key(organization: Organization, stored_key: str | None) -> str:
+    """The stored demo key while it still authenticates; else a new one, the old revoked."""
+    demo_keys = ApiKey.objects.active().filter(organization=organization, name=API_KEY_NAME)
+    if stored_key and demo_keys.filter(key_hash=services.hash_api_key(stored_key)).exists():
+        return stored_key
+    for api_key in demo_keys:
         services.revoke_api_key(api_key)
-    for signing_key in WebhookSigningKey.objects.active().filter(
+    return services.create_api_key(organization, API_KEY_NAME)[1]
+
+
+def _seed_signing_secret(organization: Organization, stored_secret: str | None) -> str:
+    """The stored demo signing secret while its key is active; else a new one, the old revoked."""
+    demo_keys = WebhookSigningKey.objects.active().filter(
         organization=organization, name=SIGNING_KEY_NAME
-    ):
+    )
+    if stored_secret and demo_keys.filter(secret=stored_secret).exists():
+        return stored_secret
+    for signing_key in demo_keys:
         services.revoke_signing_key(signing_key)
-    _, raw_key = services.create_api_key(organization, API_KEY_NAME)
-    signing_key = services.create_signing_key(organization, SIGNING_KEY_NAME)
-    return raw_key, signing_key.secret
+    return services.create_signing_key(organization, SIGNING_KEY_NAME).secret
 
 
 def _seed_number(organization: Organization) -> WhatsAppNumber:

@@ -1,27 +1,33 @@
 """A small process supervisor: runs several commands as one unit, as `runstack` needs.
 
-Each child runs in a process group of its own (same session), so a terminal's Ctrl-C reaches
+A child that dies is started again after a backoff (the stack stays up for days, and a send due
+while the worker restarts still fires); only a signal, or a child dying over and over (a crash
+loop no restart will fix), stops the whole stack. Each child runs in a process group of its own (same session), so a terminal's Ctrl-C reaches
 only the supervisor, which then stops every child and everything the child started. Output is
 multiplexed in one thread with a selector: no reader threads, no interleaved half-lines.
 """
 
+import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 
 class ChildExited(Exception):
-    """A child stopped on its own while the stack was meant to be running."""
+    """A child crash-looped: it died too often in too short a time to be worth restarting."""
 
-    def __init__(self, name: str, returncode: int):
-        super().__init__(f"{name} exited with code {returncode}")
+    def __init__(self, name: str, returncode: int, deaths: int, window: float):
+        super().__init__(
+            f"{name} died {deaths} times within {window:g} s (last exit code {returncode})"
+        )
         self.name = name
         self.returncode = returncode
 
@@ -38,6 +44,9 @@ class Child:
     log: TextIO | None = None
     pending: bytes = b""
     reaped: bool = False
+    restarts: int = 0
+    deaths: deque = field(default_factory=deque)
+    restart_at: float | None = None
 
 
 class Supervisor:
@@ -50,6 +59,11 @@ class Supervisor:
         out: TextIO | None = sys.stdout,
         log_dir: Path | None = None,
         stop_timeout: float = 15.0,
+        crash_loop_deaths: int = 5,
+        crash_loop_window: float = 60.0,
+        restart_backoff: float = 0.5,
+        restart_backoff_max: float = 8.0,
+        state_file: Path | None = None,
     ):
         self.children = children
         self.env = env
@@ -57,6 +71,11 @@ class Supervisor:
         self.out = out
         self.log_dir = log_dir
         self.stop_timeout = stop_timeout
+        self.crash_loop_deaths = crash_loop_deaths
+        self.crash_loop_window = crash_loop_window
+        self.restart_backoff = restart_backoff
+        self.restart_backoff_max = restart_backoff_max
+        self.state_file = state_file
         self.stop_signal: int | None = None
         self._stopping = False
         self._hurry = False
@@ -69,17 +88,23 @@ class Supervisor:
         for child in self.children:
             if self.log_dir is not None:
                 child.log = open(self.log_dir / f"{child.name}.log", "a", encoding="utf-8")
-            child.process = subprocess.Popen(
-                child.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-                process_group=0,
-            )
-            os.set_blocking(child.process.stdout.fileno(), False)
-            self._selector.register(child.process.stdout, selectors.EVENT_READ, child)
+            self._spawn(child)
+        self._write_state()
+
+    def _spawn(self, child: Child) -> None:
+        child.process = subprocess.Popen(
+            child.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
+            process_group=0,
+        )
+        child.reaped = False
+        child.restart_at = None
+        os.set_blocking(child.process.stdout.fileno(), False)
+        self._selector.register(child.process.stdout, selectors.EVENT_READ, child)
 
     def run(
         self,
@@ -88,11 +113,12 @@ class Supervisor:
         on_ready: Callable[[], None] | None = None,
         ready_timeout: float = 120.0,
     ) -> int | None:
-        """Start the children and supervise them until SIGINT/SIGTERM/SIGHUP or a child exits.
+        """Start the children and supervise them until SIGINT/SIGTERM/SIGHUP or a crash loop.
 
+        A child that dies is restarted after a backoff that doubles with each recent death.
         `on_ready` runs once, as soon as `ready` passes (at once without a check). Returns the
-        signal that stopped the stack. Raises ChildExited when a child died on its
-        own and NotReady when `ready` never passed; the other children are stopped either way.
+        signal that stopped the stack. Raises ChildExited when a child crash-looped and
+        NotReady when `ready` never passed; the other children are stopped either way.
         """
         previous = {
             signum: signal.signal(signum, self._request_stop)
@@ -104,9 +130,7 @@ class Supervisor:
             deadline = time.monotonic() + ready_timeout
             while self.stop_signal is None:
                 self.pump(0.5)
-                exited = self.first_exited()
-                if exited is not None:
-                    raise ChildExited(exited.name, exited.process.returncode)
+                self.restart_dead_children()
                 if not is_ready and self.stop_signal is None:
                     is_ready = ready is None or ready()
                     if is_ready and on_ready is not None:
@@ -140,6 +164,71 @@ class Supervisor:
 
     # --- children --------------------------------------------------------------------------
 
+    def restart_dead_children(self) -> None:
+        """Schedule a restart for each child that died, and start those whose backoff is over.
+
+        Raises ChildExited for a child that died `crash_loop_deaths` times within
+        `crash_loop_window` seconds.
+        """
+        now = time.monotonic()
+        for child in self.children:
+            if child.process is None or child.restart_at is not None:
+                continue
+            if not child.reaped and not _has_exited(child.process):
+                continue
+            self._reap(child)
+            self._drain_child(child)
+            returncode = child.process.returncode
+            child.deaths.append(now)
+            while child.deaths and child.deaths[0] < now - self.crash_loop_window:
+                child.deaths.popleft()
+            if len(child.deaths) >= self.crash_loop_deaths:
+                self._emit(child, f"exited with code {returncode}; crash loop, stopping the stack")
+                raise ChildExited(child.name, returncode, len(child.deaths), self.crash_loop_window)
+            delay = min(
+                self.restart_backoff * 2 ** (len(child.deaths) - 1), self.restart_backoff_max
+            )
+            child.restart_at = now + delay
+            self._emit(
+                child,
+                f"exited with code {returncode}; restarting in {delay:g} s "
+                f"(restart {child.restarts + 1})",
+            )
+        for child in self.children:
+            if child.restart_at is not None and now >= child.restart_at:
+                child.restarts += 1
+                self._spawn(child)
+                self._emit(child, f"restarted (pid {child.process.pid})")
+                self._say(
+                    "Restarts so far: "
+                    + ", ".join(f"{name} {count}" for name, count in self.restart_counts().items())
+                )
+                self._write_state()
+
+    def restart_counts(self) -> dict[str, int]:
+        return {child.name: child.restarts for child in self.children}
+
+    def _write_state(self) -> None:
+        """Publish pids and restart counts for /readyz and tests (written whole, renamed in)."""
+        if self.state_file is None:
+            return
+        temporary = self.state_file.with_name(self.state_file.name + ".tmp")
+        temporary.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "children": {
+                        child.name: child.process.pid
+                        for child in self.children
+                        if child.process is not None
+                    },
+                    "restarts": self.restart_counts(),
+                }
+            ),
+            encoding="utf-8",
+        )
+        os.replace(temporary, self.state_file)
+
     def first_exited(self) -> Child | None:
         """Reap every child that has exited and return the first one (None if all run)."""
         first = None
@@ -153,6 +242,17 @@ class Supervisor:
 
     def _running(self) -> list[Child]:
         return [c for c in self.children if c.process is not None and not c.reaped]
+
+    def _drain_child(self, child: Child) -> None:
+        """Copy a dead child's last output, then close its pipe (the log stays open)."""
+        deadline = time.monotonic() + 1
+        while child.process.stdout in self._registered() and time.monotonic() < deadline:
+            self.pump(0.1)
+        self._flush_pending(child)
+        self._unregister(child)
+
+    def _registered(self) -> list:
+        return [key.fileobj for key in self._selector.get_map().values()]
 
     def _reap(self, child: Child) -> None:
         """Kill what is left of the child's process group, then collect the child's status.
@@ -203,6 +303,15 @@ class Supervisor:
                 child.log.close()
                 child.log = None
 
+    def _say(self, line: str) -> None:
+        if self.out is None:
+            return
+        try:
+            self.out.write(line + "\n")
+            self.out.flush()
+        except OSError:  # the terminal went away: keep supervising, log to files only
+            self.out = None
+
     def _flush_pending(self, child: Child) -> None:
         if child.pending:
             self._emit(child, child.pending.decode("utf-8", "replace"))
@@ -216,12 +325,7 @@ class Supervisor:
         child.process.stdout.close()
 
     def _emit(self, child: Child, line: str) -> None:
-        if self.out is not None:
-            try:
-                self.out.write(f"{child.name:<{self._label_width}} | {line}\n")
-                self.out.flush()
-            except OSError:  # the terminal went away: keep supervising, log to files only
-                self.out = None
+        self._say(f"{child.name:<{self._label_width}} | {line}")
         if child.log is not None:
             child.log.write(line + "\n")
             child.log.flush()

@@ -3,12 +3,15 @@
 /healthz does no I/O: it answers while the process can serve a request. /readyz checks what
 the product needs to make progress: the database, the Celery broker, and beat's engine tick.
 Beat's DatabaseScheduler writes the "engine-tick" PeriodicTask's last_run_at each time it
-sends the tick (CELERY_BEAT_SYNC_EVERY=1), so that row is beat's heartbeat.
+sends the tick (CELERY_BEAT_SYNC_EVERY=1), so that row is beat's heartbeat. Under `runstack`
+it also shows how often the supervisor restarted each child.
 """
 
+import json
 import time
 from datetime import UTC
 from functools import wraps
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -91,7 +94,19 @@ def readyz(request):
         "beat": check_beat(),
     }
     ready = all(component["ok"] for component in components.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "components": components},
-        status=200 if ready else 503,
-    )
+    body = {"status": "ok" if ready else "unavailable", "components": components}
+    supervisor = supervisor_state()
+    if supervisor is not None:
+        body["supervisor"] = supervisor
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def supervisor_state() -> dict | None:
+    """`runstack`'s restart counts per child: informative, a restarted stack is still ready."""
+    if not settings.SUPERVISOR_STATE_FILE:
+        return None
+    try:
+        state = json.loads(Path(settings.SUPERVISOR_STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+    return {"restarts": state["restarts"]}

@@ -114,5 +114,19 @@ def test_a_firing_send_updates_live_and_ends_in_its_funnel_chart(staff_page, dem
         arg=[send_canvas, expected_bars],
     )
     assert chart_data(page, "#campaign-funnel") == expected_bars  # the campaign's only send
+
+    # The status, the lock notice, the action buttons and the send's Progress field above and
+    # below the analytics follow too: a finished campaign offers no Pause or Cancel.
+    campaign_status = page.locator(".form-row.field-status:not(.field-name) .readonly")
+    expect(campaign_status).to_have_text("Completed")
+    expect(page.locator("[data-campaign-status]")).to_have_text("completed")
+    expect(page.locator("[data-transition]")).to_have_count(0)
+    expect(page.locator(".inline-related .fieldBox.field-status .readonly")).to_have_text(
+        "Completed"
+    )
+    expect(page.locator(".field-delivery .readonly")).to_contain_text(
+        f"100% of {total} recipients done"
+    )
+    page.screenshots("completed")
     assert page.evaluate("window.notReloaded") is True
     assert Send.objects.get(pk=send.pk).status == Send.Status.COMPLETED

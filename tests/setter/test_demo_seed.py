@@ -6,6 +6,7 @@ import json
 import zoneinfo
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -47,12 +48,11 @@ def test_json_has_exactly_the_documented_keys():
     assert len(seeded["send_ids"]) == 2
 
 
-def test_running_twice_reuses_everything_but_rotates_the_secrets():
+def test_running_twice_reuses_everything_and_keeps_the_credentials(settings):
     first = demo_seed()
     second = demo_seed()
 
-    stable = JSON_KEYS - {"api_key", "signing_secret", "admin_password"}
-    assert {key: second[key] for key in stable} == {key: first[key] for key in stable}
+    assert second == first
     assert Organization.objects.filter(slug=first["organization_slug"]).count() == 1
     assert Audience.objects.filter(organization_id=first["organization_id"]).count() == 1
     assert Lead.objects.filter(audience_id=first["audience_id"]).count() == 25
@@ -61,11 +61,58 @@ def test_running_twice_reuses_everything_but_rotates_the_secrets():
     assert WhatsAppNumber.objects.filter(organization=campaign.organization).count() == 1
     assert MessageTemplate.objects.filter(organization=campaign.organization).count() == 2
 
-    assert services.authenticate_api_key(first["api_key"]) is None
-    assert services.authenticate_api_key(second["api_key"]).organization == campaign.organization
+    assert services.authenticate_api_key(first["api_key"]).organization == campaign.organization
     active_secrets = WebhookSigningKey.objects.active().filter(organization=campaign.organization)
-    assert [key.secret for key in active_secrets] == [second["signing_secret"]]
-    assert second["admin_password"] != first["admin_password"]
+    assert [key.secret for key in active_secrets] == [first["signing_secret"]]
+    stored = settings.VAR_DIR / "demo-credentials.json"
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert json.loads(stored.read_text())["api_key"] == first["api_key"]
+
+
+def test_rotate_mints_new_credentials_and_revokes_the_old_ones(client):
+    first = demo_seed()
+    rotated = demo_seed("--rotate")
+    again = demo_seed()
+
+    stable = JSON_KEYS - {"api_key", "signing_secret", "admin_password"}
+    assert {key: rotated[key] for key in stable} == {key: first[key] for key in stable}
+    for key in ("api_key", "signing_secret", "admin_password"):
+        assert rotated[key] != first[key]
+    assert again == rotated
+    assert services.authenticate_api_key(first["api_key"]) is None
+    assert services.authenticate_api_key(rotated["api_key"]) is not None
+    organization = Organization.objects.get(pk=first["organization_id"])
+    active_secrets = WebhookSigningKey.objects.active().filter(organization=organization)
+    assert [key.secret for key in active_secrets] == [rotated["signing_secret"]]
+    assert not client.login(username=first["admin_username"], password=first["admin_password"])
+    assert client.login(username=rotated["admin_username"], password=rotated["admin_password"])
+
+
+def test_a_password_the_user_changed_is_never_overwritten(client):
+    seeded = demo_seed()
+    user = get_user_model().objects.get(username=seeded["admin_username"])
+    user.set_password("my-own-password")
+    user.save()
+
+    again = demo_seed()
+    out = io.StringIO()
+    call_command("demo_seed", stdout=out)
+
+    assert again["admin_password"] is None
+    assert again["api_key"] == seeded["api_key"]
+    assert "demo-admin / (the password you set; demo_seed --rotate mints one)" in out.getvalue()
+    assert client.login(username=seeded["admin_username"], password="my-own-password")
+
+
+def test_lost_stored_credentials_are_minted_again(settings):
+    first = demo_seed()
+    (settings.VAR_DIR / "demo-credentials.json").unlink()
+
+    again = demo_seed()
+
+    assert again["api_key"] != first["api_key"]
+    assert services.authenticate_api_key(first["api_key"]) is None
+    assert again["admin_password"] is None  # the user's password is not ours to know or reset
 
 
 def test_webhook_auth_sets_the_inbound_mode_and_is_kept_until_changed():

@@ -218,3 +218,22 @@ def test_engine_status_lists_due_and_running_sends_with_recipient_counts():
     assert entries[0]["status"] == "sending"
     assert entries[0]["recipients"] == {"queued": 1, "sent": 1}
     assert entries[1]["recipients"] == {}
+
+
+def test_readyz_shows_the_supervisors_restart_counts_under_runstack(client, settings, tmp_path):
+    beat_heartbeat(age_seconds=2)
+    state_file = tmp_path / "supervisor.json"
+    state_file.write_text(json.dumps({"pid": 1, "restarts": {"web": 0, "worker": 2}}))
+    settings.SUPERVISOR_STATE_FILE = str(state_file)
+
+    body = client.get("/readyz").json()
+
+    assert body["status"] == "ok"
+    assert body["supervisor"] == {"restarts": {"web": 0, "worker": 2}}
+
+
+def test_readyz_has_no_supervisor_section_outside_runstack(client, settings):
+    settings.SUPERVISOR_STATE_FILE = ""
+    beat_heartbeat(age_seconds=2)
+
+    assert "supervisor" not in client.get("/readyz").json()

@@ -1,6 +1,7 @@
 """`runstack`'s supervisor: every child and everything it started goes when the stack stops."""
 
 import io
+import json
 import os
 import re
 import signal
@@ -100,17 +101,66 @@ def test_output_is_prefixed_with_the_child_name_and_logged(tmp_path):
     assert (tmp_path / "web.log").read_text() == "one\ntwo\n"
 
 
-def test_a_child_that_dies_stops_the_others_and_is_named():
+# Dies with code 3 on its first run, then idles: the restarted one stays up.
+DIES_ONCE = """
+    import os, sys, time
+    marker = sys.argv[1]
+    print("pids", os.getpid(), flush=True)
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        sys.exit(3)
+    time.sleep(300)
+"""
+
+
+def test_a_dead_child_is_restarted_with_a_log_line_and_a_count(tmp_path):
+    out = io.StringIO()
+    flaky = Child("flaky", [PYTHON, "-c", textwrap.dedent(DIES_ONCE), str(tmp_path / "died")])
+    state_file = tmp_path / "supervisor.json"
+    supervisor = Supervisor(
+        [flaky, python_child("steady", IGNORES_SIGTERM)],
+        out=out,
+        stop_timeout=1,
+        restart_backoff=0.2,
+        state_file=state_file,
+    )
+    supervisor.start()
+    try:
+
+        def restarted():
+            supervisor.pump(0.1)
+            supervisor.restart_dead_children()
+            return out.getvalue().count("flaky  | pids") == 2
+
+        wait_until(restarted)
+        pids = [int(pid) for pid in re.findall(r"flaky  \| pids (\d+)", out.getvalue())]
+        assert is_gone(pids[0]) and not is_gone(pids[1])
+        assert "flaky  | exited with code 3; restarting in 0.2 s (restart 1)" in out.getvalue()
+        assert f"flaky  | restarted (pid {pids[1]})" in out.getvalue()
+        assert "Restarts so far: flaky 1, steady 0" in out.getvalue()
+        assert json.loads(state_file.read_text())["restarts"] == {"flaky": 1, "steady": 0}
+        assert supervisor.stop_signal is None
+    finally:
+        supervisor.stop()
+
+
+def test_a_crash_loop_stops_the_stack_and_names_the_child():
     out = io.StringIO()
     survivor = python_child("survivor", IGNORES_SIGTERM)
     supervisor = Supervisor(
-        [survivor, python_child("crasher", "import sys; sys.exit(3)")], out=out, stop_timeout=1
+        [survivor, python_child("crasher", "import sys; sys.exit(3)")],
+        out=out,
+        stop_timeout=1,
+        crash_loop_deaths=3,
+        restart_backoff=0.05,
     )
 
     with pytest.raises(ChildExited) as raised:
         supervisor.run()
 
     assert (raised.value.name, raised.value.returncode) == ("crasher", 3)
+    assert str(raised.value) == "crasher died 3 times within 60 s (last exit code 3)"
+    assert out.getvalue().count("crasher  | restarted") == 2
     assert is_gone(survivor.process.pid)
 
 

@@ -4,7 +4,8 @@
  * Draws a Chart.js funnel for the campaign and for each send, shows every fire time in the
  * viewer's own zone, and while anything can still change polls the progress view (through
  * setter/poll.js) and updates numbers, progress bars and charts in place. The server says
- * how soon to ask again (poll_after_ms) and null once nothing more can happen.
+ * how soon to ask again (poll_after_ms) and null once nothing more can happen. Each send's
+ * "Progress" field follows too, and so do the campaign's status and action buttons.
  */
 (function () {
   "use strict";
@@ -153,14 +154,56 @@
     showViewerTimes();
   }
 
+  // Each send's "Status" and "Progress" fields in the sends below, by the send's id.
+  function showDelivery(send) {
+    const idInput = document.querySelector(
+      '.inline-related input[type="hidden"][name$="-id"][value="' + send.id + '"]');
+    const inline = idInput && idInput.closest(".inline-related");
+    if (!inline) return;
+    const status = inline.querySelector(".fieldBox.field-status .readonly");
+    if (status) status.textContent = send.status_display;
+    const progress = inline.querySelector(".field-delivery .readonly");
+    if (progress && send.delivery !== undefined) progress.textContent = send.delivery;
+  }
+
+  // The status shown above the analytics (the lock notice, the Status field) and the action
+  // buttons. Buttons are removed as the status stops allowing them; a page that would need a
+  // button or a form it never rendered (a draft scheduled elsewhere, a resumable pause) loads
+  // again instead.
+  function showCampaignStatus(campaign) {
+    if (campaign.actions === undefined) return false;
+    const rendered = new Set();
+    for (const item of document.querySelectorAll("[data-transition]")) {
+      rendered.add(item.dataset.transition);
+      if (!campaign.actions.includes(item.dataset.transition)) item.remove();
+    }
+    const missing = campaign.actions.some((action) => !rendered.has(action));
+    if ((initialStatus === "draft" && campaign.status !== "draft") || missing) {
+      window.location.reload();
+      return true;
+    }
+    const text = campaign.status_display.toLowerCase();
+    for (const el of document.querySelectorAll("[data-campaign-status]")) el.textContent = text;
+    for (const row of document.querySelectorAll(".form-row.field-status")) {
+      if (row.closest(".inline-related")) continue; // a send's, shown by showDelivery
+      row.querySelector(".readonly").textContent = campaign.status_display;
+    }
+    const hint = document.querySelector("[data-campaign-actions-hint]");
+    if (hint) hint.hidden = !campaign.actions.length;
+    return false;
+  }
+
   function update(state) {
+    if (showCampaignStatus(state.campaign)) return null;
     for (const [box, funnel] of boxes(state)) show(box, funnel);
+    for (const send of state.sends) showDelivery(send);
     showNextSend(state.next_send_id);
     section.dataset.updatedAt = new Date().toISOString();
     return state.poll_after_ms;
   }
 
   const state = JSON.parse(initial.textContent);
+  const initialStatus = state.campaign.status;
   for (const [box, funnel] of boxes(state)) drawChart(box, funnel);
   showViewerTimes();
   if (state.poll_after_ms !== null) {

@@ -10,7 +10,8 @@ class Command(BaseCommand):
     help = (
         "Create (or refresh) the demo organization: a staff admin, the sandbox WhatsApp number, "
         "approved templates, a demo audience and a draft campaign with two future sends. "
-        "Idempotent; mints a fresh API key, signing secret and admin password on every run."
+        "Idempotent; keeps the admin password, API key and signing secret stored in "
+        "SETTER_VAR_DIR (minting only what is missing) unless --rotate asks for new ones."
     )
 
     def add_arguments(self, parser):
@@ -20,11 +21,16 @@ class Command(BaseCommand):
             help="Set how partners authenticate the organization's inbound webhooks.",
         )
         parser.add_argument(
+            "--rotate",
+            action="store_true",
+            help="Mint a new admin password, API key and signing secret; revoke the old ones.",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="Print one JSON object with ids and secrets."
         )
 
     def handle(self, *args, **options):
-        seed = seed_demo(webhook_auth=options["webhook_auth"])
+        seed = seed_demo(webhook_auth=options["webhook_auth"], rotate=options["rotate"])
         if options["json"]:
             self.stdout.write(json.dumps(seed.as_json()))
             return
@@ -34,7 +40,7 @@ class Command(BaseCommand):
                 [
                     f"Demo organization: {org.name} (slug {org.slug}, id {org.pk}), "
                     f"inbound webhook auth: {org.inbound_auth_mode}",
-                    f"Admin login:       {seed.admin_username} / {seed.admin_password}",
+                    f"Admin login:       {seed.login}",
                     f"API key:           {seed.api_key}",
                     f"Signing secret:    {seed.signing_secret}",
                     f"WhatsApp number:   {seed.whatsapp_number} (id {seed.whatsapp_number.pk})",

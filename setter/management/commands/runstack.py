@@ -17,8 +17,8 @@ from setter.management.supervisor import Child, ChildExited, NotReady, Superviso
 class Command(BaseCommand):
     help = (
         "Run the whole product on this machine: migrate, seed the demo organization, then "
-        "supervise the web server, a Celery worker, Celery beat and the Meta sandbox until "
-        "Ctrl-C (or SIGTERM) stops them all."
+        "supervise the web server, a Celery worker, Celery beat and the Meta sandbox (a child "
+        "that dies is restarted) until Ctrl-C (or SIGTERM) stops them all."
     )
 
     def add_arguments(self, parser):
@@ -48,6 +48,7 @@ class Command(BaseCommand):
         seed = None if no_seed else seed_demo()
         call_command("collectstatic", interactive=False, verbosity=0)
 
+        state_file = settings.VAR_DIR / "supervisor.json"
         env = {
             "DJANGO_SETTINGS_MODULE": "setter.settings",
             # The demo's webhook receivers run on this machine too.
@@ -55,6 +56,7 @@ class Command(BaseCommand):
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{sandbox_port}",
+            "SETTER_SUPERVISOR_STATE": str(state_file),
         }
         supervisor = Supervisor(
             _children(port, sandbox_port, base_url, sandbox_failure_ratio),
@@ -62,6 +64,7 @@ class Command(BaseCommand):
             cwd=settings.BASE_DIR,
             out=sys.stdout,
             log_dir=log_dir,
+            state_file=state_file,
         )
 
         def announce():
@@ -144,7 +147,7 @@ def _banner(base_url, sandbox_port, log_dir, seed) -> str:
         login = "your own user (python manage.py createsuperuser)"
         secrets = []
     else:
-        login = f"{seed.admin_username} / {seed.admin_password}"
+        login = seed.login
         secrets = [
             f"  API key         {seed.api_key}",
             f"  Signing secret  {seed.signing_secret}",
@@ -162,6 +165,7 @@ def _banner(base_url, sandbox_port, log_dir, seed) -> str:
             f"  API docs        {base_url}/api/docs/",
             f"  Meta sandbox    http://127.0.0.1:{sandbox_port}",
             f"  Logs            this terminal, and {log_dir}/<web|worker|beat|sandbox>.log",
+            f"  Restarts        a child that dies is restarted; counts in {base_url}/readyz",
             "  Stop            Ctrl-C",
             rule,
         ]
