@@ -11,7 +11,11 @@ _PK = re.compile(r"[0-9]{1,18}")
 
 
 def pk_from_text(value) -> int | None:
-    """The integer id the text spells, or None (which should match nothing)."""
-    if isinstance(value, str) and _PK.fullmatch(value.strip()):
+    """The integer id the text spells exactly, or None (which should match nothing).
+
+    Not stripped: `strip()` also removes `\x1c`–`\x1f`, which `int()` then trips over, and an
+    id with spaces around it is not the id.
+    """
+    if isinstance(value, str) and _PK.fullmatch(value):
         return int(value)
     return None

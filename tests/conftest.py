@@ -12,6 +12,7 @@ from messaging.client import WhatsAppClient
 from messaging.sandbox.control import SandboxControl
 from messaging.sandbox.server import SandboxThread
 from messaging.sandbox.state import SandboxConfig
+from tests.api_schema import SchemaCheckedClient
 from tests.factories import MessageTemplateFactory, WhatsAppNumberFactory
 from tests.support import RecordingReceiver, Worker, running_celery_worker
 
@@ -27,6 +28,13 @@ def _static_root(settings, tmp_path):
     """WhiteNoise serves from an existing (empty) folder instead of the collected var/static."""
     settings.STATIC_ROOT = tmp_path / "static"
     settings.STATIC_ROOT.mkdir()
+
+
+@pytest.fixture
+def client():
+    """pytest-django's client, but every REST API and webhook answer must match the
+    published OpenAPI schema."""
+    return SchemaCheckedClient()
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,11 @@ class CreateSegmentSerializer(serializers.Serializer):
         "in docs/api.md); not with persons or allUsers.",
     )
     allUsers = serializers.BooleanField(
-        required=False, help_text="Seed 003: a dynamic segment of every lead (all_users too)."
+        required=False, help_text="Seed 003: a dynamic segment of every lead."
+    )
+    all_users = serializers.BooleanField(required=False, help_text="Same as allUsers.")
+    type = serializers.ChoiceField(
+        ["user"], required=False, help_text="Seed 003: user (the only kind; channel is a 400)."
     )
 
 
@@ -207,12 +211,17 @@ class SegmentChangesSerializer(serializers.Serializer):
     allUsers = serializers.BooleanField(
         required=False, help_text="Dynamic segments only; replaces the filter."
     )
+    all_users = serializers.BooleanField(required=False, help_text="Same as allUsers.")
 
 
 class TargetIdsSerializer(serializers.Serializer):
     targetIds = serializers.ListField(
         child=serializers.CharField(),
+        required=False,
         help_text=f"Lead ids (persons[].id of create segment), at most {MAX_TARGETS_PER_CALL:,}.",
+    )
+    target_ids = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Same as targetIds."
     )
 
 
@@ -244,7 +253,10 @@ class QueryRequestSerializer(serializers.Serializer):
     filter = serializers.JSONField(required=False, help_text="See Querying in docs/api.md.")
     sort = QuerySortSerializer(many=True, required=False)
     limit = serializers.IntegerField(required=False, max_value=10_000, min_value=1)
-    next = serializers.CharField(required=False, help_text="The previous page's next.")
+    next = serializers.CharField(required=False, help_text="An answer's next: the page after.")
+    prev = serializers.CharField(
+        required=False, help_text="An answer's prev: the page before (not with next)."
+    )
 
 
 class TargetSerializer(serializers.Serializer):
@@ -263,12 +275,14 @@ class TargetSerializer(serializers.Serializer):
 
 class TargetPageSerializer(serializers.Serializer):
     targets = TargetSerializer(many=True)
-    next = serializers.CharField(allow_null=True)
+    next = serializers.CharField(allow_null=True, help_text="Null on the last page.")
+    prev = serializers.CharField(allow_null=True, help_text="Null on the first page.")
 
 
 class SegmentPageSerializer(serializers.Serializer):
     segments = SegmentSerializer(many=True)
-    next = serializers.CharField(allow_null=True)
+    next = serializers.CharField(allow_null=True, help_text="Null on the last page.")
+    prev = serializers.CharField(allow_null=True, help_text="Null on the first page.")
 
 
 class ApiErrorSerializer(serializers.Serializer):
@@ -421,6 +435,7 @@ query_targets_schema = _segment_operation(
                     }
                 ],
                 "next": "WyJhdWRpZW5jZXMu...",
+                "prev": None,
             },
         ),
     ],
@@ -443,6 +458,6 @@ query_segments_schema = _segment_operation(
             },
             request=True,
         ),
-        _example("Page", {"segments": [SEGMENT_EXAMPLE], "next": None}),
+        _example("Page", {"segments": [SEGMENT_EXAMPLE], "next": None, "prev": None}),
     ],
 )

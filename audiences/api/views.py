@@ -149,10 +149,10 @@ class SegmentTargetsQueryView(ApiView):
             target_rows(leads),
             parse_sort(query.sort, TARGET_SORTS) or TARGET_DEFAULT_SORT,
             limit=query.limit,
-            cursor=query.next,
+            cursor=query.cursor,
             scope=f"segment {audience.pk} targets",
         )
-        return Response({"targets": page.items, "next": page.next})
+        return Response({"targets": page.items, "next": page.next, "prev": page.prev})
 
 
 class SegmentsQueryView(ApiView):
@@ -165,7 +165,13 @@ class SegmentsQueryView(ApiView):
             _visible(request).filter(compile_filter(query.filter, SEGMENT_FILTERS)),
             parse_sort(query.sort, SEGMENT_SORTS) or SEGMENT_DEFAULT_SORT,
             limit=query.limit,
-            cursor=query.next,
+            cursor=query.cursor,
             scope="segments",
         )
-        return Response({"segments": [segment_json(a) for a in page.items], "next": page.next})
+        return Response(
+            {
+                "segments": [segment_json(a) for a in page.items],
+                "next": page.next,
+                "prev": page.prev,
+            }
+        )

@@ -16,6 +16,7 @@ from campaigns import services
 from campaigns.models import Campaign, Send
 from campaigns.rendering import count_problem, parameter_problem, stored_parameter
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.errors import BadRequest
 from setter.ids import pk_from_text
 from setter.instants import in_supported_range
@@ -43,9 +44,39 @@ SEND_FIELD_PATHS = {
     "parameter_mapping": "parameters",
     "event_filter_type": "eventFilter.eventType",
     "event_filter_mode": "eventFilter.mode",
+    "event_filter_within_minutes": "eventFilter.within.minutes",
 }
 
 MAX_START_OFFSET_MINUTES = 366 * 24 * 60
+CAMPAIGN_KEYS = (
+    "id",
+    "name",
+    "description",
+    "senderId",
+    "segmentIds",
+    "userIds",
+    "leadIds",
+    "productPolicyConfirmed",
+    "stopAt",
+    "sends",
+)
+SEND_KEYS = (
+    "name",
+    "template",
+    "language",
+    "category",
+    "parameters",
+    "schedule",
+    "maxMessagesPerSecond",
+    "audienceFilter",
+    "eventFilter",
+)
+START_KEYS = ("scheduledFor", "stopAt")
+# Seed 001's event filter: {"mode", "eventType", "within": {"minutes": n}}.
+EVENT_FILTER_KEYS = ("mode", "eventType", "within")
+WITHIN_KEYS = ("minutes",)
+# A wall-clock time as the schedule takes it and shows it: HH:MM or HH:MM:SS, no offset.
+LOCAL_TIME_PATTERN = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?")
 
 
 @dataclass
@@ -82,8 +113,7 @@ def campaign_changes(
 ) -> CampaignChanges:
     """The changes a create body (campaign None) or an update body (the campaign) asks for;
     BadRequest naming every problem's place otherwise."""
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
+    data = object_body(data, CAMPAIGN_KEYS)
     creating = campaign is None
     reader = _Reader(data, organization, creating)
     changes = reader.read()
@@ -110,9 +140,10 @@ class _Reader:
             else:
                 self.errors.append("id: cannot be changed")
         if "name" in data or self.creating:
+            # Seed 003: the name is optional; the service names an unnamed campaign.
             name = self._text("name", MAX_NAME_LENGTH).strip()
-            if not name:
-                self.errors.append("name: required")
+            if not name and not self.creating:
+                self.errors.append("name: may not be empty")
             changes.fields["name"] = name
         if "description" in data:
             changes.fields["description"] = self._text("description", None)
@@ -232,6 +263,7 @@ class _Reader:
             self.errors.append(f"{path}: expected an object")
             return None
         errors = self.errors
+        errors += unknown_key_errors(data, SEND_KEYS, path)
         send = Send(position=position)
         name = data.get("name") or ""
         if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
@@ -312,6 +344,10 @@ class _Reader:
         if not isinstance(schedule, dict):
             self.errors.append(f"{path}: expected an object")
             return
+        unknown = unknown_key_errors(schedule, [*SCHEDULE_FIELDS, "localTime", "timeZone"], path)
+        if unknown:
+            self.errors += unknown
+            return
         kinds = [key for key in SCHEDULE_FIELDS if key in schedule]
         if len(kinds) > 1:
             self.errors.append(
@@ -350,13 +386,11 @@ class _Reader:
             send.local_date = dt.date.fromisoformat(str(schedule.get("localDate")))
         except ValueError:
             self.errors.append(f"{path}.localDate: expected YYYY-MM-DD")
-        try:
-            send.local_time = dt.time.fromisoformat(str(schedule.get("localTime")))
-        except ValueError:
-            self.errors.append(f"{path}.localTime: expected HH:MM or HH:MM:SS")
+        local_time = schedule.get("localTime")
+        if isinstance(local_time, str) and LOCAL_TIME_PATTERN.fullmatch(local_time):
+            send.local_time = dt.time.fromisoformat(local_time)
         else:
-            if send.local_time.tzinfo is not None:
-                self.errors.append(f"{path}.localTime: a wall-clock time, without an offset")
+            self.errors.append(f"{path}.localTime: a wall-clock time HH:MM or HH:MM:SS")
         zone = schedule.get("timeZone")
         if not isinstance(zone, str) or not zone:
             self.errors.append(f"{path}.timeZone: required: an IANA zone such as Europe/London")
@@ -364,10 +398,15 @@ class _Reader:
             send.time_zone = zone
 
     def _event_filter(self, send: Send, event_filter, path: str) -> None:
+        """Seed 001's form exactly; the window's bound is the editor's (services.validate_send)."""
         if event_filter is None:
             return
         if not isinstance(event_filter, dict):
-            self.errors.append(f"{path}: expected an object with mode, eventType, withinMinutes")
+            self.errors.append(f"{path}: expected an object with mode, eventType and within")
+            return
+        unknown = unknown_key_errors(event_filter, EVENT_FILTER_KEYS, path)
+        if unknown:
+            self.errors += unknown
             return
         mode = event_filter.get("mode", Send.EventFilterMode.OFF)
         if mode not in Send.EventFilterMode.values:
@@ -377,14 +416,28 @@ class _Reader:
         if not isinstance(event_type, str) or len(event_type) > 100:
             self.errors.append(f"{path}.eventType: a string of at most 100 characters")
             return
-        within = event_filter.get("withinMinutes")
-        if within is not None and (
-            isinstance(within, bool) or not isinstance(within, int) or within < 1
-        ):
-            self.errors.append(f"{path}.withinMinutes: a whole number of minutes ≥ 1")
+        minutes = self._within(event_filter.get("within"), f"{path}.within")
+        if minutes is False:
             return
         send.event_filter_mode, send.event_filter_type = mode, event_type
-        send.event_filter_within_minutes = within
+        send.event_filter_within_minutes = minutes
+
+    def _within(self, within, path: str) -> int | None | bool:
+        """`{"minutes": n}`'s n, None without a window, False (reported) when malformed."""
+        if within is None:
+            return None
+        if not isinstance(within, dict):
+            self.errors.append(f'{path}: expected an object like {{"minutes": 120}}')
+            return False
+        unknown = unknown_key_errors(within, WITHIN_KEYS, path)
+        if unknown:
+            self.errors += unknown
+            return False
+        minutes = within.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, int):
+            self.errors.append(f"{path}.minutes: required: a whole number of minutes")
+            return False
+        return minutes
 
     def check_send(self, send: Send, campaign: Campaign, path: str) -> None:
         """The editor's own checks of a send (local time, template, mapping, event filter)."""

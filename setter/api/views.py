@@ -6,6 +6,7 @@ from webhooks.parsing import OrjsonParser, read_body
 
 from . import schema  # noqa: F401  (registers the key schemes with drf-spectacular)
 from .authentication import BearerApiKeyAuthentication, IsApiOrganization, XApiKeyAuthentication
+from .bodies import refuse_control_characters_in_path
 from .errors import api_exception_handler
 
 
@@ -20,6 +21,7 @@ class ApiView(APIView):
         # Bulk bodies (10,000 persons or targets) outgrow Django's 2.5 MB body limit.
         read_body(request._request)
         super().initial(request, *args, **kwargs)
+        refuse_control_characters_in_path(kwargs)
 
     def get_exception_handler(self):
         return api_exception_handler
