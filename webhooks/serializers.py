@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from campaigns.models import AudienceFilterEvent
 from setter.api.bodies import NUL_MESSAGE, nul_place, unknown_keys
+from setter.api.querying import MAX_ID
 
 from .exceptions import BODY_PATH, InvalidPayload
 
@@ -95,9 +96,12 @@ def _lead_problem(lead) -> dict | list | None:
 
 
 class AudienceFilterRequestSerializer(serializers.Serializer):
-    campaignId = StrictIntegerField(min_value=1, help_text="Campaign that owns the targeted send.")
+    campaignId = StrictIntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Campaign that owns the targeted send."
+    )
     sendId = StrictIntegerField(
         min_value=1,
+        max_value=MAX_ID,
         help_text="Send to filter. Must currently be in pending status with "
         "audienceFilterMode = webhook_filtered.",
     )
