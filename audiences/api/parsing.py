@@ -10,6 +10,7 @@ from audiences.segments import MAX_TARGETS_PER_CALL
 from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.errors import BadRequest
 from setter.api.querying import parse_id
+from setter.ids import api_id_problem
 
 MAX_SEGMENT_PERSONS = 10_000
 MAX_NAME_LENGTH = 200
@@ -18,6 +19,7 @@ ALL_USERS_KEYS = ("allUsers", "all_users")
 # Seed 002's body (its broadcastMediumId, segmentType, TagId and filters are accepted and
 # ignored), and seed 003's type, filter and allUsers.
 SEGMENT_KEYS = (
+    "id",
     "name",
     "description",
     "broadcastMediumId",
@@ -57,6 +59,9 @@ def segment_from_body(data) -> dict:
     all_leads, of a valid body; BadRequest else."""
     data = object_body(data, SEGMENT_KEYS)
     errors = []
+    api_id = data.get("id")
+    if api_id is not None and (problem := api_id_problem(api_id, numeric_allowed=False)):
+        errors.append(f"id: {problem}")
     segment_type = data.get("type")
     if segment_type is not None and segment_type not in SEGMENT_TYPES:
         errors.append(f"type: expected user (the only kind of segment), got {segment_type!r}")
@@ -84,6 +89,7 @@ def segment_from_body(data) -> dict:
     if errors:
         raise BadRequest("; ".join(errors[:MAX_REPORTED_ERRORS]))
     return {
+        "api_id": api_id,
         "name": name,
         "description": description,
         "persons": leads,

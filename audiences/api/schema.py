@@ -31,6 +31,12 @@ class PersonSerializer(serializers.Serializer):
 
 
 class CreateSegmentSerializer(serializers.Serializer):
+    id = serializers.RegexField(
+        r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
+        required=False,
+        help_text="Seed 003: your id for the segment (not only digits; 409 when taken); "
+        "without one the segment's id is its number.",
+    )
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     broadcastMediumId = serializers.CharField(required=False, help_text="Accepted and ignored.")
@@ -141,13 +147,15 @@ create_segment_schema = extend_schema(
         "lead's template variables. broadcastMediumId, segmentType, TagId and filters are "
         "accepted and ignored. Nothing is stored on 400 or 401. Without persons the segment "
         "is empty, for targets added later; with filter (or allUsers: true) instead of "
-        "persons it is dynamic, and the answer adds the segment object."
+        "persons it is dynamic, and the answer adds the segment object. type is user (or "
+        "absent): any other is a 400. id: your own id for it, honoured like a campaign's."
     ),
     request=CreateSegmentSerializer,
     responses={
         200: OpenApiResponse(CreateSegmentResponseSerializer, description="Segment created"),
         400: OpenApiResponse(BadRequestSerializer, description="Malformed JSON or bad field"),
         401: OpenApiResponse(UnauthorizedSerializer, description="Missing or wrong API key"),
+        409: OpenApiResponse(BadRequestSerializer, description="The chosen id is taken"),
     },
     examples=[
         OpenApiExample("Seed example", request_only=True, value=SEED_SEGMENT_EXAMPLE),
@@ -357,8 +365,9 @@ update_segment_schema = _segment_operation(
 delete_segment_schema = _segment_operation(
     "delete_segment",
     "Delete a segment",
-    "Deletes the segment and the leads it owns (its CSV rows or persons). Refused with 409 "
-    "while a scheduled, running or paused campaign targets it.",
+    "Deletes the segment and the leads it owns (its CSV rows or persons), permanently: there "
+    "is no soft delete (no deletedAt); the id answers 404 afterwards. Refused with 409 while a "
+    "scheduled, running or paused campaign targets it.",
     ok=DeletedSerializer,
     examples=[_example("Deleted", {"id": "12", "deleted": True})],
     conflict="A scheduled, running or paused campaign uses the segment",

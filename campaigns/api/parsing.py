@@ -18,7 +18,7 @@ from campaigns.rendering import count_problem, parameter_problem, stored_paramet
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.errors import BadRequest
-from setter.ids import pk_from_text
+from setter.ids import api_id_problem, pk_from_text
 from setter.instants import in_supported_range
 from setter.models import Organization
 
@@ -27,9 +27,6 @@ MAX_LEADS = 1_000
 MAX_SENDS = 20
 MAX_REPORTED_ERRORS = 20
 MAX_NAME_LENGTH = 200
-# URL-safe, so the id can sit in a path; "query" is the query endpoint's name.
-API_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
-RESERVED_IDS = ("query",)
 SCHEDULE_FIELDS = {
     "scheduledFor": "an instant",
     "localDate": "a local date, time and zone",
@@ -178,11 +175,9 @@ class _Reader:
     def _api_id(self, value) -> str | None:
         if value is None:
             return None
-        if not isinstance(value, str) or not API_ID_PATTERN.fullmatch(value):
-            self.errors.append("id: 1 to 100 characters: letters, digits and . _ : - (not first)")
-            return None
-        if value in RESERVED_IDS:
-            self.errors.append(f"id: {value!r} is reserved")
+        problem = api_id_problem(value)
+        if problem:
+            self.errors.append(f"id: {problem}")
             return None
         return value
 
@@ -233,7 +228,7 @@ class _Reader:
 
     def _segments(self, values) -> list[Audience]:
         ids = self._id_list("segmentIds", values, MAX_SEGMENTS)
-        known = _by_pk(Audience.objects.filter(organization=self.organization), ids)
+        known = _segments_by_id(Audience.objects.filter(organization=self.organization), ids)
         for value, index in ids:
             if value not in known:
                 self.errors.append(f"segmentIds[{index}]: no segment {value!r}")
@@ -458,3 +453,11 @@ def _by_pk(queryset, ids: list[tuple[str, int]]) -> dict:
     """The objects among the queryset whose primary key is one of the (string) ids."""
     numeric = [pk for value, _ in ids if (pk := pk_from_text(value)) is not None]
     return {str(obj.pk): obj for obj in queryset.filter(pk__in=numeric)}
+
+
+def _segments_by_id(queryset, ids: list[tuple[str, int]]) -> dict:
+    """Segments by their API id: the partner's chosen one, or the number."""
+    chosen = [value for value, _ in ids if pk_from_text(value) is None]
+    found = _by_pk(queryset, ids)
+    found |= {audience.api_id: audience for audience in queryset.filter(api_id__in=chosen)}
+    return found

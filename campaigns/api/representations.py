@@ -8,6 +8,7 @@ import datetime as dt
 
 from django.db.models import Prefetch
 
+from audiences.api.representations import segment_id
 from campaigns import selectors
 from campaigns.models import Campaign, Send
 from campaigns.rendering import api_parameter
@@ -49,7 +50,7 @@ def campaign_json(campaign: Campaign) -> dict:
         "senderId": campaign.whatsapp_number.phone_number_id,
         # A campaign's own lead list (hidden segment) is not a segment the partner made.
         "segmentIds": sorted(
-            (str(a.pk) for a in campaign.audiences.all() if not a.hidden), key=_numeric
+            (segment_id(a) for a in campaign.audiences.all() if not a.hidden), key=_numeric
         ),
         "productPolicyConfirmed": campaign.product_policy_confirmed,
         "scheduledFor": _iso(min((s.scheduled_for for s in sends if _is_placed(s)), default=None)),

@@ -318,3 +318,36 @@ def test_a_webhook_id_past_a_bigint_is_a_400(client, api):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "campaignId"
+
+
+def test_a_segment_keeps_the_id_its_partner_chose(api, body):
+    created = api.post("segments", {"id": "vip-2031", "name": "VIP", "type": "user"})
+
+    assert created.status_code == 200
+    assert created.json()["data"]["id"] == "vip-2031"
+    assert api.get("segments/vip-2031").json()["segment"]["id"] == "vip-2031"
+    campaign = api.post("campaigns", body(segmentIds=["vip-2031"]))
+    assert campaign.status_code == 201
+    assert campaign.json()["campaign"]["segmentIds"] == ["vip-2031"]
+
+
+def test_a_taken_segment_id_is_a_409_within_the_organization_only(api, client):
+    from tests.campaigns.api.conftest import Api
+    from tests.factories import OrganizationFactory
+
+    api.post("segments", {"id": "vip", "name": "VIP"})
+
+    again = api.post("segments", {"id": "vip", "name": "VIP again", "persons": []})
+    elsewhere = Api(client, OrganizationFactory()).post("segments", {"id": "vip", "name": "VIP"})
+
+    assert again.status_code == 409
+    assert again.json()["message"] == "id: a segment with id 'vip' already exists"
+    assert elsewhere.status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["12", "has space", "query", "-x", "x" * 101])
+def test_a_segment_id_that_cannot_be_one_is_a_400(api, bad):
+    response = api.post("segments", {"id": bad, "name": "VIP"})
+
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("id: ")
