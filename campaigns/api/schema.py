@@ -29,7 +29,7 @@ class ScheduleSerializer(serializers.Serializer):
     scheduledFor = serializers.DateTimeField(required=False, help_text="An instant (UTC).")
     localDate = serializers.DateField(required=False)
     localTime = serializers.RegexField(
-        LOCAL_TIME_PATTERN.pattern,
+        f"^{LOCAL_TIME_PATTERN.pattern}$",
         required=False,
         help_text="Wall-clock time HH:MM or HH:MM:SS in timeZone, without an offset.",
     )

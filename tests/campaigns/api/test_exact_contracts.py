@@ -351,3 +351,43 @@ def test_a_segment_id_that_cannot_be_one_is_a_400(api, bad):
 
     assert response.status_code == 400
     assert response.json()["message"].startswith("id: ")
+
+
+def test_the_editor_bounds_the_window_like_the_api(organization):
+    from django.core.exceptions import ValidationError
+
+    from campaigns import services
+    from tests.factories import SendFactory
+
+    send = SendFactory(
+        campaign__organization=organization,
+        event_filter_mode="exclude",
+        event_filter_type="attended",
+        event_filter_within_minutes=525_601,
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        services.validate_send(send)
+
+    assert "event_filter_within_minutes" in refused.value.message_dict
+
+
+# --- 12.4: the published schema says what the server does ------------------------------------
+
+
+def test_the_schema_declares_local_time_as_a_wall_clock_and_nullable_fields_nullable():
+    from tests.api_schema import published_schema
+
+    components = published_schema()["components"]["schemas"]
+    local_time = components["Schedule"]["properties"]["localTime"]
+    event_filter = components["SendObject"]["properties"]["eventFilter"]
+    within = components["EventFilter"]["properties"]["within"]
+
+    assert "format" not in local_time and local_time["pattern"].startswith("^(?:[01]")
+    assert event_filter.get("nullable") is True
+    assert within.get("nullable") is True
+    assert components["CampaignBody"]["additionalProperties"] is False
+    assert components["EventFilter"]["additionalProperties"] is False
+    assert "additionalProperties" not in components["QueryRequest"]["properties"]["filter"] or (
+        components["QueryRequest"]["properties"]["filter"]["additionalProperties"] is not False
+    )
