@@ -30,6 +30,13 @@ class Audience(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="audiences"
     )
+    api_id = models.CharField(
+        "API id",
+        max_length=100,
+        blank=True,
+        help_text="The id a partner chose for the segment in the REST API; without one the "
+        "segment's id there is its number.",
+    )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.CSV)
@@ -76,6 +83,13 @@ class Audience(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "api_id"],
+                condition=~models.Q(api_id=""),
+                name="audience_api_id_unique_per_organization",
+            )
+        ]
 
     def __str__(self):
         return self.name

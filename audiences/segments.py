@@ -45,7 +45,7 @@ LEAD_FILTER_FIELDS = both_cases(
         "external_id": FilterField("external_id", "text"),
         "phone": FilterField("phone_e164", "text"),
         "region": FilterField("region", "text"),
-        "country": FilterField("region", "text"),
+        "country": FilterField("region", "country"),
         "first_name": FilterField("first_name", "text"),
         "last_name": FilterField("last_name", "text"),
         "email": FilterField("email", "text"),

@@ -155,6 +155,10 @@ def save_campaign(campaign: Campaign, *, audiences=None) -> Campaign:
     return campaign
 
 
+# Seed 001's `within.minutes` bound, wherever an event filter is written.
+MAX_EVENT_WINDOW_MINUTES = 525_600
+
+
 def validate_send(
     send: Send, campaign: Campaign | None = None, *, variables: set[str] | None = None
 ) -> ResolvedInstant:
@@ -184,6 +188,11 @@ def validate_send(
                 errors["parameter_mapping"] = problems
     if send.event_filter_mode != Send.EventFilterMode.OFF and not send.event_filter_type.strip():
         errors["event_filter_type"] = ["Name the event type the filter includes or excludes."]
+    within = send.event_filter_within_minutes
+    if within is not None and not 1 <= within <= MAX_EVENT_WINDOW_MINUTES:
+        errors["event_filter_within_minutes"] = [
+            f"A window of 1 to {MAX_EVENT_WINDOW_MINUTES:,} minutes (a year), or none."
+        ]
     if send.event_filter_mode == Send.EventFilterMode.OFF and (
         send.event_filter_type or send.event_filter_within_minutes
     ):
@@ -469,6 +478,8 @@ def start_campaign(
             raise CampaignTransitionError(
                 "The stop time must be after the start", code="stop_before_start"
             )
+        if scheduled_for is not None:
+            _refuse_sends_before(locked, scheduled_for)
         for send in locked.sends.filter(start_offset_minutes__isnull=False):
             instant = (start + dt.timedelta(minutes=send.start_offset_minutes)).astimezone(dt.UTC)
             send.local_date, send.local_time = instant.date(), instant.time().replace(tzinfo=None)
@@ -480,6 +491,23 @@ def start_campaign(
         transition_campaign(locked, "schedule")
     campaign.refresh_from_db()
     return campaign
+
+
+def _refuse_sends_before(campaign: Campaign, start: dt.datetime) -> None:
+    """A campaign started at `start` never sends before it: a send with a time of its own
+    earlier than that is refused by name rather than moved, since the marketer chose it."""
+    early = campaign.sends.filter(start_offset_minutes__isnull=True, scheduled_for__lt=start)
+    named = [
+        f"send {send.position + 1}{f' ({send.name})' if send.name else ''} at "
+        f"{send.scheduled_for.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+        for send in early.order_by("position", "pk")
+    ]
+    if named:
+        raise CampaignTransitionError(
+            f"scheduledFor {start.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} is after "
+            f"{'; '.join(named)}: these would fire before it. Move them, or start earlier.",
+            code="sends_before_start",
+        )
 
 
 def delete_campaign(campaign: Campaign) -> None:

@@ -185,6 +185,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "setter.api.schema.forbid_unknown_keys",
+        "setter.api.schema.document_errors",
+    ],
 }
 
 # Inbound partner webhooks (audience filter, lead events) take bodies up to this size: a

@@ -13,6 +13,7 @@ from messaging.client import WhatsAppClient
 from messaging.sandbox.control import SandboxControl
 from messaging.sandbox.server import SandboxThread
 from messaging.sandbox.state import SandboxConfig
+from tests.api_schema import SchemaCheckedClient
 from tests.factories import MessageTemplateFactory, WhatsAppNumberFactory
 from tests.support import RecordingReceiver, Worker, running_celery_worker
 
@@ -47,6 +48,13 @@ def _loopback_webhook_receivers(settings):
 # regions); tests count exactly, so theirs reports every message delivered and read. A test
 # of those defaults or of faults configures them itself.
 EXACT_SANDBOX = {"ratio_async_failure": 0.0, "limited_reporting": False}
+
+
+@pytest.fixture
+def client():
+    """pytest-django's client, but every REST API and webhook answer must match the
+    published OpenAPI schema."""
+    return SchemaCheckedClient()
 
 
 @pytest.fixture(scope="session")

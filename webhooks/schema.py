@@ -53,6 +53,7 @@ ERROR_RESPONSES = {
     400: OpenApiResponse(ErrorSerializer, description="Malformed JSON or an invalid field."),
     401: OpenApiResponse(ErrorSerializer, description="Missing, wrong or revoked credentials."),
     413: OpenApiResponse(ErrorSerializer, description="Body larger than the endpoint accepts."),
+    415: OpenApiResponse(ErrorSerializer, description="A body that is not application/json."),
 }
 
 SEED_FILTER_EXAMPLES = [

@@ -9,12 +9,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import AudienceFilterEvent
+from setter.api.bodies import NUL_MESSAGE, nul_place, unknown_keys
+from setter.api.querying import MAX_ID
 
 from .exceptions import BODY_PATH, InvalidPayload
 
 MAX_FILTER_LEADS = 100_000
 MAX_LEAD_EVENTS = 50_000
 MAX_FIELD_ERRORS = 20
+FILTER_LEAD_KEYS = ("externalId", "phoneE164")
+LEAD_EVENT_KEYS = ("phoneE164", "eventType", "occurredAt")
+LEAD_EVENT_BATCH_KEYS = ("events",)
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -34,6 +39,7 @@ class StrictIntegerField(serializers.IntegerField):
         "items": {
             "type": "object",
             "description": "A lead to match: externalId and/or phoneE164.",
+            "additionalProperties": False,
             "properties": {
                 "externalId": {
                     "type": "string",
@@ -75,11 +81,13 @@ class FilterLeadsField(serializers.Field):
 def _lead_problem(lead) -> dict | list | None:
     if not isinstance(lead, dict):
         return ["Expected an object with externalId and/or phoneE164."]
-    problems = {}
-    for name in ("externalId", "phoneE164"):
+    problems = {key: [message] for key, message in unknown_keys(lead, FILTER_LEAD_KEYS)}
+    for name in FILTER_LEAD_KEYS:
         value = lead.get(name)
         if value is not None and not isinstance(value, str):
             problems[name] = ["Expected a string."]
+        elif value is not None and "\x00" in value:
+            problems[name] = [NUL_MESSAGE]
     if problems:
         return problems
     if not lead.get("externalId") and not lead.get("phoneE164"):
@@ -88,9 +96,12 @@ def _lead_problem(lead) -> dict | list | None:
 
 
 class AudienceFilterRequestSerializer(serializers.Serializer):
-    campaignId = StrictIntegerField(min_value=1, help_text="Campaign that owns the targeted send.")
+    campaignId = StrictIntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Campaign that owns the targeted send."
+    )
     sendId = StrictIntegerField(
         min_value=1,
+        max_value=MAX_ID,
         help_text="Send to filter. Must currently be in pending status with "
         "audienceFilterMode = webhook_filtered.",
     )
@@ -100,6 +111,14 @@ class AudienceFilterRequestSerializer(serializers.Serializer):
         "listed leads.",
     )
     leads = FilterLeadsField()
+
+    def to_internal_value(self, data):
+        """Seed 000's four fields and no others: an unknown key is refused, not ignored."""
+        if isinstance(data, dict):
+            unknown = unknown_keys(data, self.fields)
+            if unknown:
+                raise serializers.ValidationError({key: [message] for key, message in unknown})
+        return super().to_internal_value(data)
 
 
 class AudienceFilterResponseSerializer(serializers.Serializer):
@@ -169,11 +188,36 @@ def lead_events_from_body(data) -> list:
             [{"field": BODY_PATH, "message": 'Expected an event object or {"events": [...]}.'}]
         )
     if "events" not in data:
+        _refuse_unknown_or_nul([data])
         return [data]
+    refusals = unknown_keys(data, LEAD_EVENT_BATCH_KEYS)
+    if refusals:
+        raise InvalidPayload([{"field": key, "message": message} for key, message in refusals])
     events = data["events"]
     if not isinstance(events, list):
         raise InvalidPayload([{"field": "events", "message": "Expected a list of event objects."}])
     if not 1 <= len(events) <= MAX_LEAD_EVENTS:
         message = f"Expected 1 to {MAX_LEAD_EVENTS:,} events, got {len(events):,}."
         raise InvalidPayload([{"field": "events", "message": message}])
+    _refuse_unknown_or_nul(events, "events")
     return events
+
+
+def _refuse_unknown_or_nul(events: list, where: str = "") -> None:
+    """Seed 001's three fields per event, and no NUL (PostgreSQL cannot store it): a malformed
+    value is one event's reject, but a key we do not know or a NUL refuses the call."""
+    problems = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            continue  # the service rejects it, as a row
+        place = f"{where}[{index}]" if where else ""
+        problems += unknown_keys(event, LEAD_EVENT_KEYS, place)
+        nul = nul_place(event, place)
+        if nul is not None:
+            problems.append((nul, NUL_MESSAGE))
+        if len(problems) >= MAX_FIELD_ERRORS:
+            break
+    if problems:
+        raise InvalidPayload(
+            [{"field": key, "message": message} for key, message in problems[:MAX_FIELD_ERRORS]]
+        )

@@ -11,6 +11,7 @@ import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from audiences.models import LeadEvent
 from audiences.phones import canonical_or_normalized
@@ -111,6 +112,13 @@ def record_audience_filter(
     return FilterResult(ACCEPTED, len(leads))
 
 
+# The editor's own words for the toggle, read from the field it shows.
+_FILTER_TOGGLE = (
+    f"set “{capfirst(Send._meta.get_field('audience_filter_mode').verbose_name)}” to "
+    f"“{Send.AudienceFilterMode.WEBHOOK_FILTERED.label}”"
+)
+
+
 def _check_send_takes_filters(send: Send, now: dt.datetime) -> None:
     if send.status != Send.Status.PENDING:
         raise SendConflict(
@@ -120,8 +128,8 @@ def _check_send_takes_filters(send: Send, now: dt.datetime) -> None:
         )
     if send.audience_filter_mode != Send.AudienceFilterMode.WEBHOOK_FILTERED:
         raise SendConflict(
-            f"The audience filter of send {send.pk} is off: turn on “Apply filter from inbound "
-            "webhook” for this send in the campaign editor.",
+            f"The audience filter of send {send.pk} is off: {_FILTER_TOGGLE} for this send in "
+            "the campaign editor.",
             code="audience_filter_off",
         )
     deadline = filter_deadline(send)

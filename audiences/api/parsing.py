@@ -7,13 +7,44 @@ together so a partner can fix a payload in one round.
 
 from audiences.ingest_rows import MAX_LENGTHS
 from audiences.segments import MAX_TARGETS_PER_CALL
+from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.errors import BadRequest
 from setter.api.querying import parse_id
+from setter.ids import api_id_problem
 
 MAX_SEGMENT_PERSONS = 10_000
 MAX_NAME_LENGTH = 200
 MAX_REPORTED_ERRORS = 20
 ALL_USERS_KEYS = ("allUsers", "all_users")
+# Seed 002's body (its broadcastMediumId, segmentType, TagId and filters are accepted and
+# ignored), and seed 003's type, filter and allUsers.
+SEGMENT_KEYS = (
+    "id",
+    "name",
+    "description",
+    "broadcastMediumId",
+    "segmentType",
+    "TagId",
+    "filters",
+    "persons",
+    "type",
+    "filter",
+    *ALL_USERS_KEYS,
+)
+SEGMENT_CHANGE_KEYS = ("name", "description", "filter", *ALL_USERS_KEYS)
+PERSON_KEYS = (
+    "externalId",
+    "firstName",
+    "lastName",
+    "phone",
+    "phoneNumber",
+    "email",
+    "substitutionTags",
+)
+TAG_KEYS = ("tag", "value")
+TARGET_KEYS = ("targetIds", "target_ids")
+# Seed 003's segment types: channel segments do not exist here.
+SEGMENT_TYPES = ("user",)
 # Person fields and the lead fields they fill, with the lead field's length limit.
 PERSON_TEXT_FIELDS = {
     "externalId": ("external_id", MAX_LENGTHS["external_id"]),
@@ -26,9 +57,14 @@ PERSON_TEXT_FIELDS = {
 def segment_from_body(data) -> dict:
     """name, description, persons (dicts of lead fields) and a dynamic segment's filter and
     all_leads, of a valid body; BadRequest else."""
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
+    data = object_body(data, SEGMENT_KEYS)
     errors = []
+    api_id = data.get("id")
+    if api_id is not None and (problem := api_id_problem(api_id, numeric_allowed=False)):
+        errors.append(f"id: {problem}")
+    segment_type = data.get("type")
+    if segment_type is not None and segment_type not in SEGMENT_TYPES:
+        errors.append(f"type: expected user (the only kind of segment), got {segment_type!r}")
     name = _text(data.get("name"), "name", MAX_NAME_LENGTH, errors).strip()
     if not name and not errors:
         errors.append("name: required")
@@ -53,6 +89,7 @@ def segment_from_body(data) -> dict:
     if errors:
         raise BadRequest("; ".join(errors[:MAX_REPORTED_ERRORS]))
     return {
+        "api_id": api_id,
         "name": name,
         "description": description,
         "persons": leads,
@@ -63,13 +100,7 @@ def segment_from_body(data) -> dict:
 
 def segment_changes_from_body(data) -> dict:
     """The fields a PATCH sets, as update_segment's keywords; absent ones are left alone."""
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
-    unknown = set(data) - {"name", "description", "filter", *ALL_USERS_KEYS}
-    if unknown:
-        raise BadRequest(
-            f"{sorted(unknown)[0]}: unknown field (expected name, description, filter, allUsers)"
-        )
+    data = object_body(data, SEGMENT_CHANGE_KEYS)
     errors, changes = [], {}
     if "name" in data:
         changes["name"] = _text(data["name"], "name", MAX_NAME_LENGTH, errors).strip()
@@ -89,8 +120,7 @@ def segment_changes_from_body(data) -> dict:
 
 def target_ids_from_body(data) -> list[int]:
     """`{"targetIds": [...]}`: lead ids as strings or numbers, at most 10,000."""
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
+    data = object_body(data, TARGET_KEYS)
     key = "target_ids" if "target_ids" in data else "targetIds"
     ids = data.get(key)
     if not isinstance(ids, list):
@@ -123,6 +153,7 @@ def _person(person, path: str, errors: list[str]) -> dict:
     if not isinstance(person, dict):
         errors.append(f"{path}: expected an object")
         return {}
+    errors += unknown_key_errors(person, PERSON_KEYS, path)
     phone_key = "phone" if person.get("phone") is not None else "phoneNumber"
     reported = len(errors)
     phone = _text(person.get(phone_key), f"{path}.{phone_key}", MAX_LENGTHS["phone_raw"], errors)
@@ -148,6 +179,7 @@ def _variables(tags, path: str, errors: list[str]) -> dict[str, str]:
         if not isinstance(item, dict):
             errors.append(f"{where}: expected an object with tag and value")
             continue
+        errors += unknown_key_errors(item, TAG_KEYS, where)
         tag = _text(item.get("tag"), f"{where}.tag", None, errors).strip()
         if not tag:
             errors.append(f"{where}.tag: required")
@@ -160,14 +192,12 @@ def _variables(tags, path: str, errors: list[str]) -> dict[str, str]:
 
 
 def _text(value, path: str, limit: int | None, errors: list[str]) -> str:
-    """A string field: null and absent read as empty; NUL characters are dropped (the
-    database cannot store them)."""
+    """A string field: null and absent read as empty (NUL was refused with the body)."""
     if value is None:
         return ""
     if not isinstance(value, str):
         errors.append(f"{path}: expected a string")
         return ""
-    value = value.replace("\x00", "")
     if limit is not None and len(value.strip()) > limit:
         errors.append(f"{path}: at most {limit} characters, got {len(value.strip())}")
         return ""

@@ -69,9 +69,14 @@ TARGET_RENAMED = {
 }
 
 
+def segment_id(audience: Audience) -> str:
+    """A segment's id in the API: the one its partner chose, else its number."""
+    return audience.api_id or str(audience.pk)
+
+
 def segment_json(audience: Audience) -> dict:
     return {
-        "id": str(audience.pk),
+        "id": segment_id(audience),
         "type": "user",
         "kind": KIND_NAMES[audience.source],
         "name": audience.name,

@@ -31,6 +31,12 @@ class PersonSerializer(serializers.Serializer):
 
 
 class CreateSegmentSerializer(serializers.Serializer):
+    id = serializers.RegexField(
+        r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
+        required=False,
+        help_text="Seed 003: your id for the segment (not only digits; 409 when taken); "
+        "without one the segment's id is its number.",
+    )
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     broadcastMediumId = serializers.CharField(required=False, help_text="Accepted and ignored.")
@@ -46,7 +52,11 @@ class CreateSegmentSerializer(serializers.Serializer):
         "in docs/api.md); not with persons or allUsers.",
     )
     allUsers = serializers.BooleanField(
-        required=False, help_text="Seed 003: a dynamic segment of every lead (all_users too)."
+        required=False, help_text="Seed 003: a dynamic segment of every lead."
+    )
+    all_users = serializers.BooleanField(required=False, help_text="Same as allUsers.")
+    type = serializers.ChoiceField(
+        ["user"], required=False, help_text="Seed 003: user (the only kind; channel is a 400)."
     )
 
 
@@ -137,13 +147,15 @@ create_segment_schema = extend_schema(
         "lead's template variables. broadcastMediumId, segmentType, TagId and filters are "
         "accepted and ignored. Nothing is stored on 400 or 401. Without persons the segment "
         "is empty, for targets added later; with filter (or allUsers: true) instead of "
-        "persons it is dynamic, and the answer adds the segment object."
+        "persons it is dynamic, and the answer adds the segment object. type is user (or "
+        "absent): any other is a 400. id: your own id for it, honoured like a campaign's."
     ),
     request=CreateSegmentSerializer,
     responses={
         200: OpenApiResponse(CreateSegmentResponseSerializer, description="Segment created"),
         400: OpenApiResponse(BadRequestSerializer, description="Malformed JSON or bad field"),
         401: OpenApiResponse(UnauthorizedSerializer, description="Missing or wrong API key"),
+        409: OpenApiResponse(BadRequestSerializer, description="The chosen id is taken"),
     },
     examples=[
         OpenApiExample("Seed example", request_only=True, value=SEED_SEGMENT_EXAMPLE),
@@ -207,12 +219,17 @@ class SegmentChangesSerializer(serializers.Serializer):
     allUsers = serializers.BooleanField(
         required=False, help_text="Dynamic segments only; replaces the filter."
     )
+    all_users = serializers.BooleanField(required=False, help_text="Same as allUsers.")
 
 
 class TargetIdsSerializer(serializers.Serializer):
     targetIds = serializers.ListField(
         child=serializers.CharField(),
+        required=False,
         help_text=f"Lead ids (persons[].id of create segment), at most {MAX_TARGETS_PER_CALL:,}.",
+    )
+    target_ids = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Same as targetIds."
     )
 
 
@@ -244,7 +261,10 @@ class QueryRequestSerializer(serializers.Serializer):
     filter = serializers.JSONField(required=False, help_text="See Querying in docs/api.md.")
     sort = QuerySortSerializer(many=True, required=False)
     limit = serializers.IntegerField(required=False, max_value=10_000, min_value=1)
-    next = serializers.CharField(required=False, help_text="The previous page's next.")
+    next = serializers.CharField(required=False, help_text="An answer's next: the page after.")
+    prev = serializers.CharField(
+        required=False, help_text="An answer's prev: the page before (not with next)."
+    )
 
 
 class TargetSerializer(serializers.Serializer):
@@ -263,12 +283,14 @@ class TargetSerializer(serializers.Serializer):
 
 class TargetPageSerializer(serializers.Serializer):
     targets = TargetSerializer(many=True)
-    next = serializers.CharField(allow_null=True)
+    next = serializers.CharField(allow_null=True, help_text="Null on the last page.")
+    prev = serializers.CharField(allow_null=True, help_text="Null on the first page.")
 
 
 class SegmentPageSerializer(serializers.Serializer):
     segments = SegmentSerializer(many=True)
-    next = serializers.CharField(allow_null=True)
+    next = serializers.CharField(allow_null=True, help_text="Null on the last page.")
+    prev = serializers.CharField(allow_null=True, help_text="Null on the first page.")
 
 
 class ApiErrorSerializer(serializers.Serializer):
@@ -343,8 +365,9 @@ update_segment_schema = _segment_operation(
 delete_segment_schema = _segment_operation(
     "delete_segment",
     "Delete a segment",
-    "Deletes the segment and the leads it owns (its CSV rows or persons). Refused with 409 "
-    "while a scheduled, running or paused campaign targets it.",
+    "Deletes the segment and the leads it owns (its CSV rows or persons), permanently: there "
+    "is no soft delete (no deletedAt); the id answers 404 afterwards. Refused with 409 while a "
+    "scheduled, running or paused campaign targets it.",
     ok=DeletedSerializer,
     examples=[_example("Deleted", {"id": "12", "deleted": True})],
     conflict="A scheduled, running or paused campaign uses the segment",
@@ -421,6 +444,7 @@ query_targets_schema = _segment_operation(
                     }
                 ],
                 "next": "WyJhdWRpZW5jZXMu...",
+                "prev": None,
             },
         ),
     ],
@@ -443,6 +467,6 @@ query_segments_schema = _segment_operation(
             },
             request=True,
         ),
-        _example("Page", {"segments": [SEGMENT_EXAMPLE], "next": None}),
+        _example("Page", {"segments": [SEGMENT_EXAMPLE], "next": None, "prev": None}),
     ],
 )

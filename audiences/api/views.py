@@ -7,6 +7,8 @@ never existed.
 
 from contextlib import contextmanager
 
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
@@ -27,6 +29,7 @@ from .representations import (
     SEGMENT_SORTS,
     TARGET_DEFAULT_SORT,
     TARGET_SORTS,
+    segment_id,
     segment_json,
     target_rows,
 )
@@ -37,7 +40,10 @@ DEFAULT_TARGETS_LIMIT = 1_000
 
 
 def _segment(request, segment_id: str) -> Audience:
-    audience = _visible(request).filter(pk=pk_from_text(segment_id)).first()
+    """By number, or by the id the partner chose."""
+    pk = pk_from_text(segment_id)
+    lookup = Q(pk=pk) if pk is not None else Q(api_id=segment_id)
+    audience = _visible(request).filter(lookup).first()
     if audience is None:
         raise NotFound(f"segment {segment_id} not found")
     return audience
@@ -45,6 +51,10 @@ def _segment(request, segment_id: str) -> Audience:
 
 def _visible(request):
     return Audience.objects.filter(organization=request.auth, hidden=False)
+
+
+def _taken(api_id: str) -> Conflict:
+    return Conflict(f"id: a segment with id {api_id!r} already exists")
 
 
 @contextmanager
@@ -62,6 +72,17 @@ class SegmentsView(ApiView):
     @schema.create_segment_schema
     def post(self, request):
         segment = segment_from_body(request.data)
+        api_id = segment.pop("api_id")
+        try:
+            with transaction.atomic():
+                body = self._create(request, segment, api_id)
+        except IntegrityError as error:  # the same id chosen concurrently
+            raise _taken(api_id) from error
+        return Response(body)
+
+    def _create(self, request, segment: dict, api_id: str | None) -> dict:
+        if api_id and Audience.objects.filter(organization=request.auth, api_id=api_id).exists():
+            raise _taken(api_id)
         filter_obj, all_leads = segment.pop("filter"), segment.pop("all_leads")
         if filter_obj is not None or all_leads:
             with _refusals():
@@ -72,14 +93,20 @@ class SegmentsView(ApiView):
                     filter=filter_obj,
                     all_leads=all_leads,
                 )
-            data = {"data": {"id": str(audience.pk), "persons": []}, "errorMessage": ""}
-            return Response({**data, "segment": segment_json(audience)})
-        audience, leads = create_api_audience(organization=request.auth, **segment)
-        persons = [
-            {"id": str(lead.pk), "externalId": lead.external_id, "email": lead.email}
-            for lead in leads
-        ]
-        return Response({"data": {"id": str(audience.pk), "persons": persons}, "errorMessage": ""})
+            persons = []
+        else:
+            audience, leads = create_api_audience(organization=request.auth, **segment)
+            persons = [
+                {"id": str(lead.pk), "externalId": lead.external_id, "email": lead.email}
+                for lead in leads
+            ]
+        if api_id:
+            audience.api_id = api_id
+            audience.save(update_fields=["api_id"])
+        body = {"data": {"id": segment_id(audience), "persons": persons}, "errorMessage": ""}
+        if filter_obj is not None or all_leads:
+            body["segment"] = segment_json(audience)
+        return body
 
 
 class SegmentView(ApiView):
@@ -149,10 +176,10 @@ class SegmentTargetsQueryView(ApiView):
             target_rows(leads),
             parse_sort(query.sort, TARGET_SORTS) or TARGET_DEFAULT_SORT,
             limit=query.limit,
-            cursor=query.next,
+            cursor=query.cursor,
             scope=f"segment {audience.pk} targets",
         )
-        return Response({"targets": page.items, "next": page.next})
+        return Response({"targets": page.items, "next": page.next, "prev": page.prev})
 
 
 class SegmentsQueryView(ApiView):
@@ -165,7 +192,13 @@ class SegmentsQueryView(ApiView):
             _visible(request).filter(compile_filter(query.filter, SEGMENT_FILTERS)),
             parse_sort(query.sort, SEGMENT_SORTS) or SEGMENT_DEFAULT_SORT,
             limit=query.limit,
-            cursor=query.next,
+            cursor=query.cursor,
             scope="segments",
         )
-        return Response({"segments": [segment_json(a) for a in page.items], "next": page.next})
+        return Response(
+            {
+                "segments": [segment_json(a) for a in page.items],
+                "next": page.next,
+                "prev": page.prev,
+            }
+        )

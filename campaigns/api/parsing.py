@@ -17,8 +17,9 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, Send
 from campaigns.rendering import count_problem, parameter_problem, stored_parameter
 from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
+from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.errors import BadRequest
-from setter.ids import pk_from_text
+from setter.ids import api_id_problem, pk_from_text
 from setter.instants import in_supported_range
 from setter.models import Organization
 
@@ -27,9 +28,6 @@ MAX_LEADS = 1_000
 MAX_SENDS = 20
 MAX_REPORTED_ERRORS = 20
 MAX_NAME_LENGTH = 200
-# URL-safe, so the id can sit in a path; "query" is the query endpoint's name.
-API_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
-RESERVED_IDS = ("query",)
 SCHEDULE_FIELDS = {
     "scheduledFor": "an instant",
     "localDate": "a local date, time and zone",
@@ -44,9 +42,39 @@ SEND_FIELD_PATHS = {
     "parameter_mapping": "parameters",
     "event_filter_type": "eventFilter.eventType",
     "event_filter_mode": "eventFilter.mode",
+    "event_filter_within_minutes": "eventFilter.within.minutes",
 }
 
 MAX_START_OFFSET_MINUTES = 366 * 24 * 60
+CAMPAIGN_KEYS = (
+    "id",
+    "name",
+    "description",
+    "senderId",
+    "segmentIds",
+    "userIds",
+    "leadIds",
+    "productPolicyConfirmed",
+    "stopAt",
+    "sends",
+)
+SEND_KEYS = (
+    "name",
+    "template",
+    "language",
+    "category",
+    "parameters",
+    "schedule",
+    "maxMessagesPerSecond",
+    "audienceFilter",
+    "eventFilter",
+)
+START_KEYS = ("scheduledFor", "stopAt")
+# Seed 001's event filter: {"mode", "eventType", "within": {"minutes": n}}.
+EVENT_FILTER_KEYS = ("mode", "eventType", "within")
+WITHIN_KEYS = ("minutes",)
+# A wall-clock time as the schedule takes it and shows it: HH:MM or HH:MM:SS, no offset.
+LOCAL_TIME_PATTERN = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?")
 
 
 @dataclass
@@ -83,8 +111,7 @@ def campaign_changes(
 ) -> CampaignChanges:
     """The changes a create body (campaign None) or an update body (the campaign) asks for;
     BadRequest naming every problem's place otherwise."""
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
+    data = object_body(data, CAMPAIGN_KEYS)
     creating = campaign is None
     reader = _Reader(data, organization, creating)
     changes = reader.read()
@@ -113,9 +140,10 @@ class _Reader:
             else:
                 self.errors.append("id: cannot be changed")
         if "name" in data or self.creating:
+            # Seed 003: the name is optional; the service names an unnamed campaign.
             name = self._text("name", MAX_NAME_LENGTH).strip()
-            if not name:
-                self.errors.append("name: required")
+            if not name and not self.creating:
+                self.errors.append("name: may not be empty")
             changes.fields["name"] = name
         if "description" in data:
             changes.fields["description"] = self._text("description", None)
@@ -155,11 +183,9 @@ class _Reader:
     def _api_id(self, value) -> str | None:
         if value is None:
             return None
-        if not isinstance(value, str) or not API_ID_PATTERN.fullmatch(value):
-            self.errors.append("id: 1 to 100 characters: letters, digits and . _ : - (not first)")
-            return None
-        if value in RESERVED_IDS:
-            self.errors.append(f"id: {value!r} is reserved")
+        problem = api_id_problem(value)
+        if problem:
+            self.errors.append(f"id: {problem}")
             return None
         return value
 
@@ -210,7 +236,7 @@ class _Reader:
 
     def _segments(self, values) -> list[Audience]:
         ids = self._id_list("segmentIds", values, MAX_SEGMENTS)
-        known = _by_pk(Audience.objects.filter(organization=self.organization), ids)
+        known = _segments_by_id(Audience.objects.filter(organization=self.organization), ids)
         for value, index in ids:
             if value not in known:
                 self.errors.append(f"segmentIds[{index}]: no segment {value!r}")
@@ -240,6 +266,7 @@ class _Reader:
             self.errors.append(f"{path}: expected an object")
             return None
         errors = self.errors
+        errors += unknown_key_errors(data, SEND_KEYS, path)
         send = Send(position=position)
         name = data.get("name") or ""
         if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
@@ -320,6 +347,10 @@ class _Reader:
         if not isinstance(schedule, dict):
             self.errors.append(f"{path}: expected an object")
             return
+        unknown = unknown_key_errors(schedule, [*SCHEDULE_FIELDS, "localTime", "timeZone"], path)
+        if unknown:
+            self.errors += unknown
+            return
         kinds = [key for key in SCHEDULE_FIELDS if key in schedule]
         if len(kinds) > 1:
             self.errors.append(
@@ -358,13 +389,11 @@ class _Reader:
             send.local_date = dt.date.fromisoformat(str(schedule.get("localDate")))
         except ValueError:
             self.errors.append(f"{path}.localDate: expected YYYY-MM-DD")
-        try:
-            send.local_time = dt.time.fromisoformat(str(schedule.get("localTime")))
-        except ValueError:
-            self.errors.append(f"{path}.localTime: expected HH:MM or HH:MM:SS")
+        local_time = schedule.get("localTime")
+        if isinstance(local_time, str) and LOCAL_TIME_PATTERN.fullmatch(local_time):
+            send.local_time = dt.time.fromisoformat(local_time)
         else:
-            if send.local_time.tzinfo is not None:
-                self.errors.append(f"{path}.localTime: a wall-clock time, without an offset")
+            self.errors.append(f"{path}.localTime: a wall-clock time HH:MM or HH:MM:SS")
         zone = schedule.get("timeZone")
         if not isinstance(zone, str) or not zone:
             self.errors.append(f"{path}.timeZone: required: an IANA zone such as Europe/London")
@@ -372,10 +401,15 @@ class _Reader:
             send.time_zone = zone
 
     def _event_filter(self, send: Send, event_filter, path: str) -> None:
+        """Seed 001's form exactly; the window's bound is the editor's (services.validate_send)."""
         if event_filter is None:
             return
         if not isinstance(event_filter, dict):
-            self.errors.append(f"{path}: expected an object with mode, eventType, withinMinutes")
+            self.errors.append(f"{path}: expected an object with mode, eventType and within")
+            return
+        unknown = unknown_key_errors(event_filter, EVENT_FILTER_KEYS, path)
+        if unknown:
+            self.errors += unknown
             return
         mode = event_filter.get("mode", Send.EventFilterMode.OFF)
         if mode not in Send.EventFilterMode.values:
@@ -385,14 +419,28 @@ class _Reader:
         if not isinstance(event_type, str) or len(event_type) > 100:
             self.errors.append(f"{path}.eventType: a string of at most 100 characters")
             return
-        within = event_filter.get("withinMinutes")
-        if within is not None and (
-            isinstance(within, bool) or not isinstance(within, int) or within < 1
-        ):
-            self.errors.append(f"{path}.withinMinutes: a whole number of minutes ≥ 1")
+        minutes = self._within(event_filter.get("within"), f"{path}.within")
+        if minutes is False:
             return
         send.event_filter_mode, send.event_filter_type = mode, event_type
-        send.event_filter_within_minutes = within
+        send.event_filter_within_minutes = minutes
+
+    def _within(self, within, path: str) -> int | None | bool:
+        """`{"minutes": n}`'s n, None without a window, False (reported) when malformed."""
+        if within is None:
+            return None
+        if not isinstance(within, dict):
+            self.errors.append(f'{path}: expected an object like {{"minutes": 120}}')
+            return False
+        unknown = unknown_key_errors(within, WITHIN_KEYS, path)
+        if unknown:
+            self.errors += unknown
+            return False
+        minutes = within.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, int):
+            self.errors.append(f"{path}.minutes: required: a whole number of minutes")
+            return False
+        return minutes
 
     def check_send(
         self, send: Send, campaign: Campaign, path: str, variables: set[str] | None
@@ -427,3 +475,11 @@ def _by_pk(queryset, ids: list[tuple[str, int]]) -> dict:
     """The objects among the queryset whose primary key is one of the (string) ids."""
     numeric = [pk for value, _ in ids if (pk := pk_from_text(value)) is not None]
     return {str(obj.pk): obj for obj in queryset.filter(pk__in=numeric)}
+
+
+def _segments_by_id(queryset, ids: list[tuple[str, int]]) -> dict:
+    """Segments by their API id: the partner's chosen one, or the number."""
+    chosen = [value for value, _ in ids if pk_from_text(value) is None]
+    found = _by_pk(queryset, ids)
+    found |= {audience.api_id: audience for audience in queryset.filter(api_id__in=chosen)}
+    return found

@@ -2,14 +2,14 @@
 
 from setter.api.querying import FilterField, both_cases
 
-from .representations import API_STATUSES
+from .representations import STATUS_FILTER_VALUES
 
 MAX_LIMIT = 100
 DEFAULT_SORT = [("created_at", True)]
 
 CAMPAIGN_FILTERS = both_cases(
     {
-        "status": FilterField("status", "text", {api: db for db, api in API_STATUSES.items()}),
+        "status": FilterField("status", "text", STATUS_FILTER_VALUES),
         "id": FilterField("api_id", "text"),
         "name": FilterField("name", "text"),
         "segments": FilterField("audiences", "many"),

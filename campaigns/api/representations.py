@@ -8,19 +8,26 @@ import datetime as dt
 
 from django.db.models import Prefetch
 
+from audiences.api.representations import segment_id
 from campaigns import pacing, selectors
 from campaigns.models import Campaign, Send
 from campaigns.rendering import api_parameter
 
-# The campaign statuses as the API names them (the seed's vocabulary, plus paused).
+# The campaign statuses in seed 003's vocabulary: a paused campaign is still in progress
+# (`paused` says it is held), a cancelled one was stopped before its end.
 API_STATUSES = {
     Campaign.Status.DRAFT: "draft",
     Campaign.Status.SCHEDULED: "scheduled",
     Campaign.Status.RUNNING: "in_progress",
-    Campaign.Status.PAUSED: "paused",
+    Campaign.Status.PAUSED: "in_progress",
     Campaign.Status.STOPPED: "stopped",
     Campaign.Status.CANCELLED: "stopped",
     Campaign.Status.COMPLETED: "completed",
+}
+# What a status filter value stands for.
+STATUS_FILTER_VALUES = {
+    api: [db for db, name in API_STATUSES.items() if name == api]
+    for api in dict.fromkeys(API_STATUSES.values())
 }
 # Recipients whose message Meta accepted.
 SENT_STATUSES = ("sent", "delivered", "read")
@@ -33,14 +40,17 @@ def campaign_json(campaign: Campaign) -> dict:
     sends = sorted(campaign.sends.all(), key=lambda send: (send.position, send.pk))
     return {
         "id": campaign.api_id,
+        # The admin's id, and the campaignId seed 000's audience-filter webhook takes.
+        "campaignId": campaign.pk,
         "name": campaign.name,
         "description": campaign.description,
         "status": API_STATUSES[campaign.status],
+        "paused": campaign.status == Campaign.Status.PAUSED,
         "statusReason": campaign.status_reason,
         "senderId": campaign.whatsapp_number.phone_number_id,
         # A campaign's own lead list (hidden segment) is not a segment the partner made.
         "segmentIds": sorted(
-            (str(a.pk) for a in campaign.audiences.all() if not a.hidden), key=_numeric
+            (segment_id(a) for a in campaign.audiences.all() if not a.hidden), key=_numeric
         ),
         "productPolicyConfirmed": campaign.product_policy_confirmed,
         "productPolicy": campaign.product_policy,
@@ -75,13 +85,16 @@ def _sends_prefetch() -> Prefetch:
 def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
     event_filter = None
     if send.event_filter_mode != Send.EventFilterMode.OFF:
+        minutes = send.event_filter_within_minutes
         event_filter = {
             "mode": send.event_filter_mode,
             "eventType": send.event_filter_type,
-            "withinMinutes": send.event_filter_within_minutes,
+            "within": None if minutes is None else {"minutes": minutes},
         }
     return {
         "id": str(send.pk),
+        # The sendId seed 000's audience-filter webhook takes.
+        "sendId": send.pk,
         "name": send.name,
         "position": send.position,
         "status": send.status,
@@ -134,7 +147,7 @@ def _campaign_stats(campaign: Campaign, sends: list[Send], progress: dict) -> di
     per_send = [progress[send.pk] for send in sends]
     totals = selectors.SendProgress.total_of(per_send)
     fractions = [selectors.send_fraction_done(s, p) for s, p in zip(sends, per_send, strict=True)]
-    finished = campaign.status in Campaign.FINISHED_STATUSES
+    finished = API_STATUSES[campaign.status] in ("completed", "stopped")
     return {
         "startedAt": _iso(min((s.started_at for s in sends if s.started_at), default=None)),
         "completedAt": _iso(max((s.completed_at for s in sends if s.completed_at), default=None))

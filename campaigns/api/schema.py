@@ -7,29 +7,57 @@ writes the answers.
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
-from audiences.api.schema import BadRequestSerializer, UnauthorizedSerializer
+from audiences.api.schema import (
+    BadRequestSerializer,
+    QueryRequestSerializer,
+    UnauthorizedSerializer,
+)
+from campaigns.services import MAX_EVENT_WINDOW_MINUTES
 from messaging.models import ProductPolicy
 
-from .parsing import MAX_LEADS, MAX_SEGMENTS, MAX_SENDS
+from .parsing import (
+    LOCAL_TIME_PATTERN,
+    MAX_LEADS,
+    MAX_SEGMENTS,
+    MAX_SENDS,
+    MAX_START_OFFSET_MINUTES,
+)
 from .querying import MAX_LIMIT
-from .representations import API_STATUSES
+from .representations import STATUS_FILTER_VALUES
 
 
 class ScheduleSerializer(serializers.Serializer):
     scheduledFor = serializers.DateTimeField(required=False, help_text="An instant (UTC).")
     localDate = serializers.DateField(required=False)
-    localTime = serializers.TimeField(required=False)
+    localTime = serializers.RegexField(
+        f"^{LOCAL_TIME_PATTERN.pattern}$",
+        required=False,
+        help_text="Wall-clock time HH:MM or HH:MM:SS in timeZone, without an offset.",
+    )
     timeZone = serializers.CharField(required=False, help_text="IANA zone, e.g. Europe/London.")
     startOffsetMinutes = serializers.IntegerField(
         required=False,
+        min_value=0,
+        max_value=MAX_START_OFFSET_MINUTES,
         help_text="Minutes after the campaign's start (the default, 0, when no schedule).",
     )
 
 
+class WithinSerializer(serializers.Serializer):
+    minutes = serializers.IntegerField(min_value=1, max_value=MAX_EVENT_WINDOW_MINUTES)
+
+
 class EventFilterSerializer(serializers.Serializer):
+    """Seed 001's event filter, as written there."""
+
     mode = serializers.ChoiceField(["off", "include", "exclude"])
-    eventType = serializers.CharField()
-    withinMinutes = serializers.IntegerField(required=False)
+    eventType = serializers.CharField(max_length=100)
+    within = WithinSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Only events whose occurredAt lies within this many minutes before the send "
+        "fires; null or absent: any time.",
+    )
 
 
 class SendSerializer(serializers.Serializer):
@@ -51,16 +79,20 @@ class SendSerializer(serializers.Serializer):
         help_text="One of scheduledFor, localDate+localTime+timeZone, startOffsetMinutes; "
         "omitted: the send fires when the campaign starts.",
     )
-    maxMessagesPerSecond = serializers.IntegerField(required=False, default=20)
+    maxMessagesPerSecond = serializers.IntegerField(
+        required=False, default=20, min_value=1, max_value=1000
+    )
     audienceFilter = serializers.ChoiceField(["off", "webhook_filtered"], required=False)
-    eventFilter = EventFilterSerializer(required=False)
+    eventFilter = EventFilterSerializer(required=False, allow_null=True)
 
 
 class CampaignBodySerializer(serializers.Serializer):
     id = serializers.CharField(
         required=False, help_text="Your id for the campaign (else a UUID is generated)."
     )
-    name = serializers.CharField()
+    name = serializers.CharField(
+        required=False, max_length=200, help_text="Default: Campaign <id>."
+    )
     description = serializers.CharField(required=False)
     senderId = serializers.CharField(help_text="phone_number_id of one of your WhatsApp numbers.")
     segmentIds = serializers.ListField(
@@ -69,7 +101,10 @@ class CampaignBodySerializer(serializers.Serializer):
     userIds = serializers.ListField(
         child=serializers.CharField(),
         required=False,
-        help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}; leadIds is the same.",
+        help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}.",
+    )
+    leadIds = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Same as userIds."
     )
     productPolicyConfirmed = serializers.BooleanField(required=False)
     productPolicy = serializers.ChoiceField(
@@ -98,6 +133,9 @@ class StatsSerializer(serializers.Serializer):
 
 class SendObjectSerializer(SendSerializer):
     id = serializers.CharField()
+    sendId = serializers.IntegerField(
+        help_text="The same id as an integer: the sendId of the audience-filter webhook."
+    )
     position = serializers.IntegerField()
     status = serializers.CharField()
     statusReason = serializers.CharField()
@@ -107,9 +145,13 @@ class SendObjectSerializer(SendSerializer):
 
 class CampaignObjectSerializer(serializers.Serializer):
     id = serializers.CharField()
+    campaignId = serializers.IntegerField(
+        help_text="The admin's id: the campaignId of the audience-filter webhook."
+    )
     name = serializers.CharField()
     description = serializers.CharField()
-    status = serializers.ChoiceField(list(API_STATUSES.values()))
+    status = serializers.ChoiceField(list(STATUS_FILTER_VALUES))
+    paused = serializers.BooleanField(help_text="Held by a pause (status in_progress).")
     statusReason = serializers.CharField()
     senderId = serializers.CharField()
     segmentIds = serializers.ListField(child=serializers.CharField())
@@ -132,16 +174,14 @@ class StartBodySerializer(serializers.Serializer):
     stopAt = serializers.DateTimeField(required=False)
 
 
-class QueryBodySerializer(serializers.Serializer):
-    filter = serializers.DictField(required=False)
-    sort = serializers.ListField(child=serializers.DictField(), required=False)
-    limit = serializers.IntegerField(required=False, default=25, max_value=MAX_LIMIT)
-    next = serializers.CharField(required=False)
+class QueryBodySerializer(QueryRequestSerializer):
+    limit = serializers.IntegerField(required=False, default=25, min_value=1, max_value=MAX_LIMIT)
 
 
 class QueryResponseSerializer(serializers.Serializer):
     campaigns = CampaignObjectSerializer(many=True)
-    next = serializers.CharField(allow_null=True)
+    next = serializers.CharField(allow_null=True, help_text="Null on the last page.")
+    prev = serializers.CharField(allow_null=True, help_text="Null on the first page.")
 
 
 class PreviewBodySerializer(serializers.Serializer):
@@ -190,6 +230,7 @@ STATS_EXAMPLE = {
     "recipients": 1200,
     "counts": {
         "queued": 0,
+        "claimed": 0,
         "sending": 0,
         "sent": 120,
         "delivered": 600,
@@ -203,9 +244,11 @@ STATS_EXAMPLE = {
 }
 CAMPAIGN_EXAMPLE = {
     "id": "spring-2030",
+    "campaignId": 42,
     "name": "Spring sale",
     "description": "",
     "status": "completed",
+    "paused": False,
     "statusReason": "",
     "senderId": "106540352242922",
     "segmentIds": ["12"],
@@ -219,6 +262,7 @@ CAMPAIGN_EXAMPLE = {
     "sends": [
         {
             "id": "88",
+            "sendId": 88,
             "name": "",
             "position": 0,
             "status": "completed",
@@ -231,8 +275,12 @@ CAMPAIGN_EXAMPLE = {
             "scheduledFor": "2030-03-01T09:00:00Z",
             "maxMessagesPerSecond": 20,
             "rate": {"configured": 20, "effective": 20.0, "reason": None},
-            "audienceFilter": "off",
-            "eventFilter": None,
+            "audienceFilter": "webhook_filtered",
+            "eventFilter": {
+                "mode": "exclude",
+                "eventType": "webinar_attended",
+                "within": {"minutes": 120},
+            },
             "stats": STATS_EXAMPLE,
         }
     ],
@@ -397,7 +445,11 @@ query_campaigns_schema = extend_schema(
         OpenApiExample(
             "Page",
             response_only=True,
-            value={"campaigns": [CAMPAIGN_EXAMPLE], "next": "WyJjYW1wYWlnbnMuY2FtcGFpZ24iLC..."},
+            value={
+                "campaigns": [CAMPAIGN_EXAMPLE],
+                "next": "WyJjYW1wYWlnbnMuY2FtcGFpZ24iLC...",
+                "prev": None,
+            },
         ),
         _error(400, "filter.status.$in[0]: unknown value 'running' (expected one of draft, ...)"),
     ],

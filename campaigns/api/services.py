@@ -22,6 +22,8 @@ def create_campaign(organization: Organization, changes: CampaignChanges) -> Cam
     campaign = Campaign(organization=organization, **changes.fields)
     if changes.api_id:
         campaign.api_id = changes.api_id
+    if not campaign.name:  # seed 003: optional; the editor needs something to list
+        campaign.name = f"Campaign {campaign.api_id}"[: Campaign._meta.get_field("name").max_length]
     try:
         with transaction.atomic():
             if Campaign.objects.filter(organization=organization, api_id=campaign.api_id).exists():

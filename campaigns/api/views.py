@@ -13,13 +13,14 @@ from audiences.models import Lead
 from campaigns import services
 from campaigns.models import Campaign, Send
 from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
+from setter.api.bodies import body_object
 from setter.api.errors import BadRequest, Conflict
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
 from setter.api.views import ApiView
 from setter.ids import pk_from_text
 
 from . import schema
-from .parsing import campaign_changes, parse_instant
+from .parsing import START_KEYS, campaign_changes, parse_instant
 from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT, MAX_LIMIT
 from .representations import API_STATUSES, campaign_json, campaign_queryset
 from .services import DuplicateCampaignId, create_campaign, update_campaign
@@ -85,9 +86,7 @@ class CampaignStartView(ApiView):
     @schema.start_campaign_schema
     def post(self, request, campaign_id):
         campaign = _campaign(request, campaign_id)
-        data = request.data if request.data is not None else {}
-        if not isinstance(data, dict):
-            raise BadRequest("body: expected a JSON object")
+        data = body_object(request, START_KEYS)
         errors = []
         scheduled_for = parse_instant(data.get("scheduledFor"), "scheduledFor", errors)
         stop_at = parse_instant(data.get("stopAt"), "stopAt", errors)
@@ -103,6 +102,7 @@ class CampaignStartView(ApiView):
 class CampaignStopView(ApiView):
     @schema.stop_campaign_schema
     def post(self, request, campaign_id):
+        body_object(request, ())
         campaign = _campaign(request, campaign_id)
         try:
             services.transition_campaign(campaign, "stop", reason="Stopped through the API.")
@@ -119,9 +119,13 @@ class CampaignQueryView(ApiView):
         campaigns = campaign_queryset().filter(
             compile_filter(query.filter, CAMPAIGN_FILTERS), organization=request.auth
         )
-        page = paginate(campaigns, order, limit=query.limit, cursor=query.next)
+        page = paginate(campaigns, order, limit=query.limit, cursor=query.cursor)
         return Response(
-            {"campaigns": [campaign_json(campaign) for campaign in page.items], "next": page.next}
+            {
+                "campaigns": [campaign_json(campaign) for campaign in page.items],
+                "next": page.next,
+                "prev": page.prev,
+            }
         )
 
 
@@ -133,8 +137,7 @@ class SendPreviewView(ApiView):
         send = sends.filter(campaign=campaign, pk=pk_from_text(send_id)).first()
         if send is None:
             raise NotFound(f"No send {send_id!r} in campaign {campaign_id!r}")
-        data = request.data if isinstance(request.data, dict) else {}
-        lead_id = data.get("leadId")
+        lead_id = body_object(request, ("leadId",)).get("leadId")
         if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)):
             raise BadRequest("leadId: required: the id of one of your leads")
         lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()

@@ -25,10 +25,12 @@ Filter semantics, chosen to match what a Mongo user expects:
 """
 
 import datetime as dt
-import re
+import functools
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
+import pycountry
 from django.core import signing
 from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -37,12 +39,13 @@ from django.utils.dateparse import parse_date, parse_datetime
 from setter.ids import pk_from_text
 from setter.instants import in_supported_range
 
+from .bodies import camel_case, object_body, snake_case, unknown_key_errors
 from .errors import BadRequest
 
 COMPARISONS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 FIELD_OPERATORS = ("$eq", "$ne", "$in", "$nin", *COMPARISONS, "$exists")
 LOGICAL_OPERATORS = ("$and", "$or")
-KINDS = ("text", "number", "datetime", "bool", "id", "json", "many")
+KINDS = ("text", "number", "datetime", "bool", "id", "json", "many", "country")
 # Operators that make sense on each kind (enumerations, i.e. fields with `values`, as bool).
 UNORDERED_OPERATORS = ("$eq", "$ne", "$in", "$nin", "$exists")
 MAX_FILTER_DEPTH = 8
@@ -59,7 +62,8 @@ class FilterField:
 
     kind: "text", "number", "datetime" (ISO 8601 strings), "bool", "id" (an integer pk, as
     a string or a number), "json" (the filter may name sub-keys: `variables.tier`), "many" (a
-    multi-valued relation matched on the related ids; compiled to EXISTS so rows never repeat).
+    multi-valued relation matched on the related ids; compiled to EXISTS so rows never repeat),
+    "country" (an ISO 3166-1 alpha-2 or alpha-3 code, `GB` or `USA`, matched as alpha-2).
     values: API value → stored value(s), for enumerations.
     """
 
@@ -79,15 +83,6 @@ def both_cases(fields: dict[str, Any]) -> dict[str, Any]:
         for alias in (name, snake_case(name), camel_case(name)):
             aliased.setdefault(alias, value)
     return aliased
-
-
-def snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-
-
-def camel_case(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +161,8 @@ class _Compiler:
         self.conditions += 1
         if self.conditions > MAX_FILTER_CONDITIONS:
             raise BadRequest(f"{where}: a filter has at most {MAX_FILTER_CONDITIONS} conditions")
-        allowed = UNORDERED_OPERATORS if field.values or field.kind in ("bool", "many") else None
+        unordered = field.values or field.kind in ("bool", "many", "country")
+        allowed = UNORDERED_OPERATORS if unordered else None
         if operator not in FIELD_OPERATORS or (allowed and operator not in allowed):
             expected = allowed or FIELD_OPERATORS
             raise BadRequest(f"{where}: unknown operator (expected one of {', '.join(expected)})")
@@ -226,6 +222,8 @@ def _value(kind: str, value, where: str):
         return parse_id(value, where)
     if kind == "datetime":
         return parse_instant(value, where)
+    if kind == "country":
+        return parse_country(value, where)
     # json: any JSON scalar, compared as a JSON value.
     if not isinstance(value, str | int | float | bool):
         raise BadRequest(f"{where}: expected a string, number or boolean")
@@ -239,6 +237,27 @@ def parse_id(value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
         raise BadRequest(f"{where}: expected an id (a positive integer or a string of digits)")
     return value
+
+
+@functools.cache
+def _alpha_2_codes() -> dict[str, str]:
+    """Every ISO 3166-1 alpha-2 and alpha-3 code → alpha-2, plus libphonenumber's regions
+    (e.g. XK), which are what a lead's region holds."""
+    codes = {region: region for region in phonenumbers.SUPPORTED_REGIONS}
+    for country in pycountry.countries:
+        codes[country.alpha_2] = codes[country.alpha_3] = country.alpha_2
+    return codes
+
+
+def parse_country(value, where: str) -> str:
+    """A country code as a lead's region stores it; anything else refused, never an empty
+    match."""
+    code = _alpha_2_codes().get(value.upper()) if isinstance(value, str) else None
+    if code is None:
+        raise BadRequest(
+            f"{where}: expected an ISO 3166 country code like GB or USA, got {value!r}"
+        )
+    return code
 
 
 def parse_instant(value, where: str) -> dt.datetime:
@@ -338,11 +357,11 @@ def parse_sort(sort, sortable: dict[str, str], *, where: str = "sort") -> list[t
         place = f"{where}[{index}]"
         if not isinstance(item, dict):
             raise BadRequest(f"{place}: expected an object with field and direction")
-        unknown = set(item) - {"field", "direction"}
-        if unknown:
-            raise BadRequest(f"{place}.{sorted(unknown)[0]}: unknown key")
+        errors = unknown_key_errors(item, ("field", "direction"), place)
+        if errors:
+            raise BadRequest("; ".join(errors))
         name = item.get("field")
-        if name not in sortable:
+        if not isinstance(name, str) or name not in sortable:
             raise BadRequest(
                 f"{place}.field: unknown field {name!r} (expected one of "
                 f"{', '.join(sorted(sortable))})"
@@ -358,24 +377,29 @@ def parse_sort(sort, sortable: dict[str, str], *, where: str = "sort") -> list[t
     return order
 
 
+QUERY_KEYS = ("filter", "sort", "limit", "next", "prev")
+
+
 @dataclass(frozen=True)
 class QueryBody:
     filter: dict | None
     sort: Any
     limit: int
-    next: str | None
+    cursor: "Cursor | None"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A page boundary from an earlier answer: `next` reads on after it, `prev` back before it."""
+
+    token: str
+    backwards: bool
 
 
 def query_from_body(data, *, default_limit: int = 25, max_limit: int = 10_000) -> QueryBody:
     """The filter, sort, limit and cursor of a query body; `{}` (or no body) is the first page
     of everything. `filter` and `sort` are returned raw, for compile_filter and parse_sort."""
-    if data is None or data == b"":
-        data = {}
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
-    unknown = set(data) - {"filter", "sort", "limit", "next"}
-    if unknown:
-        raise BadRequest(f"{sorted(unknown)[0]}: unknown key (expected filter, sort, limit, next)")
+    data = object_body(data, QUERY_KEYS)
     filter_obj = data.get("filter")
     if filter_obj is not None and not isinstance(filter_obj, dict):
         raise BadRequest("filter: expected an object")
@@ -384,9 +408,15 @@ def query_from_body(data, *, default_limit: int = 25, max_limit: int = 10_000) -
         limit = default_limit
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
         raise BadRequest(f"limit: expected an integer from 1 to {max_limit}")
-    cursor = data.get("next")
-    if cursor is not None and (not isinstance(cursor, str) or not cursor):
-        raise BadRequest("next: invalid cursor")
+    given = [key for key in ("next", "prev") if data.get(key) is not None]
+    if len(given) > 1:
+        raise BadRequest("next and prev: give only one of them")
+    cursor = None
+    if given:
+        token = data[given[0]]
+        if not isinstance(token, str) or not token:
+            raise BadRequest(f"{given[0]}: invalid cursor")
+        cursor = Cursor(token, backwards=given[0] == "prev")
     return QueryBody(filter_obj, data.get("sort"), limit, cursor)
 
 
@@ -394,6 +424,7 @@ def query_from_body(data, *, default_limit: int = 25, max_limit: int = 10_000) -
 class Page:
     items: list
     next: str | None
+    prev: str | None = None
 
 
 def paginate(
@@ -401,17 +432,19 @@ def paginate(
     order: list[tuple[str, bool]],
     *,
     limit: int,
-    cursor: str | None,
+    cursor: "Cursor | str | None",
     scope: str = "",
 ) -> Page:
-    """One page of the queryset in `order` (from parse_sort), after the cursor's position.
+    """One page of the queryset in `order` (from parse_sort), after a `next` cursor's position
+    or before a `prev` cursor's.
 
-    Keyset pagination: the cursor holds the last row's sort values and pk (the tiebreaker), so
+    Keyset pagination: a cursor holds a boundary row's sort values and pk (the tiebreaker), so
     pages never repeat or skip rows, even when rows are added between calls; rows added
-    before the cursor's position are simply not seen. NULLs sort after every value going up
-    (before, going down). The cursor is signed and bound to the model, the order and `scope`
-    (e.g. the segment whose targets are listed): replayed anywhere else it is
-    `next: invalid cursor`. Works on model querysets and values() querysets.
+    beyond the position are simply not seen. NULLs sort after every value going up (before,
+    going down). `prev` is null on the first page, `next` on the last. A cursor is signed and
+    bound to the model, the order and `scope` (e.g. the segment whose targets are listed):
+    replayed anywhere else it is `next: invalid cursor`. Works on model querysets and values()
+    querysets.
     """
     pk_name = queryset.model._meta.pk.name
     keys = [(lookup, descending) for lookup, descending in order if lookup not in ("pk", pk_name)]
@@ -422,30 +455,45 @@ def paginate(
     # Only the order matters for binding; positions of unrelated pk aliases do not.
     binding = [queryset.model._meta.label, scope, [[lookup, desc] for lookup, desc in keys]]
     aliases = {f"_cursor_{i}": F(lookup) for i, (lookup, _) in enumerate(keys)}
+    if isinstance(cursor, str):
+        cursor = Cursor(cursor, backwards=False)
+    backwards = cursor is not None and cursor.backwards
+    # Reading back is reading the reversed order forward, then turning the page round.
+    walk = [(lookup, descending != backwards) for lookup, descending in keys]
     queryset = queryset.annotate(**aliases).order_by(
         *(
             F(alias).desc(nulls_first=True) if descending else F(alias).asc(nulls_last=True)
-            for alias, (_, descending) in zip(aliases, keys, strict=True)
+            for alias, (_, descending) in zip(aliases, walk, strict=True)
         )
     )
     if cursor is not None:
-        position = _read_cursor(cursor, binding)
-        queryset = queryset.filter(_after(list(aliases), keys, position))
+        where = "prev" if backwards else "next"
+        position = _read_cursor(cursor.token, binding, where)
+        queryset = queryset.filter(_after(list(aliases), walk, position))
     rows = list(queryset[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        values = [_get(last, alias) for alias in aliases]
-        next_cursor = signing.dumps([binding, [_encode(v) for v in values]], salt=CURSOR_SALT)
+    if backwards:
+        rows.reverse()
+    before = more if backwards else cursor is not None
+    after = cursor is not None if backwards else more
+
+    def boundary(row):
+        values = [_encode(_get(row, alias)) for alias in aliases]
+        return signing.dumps([binding, values], salt=CURSOR_SALT)
+
+    page = Page(
+        rows,
+        next=boundary(rows[-1]) if rows and after else None,
+        prev=boundary(rows[0]) if rows and before else None,
+    )
     for row in rows:
         for alias in aliases:
             if isinstance(row, dict):
                 del row[alias]
             else:
                 delattr(row, alias)
-    return Page(rows, next_cursor)
+    return page
 
 
 def _get(row, alias: str):
@@ -485,14 +533,14 @@ def _decode(value):
     return value
 
 
-def _read_cursor(cursor: str, binding: list) -> list:
+def _read_cursor(cursor: str, binding: list, where: str) -> list:
     try:
         bound, values = signing.loads(cursor, salt=CURSOR_SALT)
     except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise BadRequest("next: invalid cursor") from exc
+        raise BadRequest(f"{where}: invalid cursor") from exc
     if bound != binding or len(values) != len(binding[2]):
-        raise BadRequest("next: invalid cursor (it belongs to another query or sort)")
+        raise BadRequest(f"{where}: invalid cursor (it belongs to another query or sort)")
     try:
         return [_decode(value) for value in values]
     except (ValueError, TypeError) as exc:
-        raise BadRequest("next: invalid cursor") from exc
+        raise BadRequest(f"{where}: invalid cursor") from exc

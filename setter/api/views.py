@@ -6,6 +6,7 @@ from webhooks.parsing import BodyAfterCredentials, OrjsonParser
 
 from . import schema  # noqa: F401  (registers the key schemes with drf-spectacular)
 from .authentication import BearerApiKeyAuthentication, IsApiOrganization, XApiKeyAuthentication
+from .bodies import refuse_control_characters_in_path
 from .errors import api_exception_handler
 
 
@@ -17,6 +18,10 @@ class ApiView(BodyAfterCredentials, APIView):
     authentication_classes = [XApiKeyAuthentication, BearerApiKeyAuthentication]
     permission_classes = [IsApiOrganization]
     parser_classes = [OrjsonParser]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_control_characters_in_path(kwargs)
 
     def get_exception_handler(self):
         return api_exception_handler

@@ -300,7 +300,7 @@ def test_the_schema_documents_the_segment_api_with_the_seed_example(client):
     operation = schema["paths"]["/api/v1/segments"]["post"]
     examples = operation["requestBody"]["content"]["application/json"]["examples"]
     assert examples["SeedExample"]["value"] == SEED_SEGMENT_EXAMPLE
-    assert set(operation["responses"]) == {"200", "400", "401"}
+    assert set(operation["responses"]) == {"200", "400", "401", "409"}
     assert operation["security"] == [{"xApiKey": []}, {"bearerApiKey": []}]
     assert schema["components"]["securitySchemes"]["xApiKey"]["name"] == "x-api-key"
 

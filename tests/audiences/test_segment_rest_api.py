@@ -123,7 +123,7 @@ def test_get_update_and_delete_a_segment(api, org):
     )
     assert api("patch", path, {"size": 3}) == (
         400,
-        error(400, "size: unknown field (expected name, description, filter, allUsers)"),
+        error(400, "size: unknown key (expected name, description, filter, allUsers, all_users)"),
     )
 
     assert api("delete", path) == (200, {"id": str(segment.pk), "deleted": True})
@@ -358,7 +358,7 @@ def test_another_organizations_segment_is_a_404(api, method, path, body):
 def test_another_organizations_segments_are_not_listed(api):
     AudienceFactory(name="theirs")
 
-    assert api("post", "segments/query", {}) == (200, {"segments": [], "next": None})
+    assert api("post", "segments/query", {}) == (200, {"segments": [], "next": None, "prev": None})
 
 
 def test_the_schema_documents_every_segment_operation(client):

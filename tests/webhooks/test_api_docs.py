@@ -18,7 +18,7 @@ def test_the_schema_describes_both_webhooks_with_the_seed_examples(client):
     assert {"campaignId": 42, "sendId": 137, "mode": "include"}.items() <= examples[
         "IncludeByExternalId"
     ]["value"].items()
-    assert set(audience_filter["responses"]) == {"200", "400", "401", "404", "409", "413"}
+    assert set(audience_filter["responses"]) == {"200", "400", "401", "404", "409", "413", "415"}
     assert audience_filter["security"] == [{"apiKey": []}, {"hmacSignature": []}]
     assert any(p["name"] == "X-Setter-Organization" for p in lead_events["parameters"])
     assert schema["components"]["securitySchemes"]["hmacSignature"]["name"] == (

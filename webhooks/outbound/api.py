@@ -13,6 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from setter.api.bodies import body_object
 from setter.api.errors import BadRequest, Conflict
 from setter.api.views import ApiView
 from setter.ids import pk_from_text
@@ -128,7 +129,8 @@ class WebhookEndpointsView(ApiView):
         responses={201: CreatedEndpointSerializer, 400: OpenApiResponse(description="Bad field")},
     )
     def post(self, request):
-        serializer = EndpointInputSerializer(data=request.data)
+        body = body_object(request, EndpointInputSerializer().fields)
+        serializer = EndpointInputSerializer(data=body)
         if not serializer.is_valid():
             field, problems = next(iter(serializer.errors.items()))
             raise BadRequest(f"{field}: {_first(problems)}")
@@ -225,6 +227,7 @@ class ResendDeliveryView(ApiView):
         },
     )
     def post(self, request, endpoint_id, delivery_id):
+        body_object(request, ())
         endpoint = _endpoint(request, endpoint_id)
         delivery = endpoint.deliveries.filter(pk=pk_from_text(delivery_id)).first()
         if delivery is None:

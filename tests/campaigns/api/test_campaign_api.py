@@ -32,9 +32,11 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
     assert api.get("campaigns/spring-2031").json() == {"campaign": campaign}
     assert campaign | {"createdAt": None, "updatedAt": None, "sends": None} == {
         "id": "spring-2031",
+        "campaignId": Campaign.objects.get().pk,
         "name": "Spring sale",
         "description": "Big one",
         "status": "draft",
+        "paused": False,
         "statusReason": "",
         "senderId": sender.phone_number_id,
         "segmentIds": [str(segment.pk)],
@@ -52,6 +54,7 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
             "counts": dict.fromkeys(
                 [
                     "queued",
+                    "claimed",
                     "sending",
                     "sent",
                     "delivered",
@@ -59,7 +62,6 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
                     "failed",
                     "skipped",
                     "unknown",
-                    "claimed",
                 ],
                 0,
             ),
@@ -70,6 +72,8 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
         "warnings": [],
     }
     [send] = campaign["sends"]
+    assert send["sendId"] == Send.objects.get().pk
+    assert send["id"] == str(send["sendId"])
     assert send["template"] == "spring_sale"
     assert send["language"] == "en_US"
     assert send["category"] == "MARKETING"
@@ -117,7 +121,7 @@ def test_a_taken_id_is_a_conflict(api, body):
         ({"segmentIds": None, "userIds": [str(n) for n in range(1001)]}, "userIds: at most 1,000 ids, got 1,001"),
         ({"segmentIds": None}, "segmentIds: required (or userIds / leadIds)"),
         ({"segmentIds": []}, "segmentIds: expected a non-empty list of ids"),
-        ({"name": ""}, "name: required"),
+        ({"name": 7}, "name: expected a string"),
         ({"id": "has space"}, "id: 1 to 100 characters: letters, digits and . _ : - (not first)"),
         ({"id": "query"}, "id: 'query' is reserved"),
         ({"stopAt": "tomorrow"}, "stopAt: expected an ISO 8601 instant with an offset, e.g. 2030-01-31T09:00:00Z"),
@@ -593,6 +597,7 @@ def test_another_organizations_campaign_is_not_found_on_every_endpoint(api):
     assert api.post("campaigns/query", {"filter": {"id": foreign.api_id}}).json() == {
         "campaigns": [],
         "next": None,
+        "prev": None,
     }
 
 
