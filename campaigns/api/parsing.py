@@ -55,6 +55,7 @@ CAMPAIGN_KEYS = (
     "userIds",
     "leadIds",
     "productPolicyConfirmed",
+    "productPolicy",
     "stopAt",
     "sends",
 )

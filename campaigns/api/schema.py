@@ -131,6 +131,15 @@ class StatsSerializer(serializers.Serializer):
     progress = serializers.FloatField(help_text="0 to 1.")
 
 
+class SendRateSerializer(serializers.Serializer):
+    configured = serializers.IntegerField(help_text="maxMessagesPerSecond")
+    effective = serializers.FloatField(
+        help_text="What the send goes at now: its number's throughput (synced from Meta) and "
+        "Meta's 130429 answers can hold it below its own rate."
+    )
+    reason = serializers.CharField(allow_null=True, help_text="Why effective < configured.")
+
+
 class SendObjectSerializer(SendSerializer):
     id = serializers.CharField()
     sendId = serializers.IntegerField(
@@ -140,6 +149,7 @@ class SendObjectSerializer(SendSerializer):
     status = serializers.CharField()
     statusReason = serializers.CharField()
     scheduledFor = serializers.DateTimeField(allow_null=True)
+    rate = SendRateSerializer()
     stats = StatsSerializer()
 
 
@@ -163,6 +173,10 @@ class CampaignObjectSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField()
     stats = StatsSerializer()
     sends = SendObjectSerializer(many=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Said at scheduling: sends their number's throughput will hold back.",
+    )
 
 
 class CampaignResponseSerializer(serializers.Serializer):

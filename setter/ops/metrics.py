@@ -64,7 +64,8 @@ class EngineCollector:
         )
         queued = GaugeMetricFamily(
             "setter_recipients_queued",
-            "Queue depth: messages waiting for a dispatcher or in flight (queued + sending).",
+            "Queue depth: messages waiting, held by a dispatcher or in flight "
+            "(queued + claimed + sending).",
         )
         sent_by_category = {}
         queue_depth = 0
@@ -77,7 +78,7 @@ class EngineCollector:
             category, status = row["send__category"], row["status"]
             by_status.add_metric([category, status], row["count"])
             sent_by_category[category] = sent_by_category.get(category, 0) + row["sent"]
-            if status in (RecipientStatus.QUEUED, RecipientStatus.SENDING):
+            if status in SendRecipient.OPEN_STATUSES:
                 queue_depth += row["count"]
         for category, count in sorted(sent_by_category.items()):
             sent.add_metric([category], count)
