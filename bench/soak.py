@@ -56,7 +56,9 @@ def parse_iso(value: str) -> dt.datetime:
 class EmbeddedStack:
     """`runstack` in a session of its own on a fresh state folder, as `make run` starts it."""
 
-    def __init__(self, var_dir: Path | None = None, start_timeout: float = 240):
+    def __init__(self, var_dir: Path | None = None, start_timeout: float = 240, runstack_args=()):
+        """`runstack_args`: more options, e.g. ("--sandbox-failure-ratio", "0") for a test
+        that counts every message delivered."""
         self.var_dir = Path(var_dir or tempfile.mkdtemp(prefix="setter-soak-"))
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -65,6 +67,7 @@ class EmbeddedStack:
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.log_path = self.var_dir / "runstack.log"
         self.start_timeout = start_timeout
+        self.runstack_args = list(runstack_args)
         self.process: subprocess.Popen | None = None
         self.http = requests.Session()
 
@@ -81,7 +84,7 @@ class EmbeddedStack:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "runstack", "--port", str(self.port),
-                 "--sandbox-port", str(self.sandbox_port)],
+                 "--sandbox-port", str(self.sandbox_port), *self.runstack_args],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
