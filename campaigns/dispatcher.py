@@ -191,11 +191,12 @@ def settle_send(send_id: int, *, now: dt.datetime | None = None) -> str:
             return send.status
         if reason == SkipReason.CANCELLED:
             return _end_send(send, Send.Status.CANCELLED, "Campaign cancelled.", now)
-        if reason == SkipReason.STOPPED and campaign.status != Campaign.Status.STOPPED:
-            services.transition_campaign(
-                campaign, "stop", reason="The campaign's stop time passed."
-            )
-            campaign.refresh_from_db()
+        if reason == SkipReason.STOPPED:
+            if campaign.status != Campaign.Status.STOPPED:
+                services.transition_campaign(
+                    campaign, "stop", reason="The campaign's stop time passed."
+                )
+            return _end_send(send, Send.Status.STOPPED, "Campaign stopped.", now)
         status = _end_send(send, Send.Status.COMPLETED, send.status_reason, now)
         if campaign.status == Campaign.Status.RUNNING:
             services.transition_campaign(campaign, "finish_send")

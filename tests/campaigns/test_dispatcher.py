@@ -231,8 +231,8 @@ def test_cancelling_ends_the_send_and_skips_the_rest(sandbox, firing_send):
     assert sandbox.requests()["count"] == 0
 
 
-def test_a_passed_stop_at_skips_what_is_left(sandbox, firing_send):
-    send = firing_send()
+def test_a_passed_stop_at_stops_the_campaign_and_skips_what_is_left(sandbox, firing_send):
+    send = firing_send(sends=2)
     Campaign.objects.filter(pk=send.campaign_id).update(
         stop_at=timezone.now() - dt.timedelta(seconds=1)
     )
@@ -240,9 +240,15 @@ def test_a_passed_stop_at_skips_what_is_left(sandbox, firing_send):
     dispatcher.dispatch_send(send.pk)
 
     send.refresh_from_db()
-    assert send.status == Send.Status.COMPLETED
-    assert set(statuses(send).values()) == {Status.SKIPPED}
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    assert (campaign.status, send.status) == (Campaign.Status.STOPPED, Send.Status.STOPPED)
+    rows = SendRecipient.objects.filter(send=send)
+    assert {(r.status, r.skip_reason) for r in rows} == {(Status.SKIPPED, "stopped")}
     assert sandbox.requests()["count"] == 0
+    # The send still waiting never fires.
+    assert set(campaign.sends.exclude(pk=send.pk).values_list("status", flat=True)) == {
+        Send.Status.STOPPED
+    }
 
 
 def test_recipients_left_sending_by_a_dead_worker_become_unknown_never_queued(firing_send):

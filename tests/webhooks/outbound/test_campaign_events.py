@@ -117,3 +117,18 @@ def test_without_endpoints_nothing_is_recorded(campaign):
     fire(campaign.sends.order_by("position").first())
 
     assert not WebhookDelivery.objects.exists()
+
+
+def test_a_campaign_stopped_by_its_stop_at_emits_campaign_stopped(campaign, receiver):
+    endpoint = services.create_endpoint(campaign.organization, receiver.url)
+    first = campaign.sends.order_by("position").first()
+    Campaign.objects.filter(pk=campaign.pk).update(stop_at=timezone.now() + dt.timedelta(hours=1))
+    Send.objects.filter(pk=first.pk).update(scheduled_for=timezone.now())
+    materialize_send(first.pk)
+    assert dispatcher.start_due_sends() == [first.pk]
+    Campaign.objects.filter(pk=campaign.pk).update(stop_at=timezone.now())
+
+    dispatcher.dispatch_send(first.pk)
+
+    assert event_types(endpoint) == ["campaign.started", "send.started", "campaign.stopped"]
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.STOPPED
