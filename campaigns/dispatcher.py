@@ -249,6 +249,7 @@ class DispatchRun:
         # Waiting with rows in hand because a limit had no slot: since when, behind which
         # limit, and the waits so far per scope (flushed to /metrics' counters).
         self.blocked: tuple[float, str] | None = None
+        self.last_hand_out = time.monotonic()
         self.waits: dict[str, WaitTotals] = {}
 
     # The loop. Every tick: look at the campaign, keep the lease, write outcomes, take the
@@ -372,9 +373,18 @@ class DispatchRun:
             permits += 1
         if not permits:
             return 0.0
-        grant = get_rate_limiter().take(
-            self.limits, permits, horizon=settings.DISPATCH_TICK_SECONDS
-        )
+        # Slots up to the next hand-out: a loop slowed by its database work must not leave
+        # slots untaken (a limit that fell behind starts again from now, so untaken time is
+        # lost to the send). Never more than a quarter second ahead.
+        now = time.monotonic()
+        tick = settings.DISPATCH_TICK_SECONDS
+        horizon = min(0.25, max(2 * tick, 1.5 * (now - self.last_hand_out)))
+        self.last_hand_out = now
+        grant = get_rate_limiter().take(self.limits, permits, horizon=horizon)
+        # The slots are counted from the moment they were granted, not from after the
+        # database marked their rows: that write's varying latency would shift one grant's
+        # slots onto the next one's and send them in a burst.
+        granted_at = time.monotonic()
         for _ in range(permits - grant.count):
             wire.release()
         self._note_grant(grant)
@@ -382,13 +392,12 @@ class DispatchRun:
             return grant.first_wait
         batch = [self.held.popleft() for _ in range(grant.count)]
         marked = recipients.mark_sending(self.token, [r.pk for r, _ in batch])
-        started = time.monotonic()
         for (recipient, parameters), wait in zip(batch, grant.waits(), strict=True):
             if recipient.pk not in marked:  # skipped by a stop meanwhile
                 wire.release()
                 continue
             self.in_flight += 1
-            threads.submit(self._deliver, recipient, parameters, started + wait)
+            threads.submit(self._deliver, recipient, parameters, granted_at + wait)
         return 0.0
 
     def _hand_back_held(self) -> None:
