@@ -240,7 +240,7 @@ DISPATCH_START_AHEAD_SECONDS = env_int("DISPATCH_START_AHEAD_SECONDS", 2)
 # How often a dispatch run takes the next moment's slots and writes the answers it got.
 DISPATCH_TICK_SECONDS = float(os.environ.get("DISPATCH_TICK_SECONDS", "0.02"))
 # A thread woken this late for its slot takes a fresh one instead of sending in a burst.
-DISPATCH_LATE_SLOT_SECONDS = float(os.environ.get("DISPATCH_LATE_SLOT_SECONDS", "0.01"))
+DISPATCH_LATE_SLOT_SECONDS = float(os.environ.get("DISPATCH_LATE_SLOT_SECONDS", "0.005"))
 # A dispatcher renews the lease on the rows it holds every third of this; rows whose lease
 # lapsed lost their worker: claimed ones are queued again, sending ones become `unknown`.
 # Must exceed the Graph API read timeout.
