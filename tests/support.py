@@ -3,6 +3,7 @@
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -64,10 +65,9 @@ class Worker:
     def __init__(self, sandbox_url: str, queue: str, *, dispatch_concurrency: int = 8):
         self.dispatch_concurrency = dispatch_concurrency
         self.hostname = f"{uuid.uuid4().hex}@test"
-        db = connection.settings_dict
         env = {
             **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "DATABASE_URL": _database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_TASK_DEFAULT_QUEUE": queue,
             "RATE_LIMIT_REDIS_URL": settings.RATE_LIMIT_REDIS_URL,
@@ -145,3 +145,50 @@ class RecordingReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class SandboxProcess:
+    """The Meta sandbox as a process of its own (`manage.py meta_sandbox`), as production
+    and the benchmarks run it, exact like the suite's (no failed or unread statuses). A
+    sandbox in the test's interpreter stalls behind its GIL and then stamps a backlog of
+    requests at once, which a test of the rate at the receiver would read as a burst."""
+
+    def __init__(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "meta_sandbox", "--port", str(port),
+             "--ratio-async-failure", "0", "--no-limited-reporting"],
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "DATABASE_URL": _database_url(), "LOG_LEVEL": "WARNING"},
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_until(self._answers, timeout=60, interval=0.1)
+
+    def _answers(self) -> bool:
+        assert self.process.poll() is None, "meta_sandbox exited"
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+            return True
+        return False
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _database_url() -> str:
+    """The test database, for a process of our own."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"

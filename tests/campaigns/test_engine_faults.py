@@ -21,12 +21,33 @@ from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.selectors import send_progress
 from campaigns.tasks import dispatch_send_task
+from messaging.sandbox.control import SandboxControl
 from messaging.sandbox.stats import max_in_any_window
 from tests.audiences.helpers import csv_bytes, upload
 from tests.factories import CampaignFactory, SendFactory
-from tests.support import wait_until
+from tests.support import SandboxProcess, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def sandbox_process(django_db_setup):
+    """The rate is judged at the receiver: a sandbox of its own, as the benchmark runs it."""
+    server = SandboxProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_process, settings):
+    """This module's sandbox, reset to its start state; WHATSAPP_GRAPH_URL points at it."""
+    control = SandboxControl(sandbox_process.url)
+    control.reset()
+    settings.WHATSAPP_GRAPH_URL = sandbox_process.url
+    yield control
+    control.reset()
+
+
 Status = SendRecipient.Status
 MESSAGED = {Status.SENT, Status.DELIVERED, Status.READ}
 TERMINAL = MESSAGED | {Status.FAILED, Status.SKIPPED, Status.UNKNOWN}
