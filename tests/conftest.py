@@ -10,12 +10,11 @@ import redis
 from django.conf import settings
 
 from messaging.client import WhatsAppClient
-from messaging.sandbox.control import SandboxControl
 from messaging.sandbox.server import SandboxThread
 from messaging.sandbox.state import SandboxConfig
 from tests.api_schema import SchemaCheckedClient
 from tests.factories import MessageTemplateFactory, WhatsAppNumberFactory
-from tests.support import RecordingReceiver, Worker, running_celery_worker
+from tests.support import RecordingReceiver, Worker, reset_sandbox, running_celery_worker
 
 
 @pytest.fixture(autouse=True)
@@ -67,12 +66,7 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server, settings):
-    """The sandbox, reset to its start state; WHATSAPP_GRAPH_URL points at it."""
-    control = SandboxControl(sandbox_server.url)
-    control.reset()
-    settings.WHATSAPP_GRAPH_URL = sandbox_server.url
-    yield control
-    control.reset()
+    yield from reset_sandbox(sandbox_server.url, settings)
 
 
 @pytest.fixture

@@ -16,7 +16,18 @@ from celery.signals import task_postrun
 from django.conf import settings
 from django.db import connection, connections
 
+from messaging.sandbox.control import SandboxControl
 from setter.celery import app as celery_app
+
+
+def reset_sandbox(url: str, settings):
+    """The sandbox at `url`, reset to its start state before and after the test;
+    WHATSAPP_GRAPH_URL points at it."""
+    control = SandboxControl(url)
+    control.reset()
+    settings.WHATSAPP_GRAPH_URL = url
+    yield control
+    control.reset()
 
 
 def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, describe=None):

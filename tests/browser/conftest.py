@@ -79,17 +79,27 @@ class Screenshots:
         return path
 
 
-@pytest.fixture
-def page(browser, live_server, request):
+@contextlib.contextmanager
+def browser_page(browser, base_url: str, request):
+    """A page on `base_url` that saves screenshots of its steps, and of the page a test
+    failed on."""
     expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.screenshots = Screenshots(page, request.node.name)
-    yield page
-    if getattr(request.node, "call_failed", False):
-        page.screenshots("failure")
-    context.close()
+    try:
+        yield page
+        if getattr(request.node, "call_failed", False):
+            page.screenshots("failure")
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, live_server, request):
+    with browser_page(browser, live_server.url, request) as opened:
+        yield opened
 
 
 @pytest.fixture

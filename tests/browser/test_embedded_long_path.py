@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bench.soak import EmbeddedStack, utc_iso
-from tests.browser.conftest import TIMEOUT_MS, Screenshots, log_in
+from tests.browser.conftest import browser_page, log_in
 from tests.support import wait_until
 
 FIRST_IN = dt.timedelta(seconds=30)
@@ -31,15 +31,8 @@ def stack(tmp_path):
 
 @pytest.fixture
 def stack_page(browser, stack, request):
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.screenshots = Screenshots(page, request.node.name)
-    yield page
-    if getattr(request.node, "call_failed", False):
-        page.screenshots("failure")
-    context.close()
+    with browser_page(browser, stack.url, request) as page:
+        yield page
 
 
 def test_sends_fire_around_a_worker_the_supervisor_restarts(stack, stack_page):

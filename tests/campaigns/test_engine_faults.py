@@ -21,11 +21,10 @@ from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.selectors import send_progress
 from campaigns.tasks import dispatch_send_task
-from messaging.sandbox.control import SandboxControl
 from messaging.sandbox.stats import max_in_any_window
 from tests.audiences.helpers import csv_bytes, upload
 from tests.factories import CampaignFactory, SendFactory
-from tests.support import SandboxProcess, wait_until
+from tests.support import SandboxProcess, reset_sandbox, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,12 +39,7 @@ def sandbox_process(django_db_setup):
 
 @pytest.fixture
 def sandbox(sandbox_process, settings):
-    """This module's sandbox, reset to its start state; WHATSAPP_GRAPH_URL points at it."""
-    control = SandboxControl(sandbox_process.url)
-    control.reset()
-    settings.WHATSAPP_GRAPH_URL = sandbox_process.url
-    yield control
-    control.reset()
+    yield from reset_sandbox(sandbox_process.url, settings)
 
 
 Status = SendRecipient.Status
