@@ -6,15 +6,15 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from . import dispatcher, materializer
+from . import materializer, sends
 
 
 def tick(enqueue_dispatch: Callable[[int], object]) -> None:
     """Rows of dead dispatchers are recovered first, so a send they stranded is seen as
     needing dispatchers in the same tick."""
     materializer.materialize_due_sends()
-    dispatcher.recover_lost_recipients()
-    for send_id in dispatcher.start_due_sends() + dispatcher.stalled_send_ids():
+    sends.recover_lost_recipients()
+    for send_id in sends.start_due_sends() + sends.stalled_send_ids():
         for _ in range(settings.DISPATCH_TASKS_PER_SEND):
             enqueue_dispatch(send_id)
-    dispatcher.finish_sends()
+    sends.finish_sends()

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audiences.models import Lead, OptOut
 from campaigns import dispatcher, selectors, services
+from campaigns import sends as send_lifecycle
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from tests.factories import (
@@ -60,7 +61,7 @@ def firing_send(sandbox, number, marketing_template):
         send = created[0]
         materialize_send(send.pk)
         Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
-        assert dispatcher.start_due_sends() == [send.pk]
+        assert send_lifecycle.start_due_sends() == [send.pk]
         send.refresh_from_db()
         return send
 
@@ -210,7 +211,7 @@ def test_pausing_stops_dispatch_and_resuming_continues_where_it_stopped(sandbox,
 
     services.transition_campaign(campaign, "resume")
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.RUNNING
-    assert send.pk in dispatcher.stalled_send_ids(now=timezone.now() + dt.timedelta(minutes=5))
+    assert send.pk in send_lifecycle.stalled_send_ids(now=timezone.now() + dt.timedelta(minutes=5))
     while dispatcher.dispatch_send(send.pk):
         pass
 
@@ -223,7 +224,7 @@ def test_cancelling_ends_the_send_and_skips_the_rest(sandbox, firing_send):
     services.transition_campaign(Campaign.objects.get(pk=send.campaign_id), "cancel")
 
     dispatcher.dispatch_send(send.pk)
-    dispatcher.finish_sends()
+    send_lifecycle.finish_sends()
 
     send.refresh_from_db()
     assert send.status == Send.Status.CANCELLED
@@ -257,7 +258,7 @@ def test_recipients_left_sending_by_a_dead_worker_become_unknown_never_queued(fi
         status=Status.SENDING, lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
 
-    assert dispatcher.recover_lost_recipients() == 2
+    assert send_lifecycle.recover_lost_recipients() == 2
     assert set(statuses(send).values()) == {Status.UNKNOWN}
     assert dispatcher.dispatch_send(send.pk) is False
     assert set(statuses(send).values()) == {Status.UNKNOWN}

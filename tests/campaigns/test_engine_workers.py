@@ -4,7 +4,7 @@ webhook on a live server: a worker killed mid-send never causes a second message
 import pytest
 from django.utils import timezone
 
-from campaigns import dispatcher
+from campaigns import sends
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.tasks import dispatch_send_task
@@ -51,7 +51,7 @@ def test_a_worker_killed_mid_send_never_causes_a_second_message(
         max_messages_per_second=10,  # batches of 20: most recipients are still queued at the kill
     )
     materialize_send(send.pk)
-    assert dispatcher.start_due_sends() == [send.pk]
+    assert sends.start_due_sends() == [send.pk]
 
     first = workers()
     dispatch_send_task.apply_async([send.pk], queue=queue)
@@ -62,13 +62,13 @@ def test_a_worker_killed_mid_send_never_causes_a_second_message(
 
     workers()
     # Beat's job, driven by the test: find the orphaned send and give it dispatchers again.
-    wait_until(lambda: dispatcher.stalled_send_ids(), timeout=30)
+    wait_until(lambda: sends.stalled_send_ids(), timeout=30)
     for _ in range(2):
         dispatch_send_task.apply_async([send.pk], queue=queue)
 
     def settled():
-        dispatcher.recover_lost_recipients()
-        dispatcher.finish_sends()
+        sends.recover_lost_recipients()
+        sends.finish_sends()
         return Send.objects.get(pk=send.pk).status == Send.Status.COMPLETED
 
     wait_until(settled, timeout=90, interval=0.5)

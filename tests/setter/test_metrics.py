@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from campaigns import dispatcher
+from campaigns import dispatcher, sends
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send
 from campaigns.tasks import dispatch_send_task
@@ -51,7 +51,7 @@ def fire_marketing_send(number, template, *, rate):
     )
     materialize_send(send.pk)
     Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
-    assert dispatcher.start_due_sends() == [send.pk]
+    assert sends.start_due_sends() == [send.pk]
     assert dispatcher.dispatch_send(send.pk) is False
     return Send.objects.get(pk=send.pk)
 

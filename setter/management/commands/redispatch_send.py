@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from campaigns import dispatcher
-from campaigns.models import Send, SendRecipient
+from campaigns import sends
+from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.tasks import dispatch_send_task
 
 
@@ -42,19 +42,19 @@ class Command(BaseCommand):
                 f"Send {send_id} is {send.status}, not sending: only a sending send can be "
                 "re-dispatched."
             )
-        if send.campaign.status not in dispatcher.ACTIVE_CAMPAIGN_STATUSES:
+        if send.campaign.status not in Campaign.ACTIVE_STATUSES:
             raise CommandError(
                 f"Send {send_id}'s campaign is {send.campaign.status}: resume the campaign "
                 "instead, beat then re-dispatches its sends."
             )
         self._check_heartbeat(send, now, force)
 
-        lost = dispatcher.recover_lost_recipients(now, send_id=send_id)
+        lost = sends.recover_lost_recipients(now, send_id=send_id)
         self.stdout.write(
             f"Send {send_id}: {lost} recipient(s) whose dispatcher's lease lapsed while "
             "sending marked unknown (never resent)."
         )
-        if dispatcher.stalled_send_ids(now, send_id=send_id, stale_seconds=0 if force else None):
+        if sends.stalled_send_ids(now, send_id=send_id, stale_seconds=0 if force else None):
             for _ in range(settings.DISPATCH_TASKS_PER_SEND):
                 dispatch_send_task.delay(send_id)
             queued = send.recipients.filter(status=SendRecipient.Status.QUEUED).count()
@@ -83,7 +83,7 @@ class Command(BaseCommand):
 
     def _nothing_to_dispatch(self, send_id: int, now: dt.datetime) -> None:
         """Nothing queued (or beat claimed it meanwhile): settle the send as beat would."""
-        status = dispatcher.settle_send(send_id, now=now)
+        status = sends.settle_send(send_id, now=now)
         if status != Send.Status.SENDING:
             self.stdout.write(f"Send {send_id}: nothing left to dispatch; it is now {status}.")
             return

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from campaigns import dispatcher
+from campaigns import dispatcher, sends
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send
 from tests.factories import AudienceFactory, CampaignFactory, LeadFactory, SendFactory
@@ -46,7 +46,7 @@ def fire(send: Send) -> None:
     """Beat and a worker taking one send from due to done."""
     Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
     materialize_send(send.pk)
-    assert dispatcher.start_due_sends() == [send.pk]
+    assert sends.start_due_sends() == [send.pk]
     while dispatcher.dispatch_send(send.pk):
         pass
 
@@ -125,7 +125,7 @@ def test_a_campaign_stopped_by_its_stop_at_emits_campaign_stopped(campaign, rece
     Campaign.objects.filter(pk=campaign.pk).update(stop_at=timezone.now() + dt.timedelta(hours=1))
     Send.objects.filter(pk=first.pk).update(scheduled_for=timezone.now())
     materialize_send(first.pk)
-    assert dispatcher.start_due_sends() == [first.pk]
+    assert sends.start_due_sends() == [first.pk]
     Campaign.objects.filter(pk=campaign.pk).update(stop_at=timezone.now())
 
     dispatcher.dispatch_send(first.pk)

@@ -1,0 +1,179 @@
+"""A send's lifecycle on beat's side: sends start when due, are re-dispatched when their
+dispatchers stopped beating, get a dead dispatcher's rows back, and end (completed, stopped or
+cancelled) once no row is open. The dispatcher (campaigns.dispatcher) delivers; this module
+decides when a send starts and ends."""
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from webhooks.outbound import events as outbound_events
+
+from . import recipients, services
+from .models import Campaign, Send, SendRecipient
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
+Status = SendRecipient.Status
+SkipReason = SendRecipient.SkipReason
+
+
+def start_due_sends(now: dt.datetime | None = None) -> list[int]:
+    """Materialized sends about to fire become `sending`; returns their ids to dispatch."""
+    now = now or timezone.now()
+    horizon = now + dt.timedelta(seconds=settings.DISPATCH_START_AHEAD_SECONDS)
+    started = []
+    due = Send.objects.filter(
+        status=Send.Status.MATERIALIZED,
+        scheduled_for__lte=horizon,
+        campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+    ).values_list("pk", "campaign_id")
+    for send_id, campaign_id in due:
+        with transaction.atomic():
+            claimed = Send.objects.filter(pk=send_id, status=Send.Status.MATERIALIZED).update(
+                status=Send.Status.SENDING, started_at=now, dispatch_heartbeat_at=now
+            )
+            if not claimed:
+                continue
+            campaign = Campaign.objects.get(pk=campaign_id)
+            if campaign.status == Campaign.Status.SCHEDULED:
+                services.transition_campaign(campaign, "start_running")
+            send = Send.objects.select_related("campaign").get(pk=send_id)
+            outbound_events.status_changed(send, Send.Status.MATERIALIZED)
+        logger.info(
+            "send %s of campaign %s started",
+            send_id,
+            campaign_id,
+            extra={"campaign_id": campaign_id, "send_id": send_id},
+        )
+        started.append(send_id)
+    return started
+
+
+def stalled_send_ids(
+    now: dt.datetime | None = None,
+    *,
+    send_id: int | None = None,
+    stale_seconds: float | None = None,
+) -> list[int]:
+    """Sending sends of active campaigns with queued rows whose dispatchers stopped beating
+    (a worker died, or the campaign was resumed after a pause): they need dispatchers again.
+
+    Their heartbeat is renewed, so whoever called this is the one who re-dispatches them.
+    `send_id` looks at that send only, `stale_seconds` replaces DISPATCH_STALE_SECONDS (both
+    for `manage.py redispatch_send`)."""
+    now = now or timezone.now()
+    if stale_seconds is None:
+        stale_seconds = settings.DISPATCH_STALE_SECONDS
+    sends = Send.objects.filter(
+        status=Send.Status.SENDING,
+        dispatch_heartbeat_at__lt=now - dt.timedelta(seconds=stale_seconds),
+        campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+        recipients__status=Status.QUEUED,
+    )
+    if send_id is not None:
+        sends = sends.filter(pk=send_id)
+    ids = list(sends.distinct().values_list("pk", flat=True))
+    Send.objects.filter(pk__in=ids).update(dispatch_heartbeat_at=now)
+    if ids:
+        logger.info("sends %s had no live dispatcher: re-dispatched", ids, extra={"send_ids": ids})
+    return ids
+
+
+def recover_lost_recipients(now: dt.datetime | None = None, *, send_id: int | None = None) -> int:
+    """Rows whose dispatcher died: claimed ones back to the queue, sending ones `unknown`
+    (never resent; a later status webhook reconciles them). Returns how many became unknown."""
+    requeued, lost = recipients.recover_expired(now, send_id=send_id)
+    if requeued or lost:
+        logger.info(
+            "a lost dispatcher's recipients recovered: %s queued again, %s unknown",
+            requeued,
+            lost,
+            extra={"requeued": requeued, "unknown": lost, "send_id": send_id},
+        )
+    return lost
+
+
+def finish_sends(now: dt.datetime | None = None) -> None:
+    """Sends with nothing left to do are completed (or ended with their campaign)."""
+    for send_id in Send.objects.filter(status=Send.Status.SENDING).values_list("pk", flat=True):
+        settle_send(send_id, now=now)
+
+
+def _stop_reason(campaign: Campaign, now: dt.datetime) -> str:
+    """The skip reason for what a send has not sent yet, when its campaign ended it."""
+    if campaign.status == Campaign.Status.CANCELLED:
+        return SkipReason.CANCELLED
+    if campaign.status == Campaign.Status.STOPPED or (campaign.stop_at and campaign.stop_at <= now):
+        return SkipReason.STOPPED
+    return ""
+
+
+def settle_send(send_id: int, *, now: dt.datetime | None = None) -> str:
+    """Complete, stop or cancel a sending send when its campaign or its queue says so.
+
+    Returns the send's status afterwards. A cancel, a stop or a passed stopAt skips every row
+    not yet on the wire at once; the send ends when no row is left open (rows in flight get
+    their real outcome from their dispatcher, or `unknown` once its lease lapses).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        send = (
+            Send.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .filter(pk=send_id)
+            .first()
+        )
+        if send is None or send.status != Send.Status.SENDING:
+            return send.status if send else ""
+        campaign = send.campaign
+        reason = _stop_reason(campaign, now)
+        if reason:
+            recipients.skip_unsent([send.pk], reason)
+        if send.recipients.filter(status__in=SendRecipient.OPEN_STATUSES).exists():
+            return send.status
+        if reason == SkipReason.CANCELLED:
+            return _end_send(send, Send.Status.CANCELLED, "Campaign cancelled.", now)
+        if reason == SkipReason.STOPPED:
+            if campaign.status != Campaign.Status.STOPPED:
+                services.transition_campaign(
+                    campaign, "stop", reason="The campaign's stop time passed."
+                )
+            return _end_send(send, Send.Status.STOPPED, "Campaign stopped.", now)
+        status = _end_send(send, Send.Status.COMPLETED, send.status_reason, now)
+        if campaign.status == Campaign.Status.RUNNING:
+            services.transition_campaign(campaign, "finish_send")
+        return status
+
+
+def _end_send(send: Send, status: str, reason: str, now) -> str:
+    previous_status = send.status
+    send.status, send.status_reason, send.completed_at = status, reason, now
+    send.save(update_fields=["status", "status_reason", "completed_at"])
+    outbound_events.status_changed(send, previous_status)
+    logger.info(
+        "send %s of campaign %s ended: %s",
+        send.pk,
+        send.campaign_id,
+        status,
+        extra={"campaign_id": send.campaign_id, "send_id": send.pk, "status": status},
+    )
+    return status
+
+
+def pause_for_send_level_error(send: Send, reason: str) -> None:
+    """An error that would fail every recipient (template, token, account) pauses the
+    campaign with the reason for the marketer instead of burning through the audience."""
+    message = f"Paused automatically: {reason}"
+    Send.objects.filter(pk=send.pk).update(status_reason=message)
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    if campaign.status in ACTIVE_CAMPAIGN_STATUSES:
+        services.transition_campaign(campaign, "pause", reason=message)
+    logger.warning(
+        "send paused",
+        extra={"campaign_id": send.campaign_id, "send_id": send.pk, "reason": reason},
+    )
