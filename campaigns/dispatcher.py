@@ -13,9 +13,14 @@ moment only (messaging.ratelimit), never a batch's worth ahead, so a stopped sen
 number at once. A thread that wakes late for its slot gives it up and takes a fresh one
 instead of sending in a burst. Meta's 130429 answers adapt the number's rate (reported per
 group of answers); transient errors come back with jittered backoff until their attempts run
-out. A process never has more rows `sending` than it has delivery threads.
+out. A process never has more rows `sending` than it has wire slots (DISPATCH_CONCURRENCY).
+
+Requests leave from one event loop per process (messaging.client.AsyncWhatsAppClient), in a
+thread of its own, shared by the process's dispatch runs: the run's own thread does the
+database work (claims, marks, outcomes) and hands each tick's rows to the loop in one call.
 """
 
+import asyncio
 import datetime as dt
 import logging
 import queue
@@ -23,8 +28,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from collections.abc import Coroutine
+from functools import lru_cache, partial
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Min
@@ -33,7 +39,7 @@ from django.utils import timezone
 from audiences.models import Lead, OptOut
 from audiences.optouts import opt_out_marketing_from_meta
 from messaging import errors
-from messaging.client import WhatsAppClient
+from messaging.client import AsyncWhatsAppClient, TemplateMessage
 from messaging.models import Category
 from messaging.ratelimit import Grant, WaitTotals, get_rate_limiter
 
@@ -50,24 +56,65 @@ Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
 
 
-class _DeliveryThreads(ThreadPoolExecutor):
-    """The process's delivery threads, shared by its dispatch runs. A row may be `sending`
-    only while it holds one of the wire slots (released once its outcome is written), so a
-    crash of the process loses at most DISPATCH_CONCURRENCY recipients to `unknown`."""
+class _DeliveryLoop:
+    """The process's event loop for requests to Meta, shared by its dispatch runs. A row may
+    be `sending` only while it holds one of the wire slots (released once its outcome is
+    written), so a crash of the process loses at most DISPATCH_CONCURRENCY recipients to
+    `unknown`; the connection pool is as large."""
 
     def __init__(self, concurrency: int):
-        super().__init__(concurrency, thread_name_prefix="dispatch")
+        self.concurrency = concurrency
         self.wire_slots = threading.BoundedSemaphore(concurrency)
+        self.loop = asyncio.new_event_loop()
+        self.clients: dict[str, AsyncWhatsAppClient] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="dispatch-loop", daemon=True
+        )
+        self.thread.start()
+
+    def start(self, deliveries: list[Coroutine[Any, Any, None]]) -> None:
+        """Start deliveries on the loop: one wake-up of the loop per group, from any thread."""
+        self.loop.call_soon_threadsafe(self._start, deliveries)
+
+    def _start(self, deliveries: list[Coroutine[Any, Any, None]]) -> None:
+        for delivery in deliveries:
+            task = self.loop.create_task(delivery)
+            self.tasks.add(task)  # the loop keeps only weak references to its tasks
+            task.add_done_callback(self.tasks.discard)
+
+    def client(self, base_url: str) -> AsyncWhatsAppClient:
+        """The loop's client for `base_url` (Meta, or a sandbox); called on the loop."""
+        if base_url not in self.clients:
+            self.clients[base_url] = AsyncWhatsAppClient(
+                base_url=base_url, pool_maxsize=self.concurrency
+            )
+        return self.clients[base_url]
+
+    def close(self) -> None:
+        async def close_clients() -> None:
+            for task in list(self.tasks):
+                task.cancel()
+            for client in self.clients.values():
+                await client.close()
+
+        asyncio.run_coroutine_threadsafe(close_clients(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
 
 
 @lru_cache(maxsize=1)
-def _delivery_threads() -> _DeliveryThreads:
-    return _DeliveryThreads(settings.DISPATCH_CONCURRENCY)
+def _delivery_loop() -> _DeliveryLoop:
+    return _DeliveryLoop(settings.DISPATCH_CONCURRENCY)
 
 
-@lru_cache(maxsize=1)
-def _client() -> WhatsAppClient:
-    return WhatsAppClient(pool_maxsize=settings.DISPATCH_CONCURRENCY)
+def reset_delivery_loop() -> None:
+    """Close the process's delivery loop; the next dispatch run starts one for the settings
+    of that moment (tests change DISPATCH_CONCURRENCY)."""
+    if _delivery_loop.cache_info().currsize:
+        _delivery_loop().close()
+    _delivery_loop.cache_clear()
 
 
 # --- The dispatch run --------------------------------------------------------------------------
@@ -75,12 +122,13 @@ def _client() -> WhatsAppClient:
 
 class DispatchRun:
     """One slice of dispatch for one send in this process: claims, paces, hands rows to the
-    delivery threads and writes their outcomes, until the slice ends or the send stops."""
+    delivery loop and writes their outcomes, until the slice ends or the send stops."""
 
     def __init__(self, send: Send, slice_seconds: float):
         self.send = send
         self.token = uuid.uuid4().hex
         self.number = send.campaign.whatsapp_number
+        self.graph_url = settings.WHATSAPP_GRAPH_URL
         self.number_limit = number_limit(self.number)
         self.limits = send_limits(send)
         self.render_parameters = compile_parameters(
@@ -94,7 +142,7 @@ class DispatchRun:
         self.held: deque[tuple[SendRecipient, list[str]]] = deque()
         self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self.in_flight = 0
-        self.stop = threading.Event()  # wakes threads waiting for their slot: give it up
+        self.stop = threading.Event()  # deliveries waiting for their slot give it up
         self.stop_reason = ""  # a skip reason when the campaign ended the send
         self.pause_reason = ""  # a send-level error: the campaign pauses
         self.more_work = True
@@ -105,7 +153,7 @@ class DispatchRun:
         self.waits: dict[str, WaitTotals] = {}
 
     # The loop. Every tick: look at the campaign, keep the lease, write outcomes, take the
-    # next moment's slots and hand their rows to threads.
+    # next moment's slots and hand their rows to the delivery loop.
     def run(self) -> bool:
         tick = settings.DISPATCH_TICK_SECONDS
         next_check = next_renewal = 0.0
@@ -126,7 +174,7 @@ class DispatchRun:
                 if not self.in_flight:
                     self._flush_waits()
                     return self.more_work
-                time.sleep(tick)  # the threads finish the requests already on the wire
+                time.sleep(tick)  # the loop finishes the requests already on the wire
                 continue
             if len(self.held) < self.batch_size // 2:
                 self._claim()
@@ -218,8 +266,8 @@ class DispatchRun:
     def _hand_out(self) -> float:
         """Take the next moment's slots for held rows and start their deliveries. Returns
         how long until the limiter has a slot again (0 when it was not the limit)."""
-        threads = _delivery_threads()
-        wire = threads.wire_slots
+        delivery = _delivery_loop()
+        wire = delivery.wire_slots
         permits = 0
         while permits < len(self.held) and wire.acquire(blocking=False):
             permits += 1
@@ -244,12 +292,14 @@ class DispatchRun:
             return grant.first_wait
         batch = [self.held.popleft() for _ in range(grant.count)]
         marked = recipients.mark_sending(self.token, [r.pk for r, _ in batch])
+        deliveries = []
         for (recipient, parameters), wait in zip(batch, grant.waits(), strict=True):
             if recipient.pk not in marked:  # skipped by a stop meanwhile
                 wire.release()
                 continue
-            self.in_flight += 1
-            threads.submit(self._deliver, recipient, parameters, granted_at + wait)
+            deliveries.append(self._deliver(recipient, parameters, granted_at + wait))
+        self.in_flight += len(deliveries)
+        delivery.start(deliveries)
         return 0.0
 
     def _hand_back_held(self) -> None:
@@ -294,15 +344,15 @@ class DispatchRun:
         answered = sum(o.answered for o in outcomes)
         if answered:
             get_rate_limiter().report(self.number_limit, answered, sum(o.refused for o in outcomes))
-        wire = _delivery_threads().wire_slots
+        wire = _delivery_loop().wire_slots
         for _ in outcomes:
             wire.release()
         self.in_flight -= len(outcomes)
 
-    # A delivery thread: wait for the slot, call Meta, classify the answer. Never raises.
-    def _deliver(self, recipient: SendRecipient, parameters: list[str], slot_at: float) -> None:
+    # A delivery, on the loop: wait for the slot, call Meta, classify the answer. Never raises.
+    async def _deliver(self, recipient: SendRecipient, parameters: list[str], slot_at: float):
         try:
-            outcome = self._attempt(recipient, parameters, slot_at)
+            outcome = await self._attempt(recipient, parameters, slot_at)
         except Exception as error:  # a bug must not strand the recipient in `sending`
             logger.exception(
                 "unexpected dispatch error",
@@ -311,47 +361,55 @@ class DispatchRun:
             outcome = _retry(recipient, error)
         self.outcomes.put(outcome)
 
-    def _attempt(self, recipient: SendRecipient, parameters: list[str], slot_at: float) -> Outcome:
+    async def _attempt(
+        self, recipient: SendRecipient, parameters: list[str], slot_at: float
+    ) -> Outcome:
         late_after = settings.DISPATCH_LATE_SLOT_SECONDS
         while True:
             delay = slot_at - time.monotonic()
-            # A pause or a stop interrupts the wait: the slot is given up, not used.
-            if delay > 0 and self.stop.wait(delay):
-                return Outcome(recipient.pk, "requeue")
+            if delay > 0:
+                await asyncio.sleep(delay)
+            # A pause or a stop makes the slot given up, not used.
             if self.stop.is_set():
                 return Outcome(recipient.pk, "requeue")
-            if -delay <= late_after:
+            if time.monotonic() - slot_at <= late_after:
                 break
-            # Woken too late: sending now would burst; take a fresh slot instead.
-            grant = get_rate_limiter().take(self.limits, 1)
+            # Woken too late (a busy loop): sending now would burst; take a fresh slot. The
+            # limiter may be a Redis round trip: off the loop.
+            take = partial(get_rate_limiter().take, self.limits, 1)
+            grant = await asyncio.get_running_loop().run_in_executor(None, take)
             slot_at = time.monotonic() + grant.first_wait
         send = self.send
+        message = TemplateMessage(
+            number=self.number,
+            to=recipient.phone_e164,
+            template_name=send.template.name,
+            language=send.template.language,
+            parameters=parameters,
+            category=send.category,
+            callback_data=str(recipient.pk),
+            product_policy=send.campaign.product_policy,
+        )
         try:
-            result = _client().send_template(
-                number=self.number,
-                to=recipient.phone_e164,
-                template_name=send.template.name,
-                language=send.template.language,
-                parameters=parameters,
-                category=send.category,
-                callback_data=str(recipient.pk),
-                product_policy=send.campaign.product_policy,
-            )
-            return Outcome(
-                recipient.pk, "sent", at=timezone.now(), wamid=result.wamid, answered=True
-            )
-        except errors.SendLevelError as error:
+            result = await _delivery_loop().client(self.graph_url).send_template(message)
+        except errors.WhatsAppError as error:
+            return self._outcome_of_error(recipient, error)
+        return Outcome(recipient.pk, "sent", at=timezone.now(), wamid=result.wamid, answered=True)
+
+    def _outcome_of_error(self, recipient: SendRecipient, error: errors.WhatsAppError) -> Outcome:
+        """What Meta's refusal (as messaging.errors classified it) means for the recipient."""
+        if isinstance(error, errors.SendLevelError):
             self.pause_reason = self.pause_reason or error.marketer_message
             self.more_work = False
             self.stop.set()
             return Outcome(recipient.pk, "requeue", answered=True)
-        except errors.TransientError as error:
+        if isinstance(error, errors.TransientError):
             if error.may_have_been_sent:
                 # The request reached Meta and no answer came back: it may have been sent.
                 # Never risk a second message; a status webhook will tell what happened.
                 return Outcome(recipient.pk, "unknown", error_title=str(error)[:255])
             return _retry(recipient, error)
-        except errors.ThroughputLimited as error:
+        if isinstance(error, errors.ThroughputLimited):
             # The number is busy, not this message bad: the limiter slows the number, so
             # the message itself comes back soon, with more attempts than other errors.
             return _retry(
@@ -361,17 +419,16 @@ class DispatchRun:
                 base=settings.DISPATCH_RETRY_BASE_SECONDS / 4,
                 refused=True,
             )
-        except errors.PairRateLimited as error:
+        if isinstance(error, errors.PairRateLimited):
             return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
-        except errors.RecipientPermanentError as error:
+        if isinstance(error, errors.RecipientPermanentError):
             return _failure(
                 recipient,
                 error,
                 opt_out_marketing=error.opts_out_marketing,
                 ineligible_geo=error.ineligible_geo,
             )
-        except errors.WhatsAppError as error:
-            return _retry(recipient, error)
+        return _retry(recipient, error)
 
 
 def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:

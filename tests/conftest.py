@@ -165,14 +165,12 @@ def workers(sandbox, queue, settings):
 @pytest.fixture
 def fast_engine(settings):
     """The dispatcher without its production pacing: retries in milliseconds, sends started
-    the moment they are due, a fresh thread pool and client for the test's settings."""
+    the moment they are due, a fresh delivery loop and client for the test's settings."""
     from campaigns import dispatcher
 
     settings.DISPATCH_RETRY_BASE_SECONDS = 0.02
     settings.DISPATCH_START_AHEAD_SECONDS = 0
     settings.DISPATCH_CONCURRENCY = 8
-    dispatcher._delivery_threads.cache_clear()
-    dispatcher._client.cache_clear()
+    dispatcher.reset_delivery_loop()
     yield
-    dispatcher._delivery_threads.cache_clear()
-    dispatcher._client.cache_clear()
+    dispatcher.reset_delivery_loop()

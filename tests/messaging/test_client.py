@@ -1,14 +1,56 @@
-"""The WhatsApp whatsapp_client against the sandbox over real sockets."""
+"""The WhatsApp clients against the sandbox over real sockets: every template-send test runs
+on both transports (requests for the synchronous calls, aiohttp for the dispatcher), which
+must build the same request and read Meta's answer the same way."""
 
+import asyncio
 import socket
 import time
 
 import pytest
 
 from messaging import errors
-from messaging.client import WhatsAppClient
+from messaging.client import AsyncWhatsAppClient, TemplateMessage, WhatsAppClient
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
+
+
+class AsyncSender:
+    """The dispatcher's client behind a synchronous face, one event loop per call."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def send_template(self, message):
+        async def send():
+            client = AsyncWhatsAppClient(**self.options)
+            try:
+                return await client.send_template(message)
+            finally:
+                await client.close()
+
+        return asyncio.run(send())
+
+
+@pytest.fixture(params=["requests", "aiohttp"])
+def make_client(request):
+    clients = []
+
+    def make(**options):
+        if request.param == "aiohttp":
+            return AsyncSender(**options)
+        clients.append(WhatsAppClient(**options))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def whatsapp_client(make_client, sandbox):
+    return make_client(base_url=sandbox.url, timeout=(1, 5))
+
 
 GB_PHONE = "+447700900123"
 US_PHONE = "+12025550143"
@@ -27,7 +69,7 @@ def send(whatsapp_client, number, template, to=GB_PHONE, parameters=("Ada", "20%
     arguments = {**arguments, **overrides}
     if arguments["category"] == "MARKETING":
         arguments.setdefault("product_policy", "CLOUD_API_FALLBACK")
-    return whatsapp_client.send_template(**arguments)
+    return whatsapp_client.send_template(TemplateMessage(**arguments))
 
 
 def test_marketing_template_goes_to_marketing_messages_and_returns_a_wamid(
@@ -211,11 +253,13 @@ def test_injected_errors_follow_their_ratios(whatsapp_client, sandbox, number, m
     assert 60 <= outcomes.count("sent") <= 140
 
 
-def test_a_closed_port_is_a_transient_error_that_never_reached_meta(number, marketing_template):
+def test_a_closed_port_is_a_transient_error_that_never_reached_meta(
+    make_client, number, marketing_template
+):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    whatsapp_client = WhatsAppClient(base_url=f"http://127.0.0.1:{port}", timeout=(1, 1))
+    whatsapp_client = make_client(base_url=f"http://127.0.0.1:{port}", timeout=(1, 1))
 
     with pytest.raises(errors.TransientError) as caught:
         send(whatsapp_client, number, marketing_template)
@@ -223,14 +267,18 @@ def test_a_closed_port_is_a_transient_error_that_never_reached_meta(number, mark
     assert not caught.value.may_have_been_sent
 
 
-def test_a_read_timeout_is_transient_and_may_have_been_sent(sandbox, number, marketing_template):
+def test_a_read_timeout_is_transient_and_may_have_been_sent(
+    make_client, sandbox, number, marketing_template
+):
     sandbox.configure(latency_ms=500)
-    whatsapp_client = WhatsAppClient(base_url=sandbox.url, timeout=(1, 0.1))
+    whatsapp_client = make_client(base_url=sandbox.url, timeout=(1, 0.1))
 
     with pytest.raises(errors.TransientError) as caught:
         send(whatsapp_client, number, marketing_template)
 
     assert caught.value.may_have_been_sent
+    # Meta (the sandbox) still answers the abandoned request: it did reach it.
+    wait_until(lambda: sandbox.stats()["http_statuses"] == {"200": 1}, timeout=5)
 
 
 def test_latency_is_honoured(whatsapp_client, sandbox, number, marketing_template):
