@@ -368,7 +368,7 @@ def compile_parameters(
     raises MissingParameter when one of them would be empty. `sender`: sender_of(campaign),
     for templates that read {{ sender.… }} (without it they render empty, so they raise).
 
-    Thread-safe: the dispatcher's delivery threads share one per send."""
+    Thread-safe: the dispatch runs of one send (one per dispatch task) may share one."""
     renderers = [(entry, _entry_renderer(entry)) for entry in mapping]
 
     def render(lead) -> list[str]:

@@ -13,7 +13,7 @@ The number's limit is adaptive. Meta answers 130429 when a number sends faster t
 allows at that moment, which happens every day at high throughput. Each window (about a
 second) the dispatchers report how many answers they got and how many were 130429; a window
 with refusals cuts the number's rate by the refused share (at most by half), and the rate
-then recovers linearly towards the configured cap. However many threads see a 130429 in one
+then recovers linearly towards the configured cap. However many deliveries see a 130429 in one
 window, the number pauses at most once, for a moment, counted from now: penalties never
 pile up into minutes of silence.
 
