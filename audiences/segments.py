@@ -35,7 +35,6 @@ USING_CAMPAIGN_STATUSES = (
     Campaign.Status.RUNNING,
     Campaign.Status.PAUSED,
 )
-EXPLICIT_SOURCES = (Audience.Source.CSV, Audience.Source.API, Audience.Source.TARGETS)
 
 # The lead fields a dynamic filter (and a targets query) may name, snake_case or camelCase.
 LEAD_FILTER_FIELDS = both_cases(

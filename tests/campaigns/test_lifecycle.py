@@ -4,7 +4,6 @@ the send engine. One state machine; an illegal move raises and changes nothing."
 import datetime as dt
 import itertools
 import threading
-import time
 
 import pytest
 from django.db import connection, connections, transaction
@@ -14,6 +13,7 @@ from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.services import CampaignTransitionError, transition_campaign
 from tests.campaigns.editor import ready_campaign, refreshed
 from tests.factories import CampaignFactory, SendFactory
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -236,14 +236,6 @@ def test_resume_with_every_send_finished_completes_the_campaign():
 
 
 # --- The row lock ---------------------------------------------------------------------------
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def _waiting_on_a_lock() -> bool:

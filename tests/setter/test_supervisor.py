@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from setter.management.supervisor import Child, ChildExited, Supervisor
+from tests.support import wait_until
 
 PYTHON = sys.executable
 
@@ -45,13 +45,6 @@ def is_gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return state == "Z"
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def pump_until_pids(supervisor: Supervisor, out: io.StringIO, expected_lines: int) -> list[int]:
