@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
@@ -18,6 +19,9 @@ from django.db import connection, connections
 
 from messaging.sandbox.control import SandboxControl
 from setter.celery import app as celery_app
+
+# Real-shaped Meta webhook payloads, kept in the repository (tests/fixtures/meta-webhooks).
+META_WEBHOOKS = Path(__file__).parent / "fixtures" / "meta-webhooks" / "pywa"
 
 
 def reset_sandbox(url: str, settings):

@@ -1,10 +1,8 @@
 """Templates and number limits copied from the Graph API; template status webhooks applied."""
 
 import json
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -12,15 +10,15 @@ from messaging import errors
 from messaging.models import MessageTemplate, WhatsAppNumber
 from messaging.services import apply_template_status_update, sync_number, sync_templates
 from tests.factories import MessageTemplateFactory, WhatsAppNumberFactory
+from tests.support import META_WEBHOOKS
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(settings.BASE_DIR).parent / "shared" / "fixtures" / "meta-webhooks" / "pywa"
 Status = MessageTemplate.Status
 
 
 def template_status_value(variant: str) -> dict:
-    payload = json.loads((FIXTURES / "template_status_update.json").read_text())[variant]
+    payload = json.loads((META_WEBHOOKS / "template_status_update.json").read_text())[variant]
     return payload["entry"][0]["changes"][0]["value"]
 
 

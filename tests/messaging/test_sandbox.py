@@ -3,7 +3,6 @@
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 import pytest
 import requests
@@ -15,16 +14,14 @@ from messaging.sandbox.server import SandboxThread, registry_from_database
 from messaging.sandbox.state import SandboxConfig
 from tests.factories import MessageTemplateFactory, WhatsAppNumberFactory
 from tests.messaging.test_client import GB_PHONE, send
-from tests.support import wait_until
+from tests.support import META_WEBHOOKS, wait_until
 
 pytestmark = pytest.mark.django_db
-
-FIXTURES = Path(settings.BASE_DIR).parent / "shared" / "fixtures" / "meta-webhooks" / "pywa"
 
 
 def fixture_status(variant: str) -> tuple[dict, dict]:
     """(change value, first status) of a variant of message_status.json."""
-    payload = json.loads((FIXTURES / "message_status.json").read_text())[variant]
+    payload = json.loads((META_WEBHOOKS / "message_status.json").read_text())[variant]
     value = payload["entry"][0]["changes"][0]["value"]
     return value, value["statuses"][0]
 

@@ -5,6 +5,7 @@ import copy
 import hashlib
 import hmac
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,20 +15,22 @@ from django.utils import timezone
 from audiences.models import OptOut
 from campaigns.models import SendRecipient
 from tests.factories import OptOutFactory, SendFactory, WhatsAppNumberFactory
+from tests.support import META_WEBHOOKS
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(settings.BASE_DIR).parent / "shared" / "fixtures" / "meta-webhooks" / "pywa"
+# The project's shared corpus, beside the repository (CI has it): every variant is posted too.
+SHARED_CORPUS = Path(settings.BASE_DIR).parent / "shared" / "fixtures" / "meta-webhooks" / "pywa"
 URL = "/webhooks/whatsapp"
 Status = SendRecipient.Status
 
 
-def fixture(name, variant):
-    return copy.deepcopy(json.loads((FIXTURES / f"{name}.json").read_text())[variant])
+def fixture(name, variant, folder=META_WEBHOOKS):
+    return copy.deepcopy(json.loads((folder / f"{name}.json").read_text())[variant])
 
 
-def all_fixture_variants():
-    for path in sorted(FIXTURES.glob("*.json")):
+def all_fixture_variants(folder=META_WEBHOOKS):
+    for path in sorted(folder.glob("*.json")):
         for variant in json.loads(path.read_text()):
             yield pytest.param(path.stem, variant, id=f"{path.stem}-{variant}")
 
@@ -82,6 +85,29 @@ def test_verification_with_a_wrong_token_is_refused(client):
 @pytest.mark.parametrize("name,variant", list(all_fixture_variants()))
 def test_every_real_payload_is_accepted(client, name, variant):
     assert post(client, fixture(name, variant)).status_code == 200
+
+
+def test_the_repository_holds_the_real_payloads_the_suite_parses():
+    """An empty folder would silently turn the corpus test above into no test at all."""
+    names = {param.values[0] for param in all_fixture_variants()}
+    assert {"message", "message_status", "user_marketing_preferences", "account_update"} <= names
+
+
+def test_every_payload_of_the_shared_corpus_is_accepted(client):
+    """The corpus beside the repository may grow beyond our copy: all of it must parse. CI
+    always has it, so there its absence is a failure, never a silently smaller suite."""
+    if not SHARED_CORPUS.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and the shared corpus is missing: {SHARED_CORPUS}")
+        pytest.skip(f"no shared corpus beside the repository ({SHARED_CORPUS})")
+    variants = [param.values for param in all_fixture_variants(SHARED_CORPUS)]
+    assert variants
+    refused = [
+        (name, variant)
+        for name, variant in variants
+        if post(client, fixture(name, variant, SHARED_CORPUS)).status_code != 200
+    ]
+    assert refused == []
 
 
 def test_a_bad_signature_is_refused_and_changes_nothing(client):
