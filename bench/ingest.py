@@ -176,6 +176,8 @@ def main():
         audience = ingest_audience(audience.pk)
         seconds = time.perf_counter() - started
         sampler.stop()
+        # What landed in the database, not what was asked for.
+        ingested = audience.leads.count()
     finally:
         delete_organization(org)
         if not args.keep_file:
@@ -190,8 +192,10 @@ def main():
         for status in ("ok", "invalid_phone", "duplicate", "ineligible_geo", "limited_reporting")
     }
     print(f"status {audience.status} {audience.error}".rstrip())
-    print(f"rows {audience.total_rows:,}; counts {counts}")
-    print(f"ingest {seconds:.1f}s = {args.rows / seconds:,.0f} rows/s")
+    print(f"rows {audience.total_rows:,}; leads stored {ingested:,}; counts {counts}")
+    if audience.status != audience.Status.READY or not ingested:
+        raise SystemExit(f"the ingest failed: {audience.status} {audience.error}".rstrip())
+    print(f"ingest {seconds:.1f}s = {ingested / seconds:,.0f} rows/s")
     print(
         f"peak RSS: process tree {sampler.peak_mb:.0f} MB "
         f"(this process {self_mb:.0f} MB, largest reaped child {children_mb:.0f} MB)"
@@ -200,8 +204,9 @@ def main():
         json.dumps(
             {
                 "rows": args.rows,
+                "leads_stored": ingested,
                 "seconds": round(seconds, 2),
-                "rows_per_second": round(args.rows / seconds),
+                "rows_per_second": round(ingested / seconds),
                 "peak_rss_mb": round(sampler.peak_mb, 1),
                 "target_rows_per_second": TARGET_ROWS_PER_SECOND,
                 "target_peak_rss_mb": TARGET_PEAK_RSS_MB,
