@@ -306,8 +306,9 @@ def received(records: list[dict]) -> dict:
 
 
 def run_send(label, recipients, rate, workers, latency_ms, measure):
-    """Fire one send through real workers; `measure(send, records, stats, sandbox_url)` reads
-    the figures before the bench's rows are deleted and the sandbox stops."""
+    """Fire one send through real workers; `measure(send, records, stats, sandbox_url,
+    worker_cpu_seconds)` reads the figures before the bench's rows are deleted and the sandbox
+    stops (the workers' CPU from just before the fire time to the send's end)."""
     from django.utils import timezone
 
     from campaigns.materializer import materialize_send
@@ -325,14 +326,16 @@ def run_send(label, recipients, rate, workers, latency_ms, measure):
         log(f"{label}: {recipients:,} recipients, {workers} workers, fires at {fire_at:%H:%M:%S}")
         while timezone.now() < fire_at - dt.timedelta(seconds=2):
             time.sleep(0.05)
+        cpu_before_fire = pool.cpu_seconds()  # the workers' start-up is not the send's cost
         deadline = time.monotonic() + 600
         while Send.objects.get(pk=send.pk).status != Send.Status.COMPLETED:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{label}: send not completed within 600 s")
             engine_tick(workers)
             time.sleep(0.2)
+        worker_cpu = pool.cpu_seconds() - cpu_before_fire
         send = Send.objects.get(pk=send.pk)
-        return measure(send, sandbox.records(), sandbox.stats(), sandbox.url)
+        return measure(send, sandbox.records(), sandbox.stats(), sandbox.url, worker_cpu)
     finally:
         if pool:
             pool.stop()
@@ -390,7 +393,7 @@ def bench_throughput(recipients: int, latency_ms: float) -> dict:
 
     from campaigns.models import SendRecipient
 
-    def measure(send, records, stats, sandbox_url):
+    def measure(send, records, stats, sandbox_url, worker_cpu):
         rows = SendRecipient.objects.filter(send=send)
         first_last = rows.aggregate(first=Min("sent_at"), last=Max("sent_at"))
         by_status = dict(rows.values_list("status").annotate(n=Count("id")))
@@ -418,6 +421,7 @@ def bench_throughput(recipients: int, latency_ms: float) -> dict:
             f"{key}_messages_per_second": round(engine_rate, 1),
             f"{key}_bare_client_messages_per_second": round(limit, 1),
             f"{key}_engine_over_limit": round(engine_rate / limit, 3),
+            f"{key}_worker_cpu_ms_per_message": round(1000 * worker_cpu / got["messaged"], 3),
             f"{key}_first_sent_after_fire_s": round(first, 2),
             f"{key}_sent": by_status.get("sent", 0),
             f"{key}_messaged": got["messaged"],
@@ -432,7 +436,7 @@ def bench_rate(seconds: int, rate: int = 20) -> dict:
     """One send at `rate` with three workers: the rate achieved and the most requests the
     sandbox received in any sliding second (target: ≤ rate × 1.05, at least rate + 1)."""
 
-    def measure(send, records, stats, sandbox_url):
+    def measure(send, records, stats, sandbox_url, worker_cpu):
         got = received(records)
         achieved = (got["requests"] - 1) / (got["last_at"] - got["first_at"])
         log(
