@@ -135,10 +135,22 @@ def _ca_bundle() -> str | None:
 class _GraphApi:
     """What both transports share: where a call goes and what a template send carries."""
 
-    def __init__(self, base_url: str | None, version: str | None, timeout: tuple[float, float]):
+    def __init__(
+        self,
+        base_url: str | None = None,
+        version: str | None = None,
+        timeout: tuple[float, float] = (3.05, 10),
+        pool_maxsize: int = 256,
+    ):
+        """timeout: (connect, read) seconds; pool_maxsize: connections kept, as many as the
+        calls that may be in flight through this client at once."""
         self.base_url = (base_url or settings.WHATSAPP_GRAPH_URL).rstrip("/")
         self.version = version or settings.WHATSAPP_GRAPH_VERSION
         self.timeout = timeout
+        self._open(pool_maxsize)
+
+    def _open(self, pool_maxsize: int) -> None:
+        raise NotImplementedError
 
     def url(self, *parts: str) -> str:
         return "/".join([self.base_url, self.version, *parts])
@@ -178,14 +190,7 @@ def _headers(number: WhatsAppNumber) -> dict[str, str]:
 class WhatsAppClient(_GraphApi):
     """Thread-safe for concurrent calls (requests' pooled adapter); reuse one per process."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        version: str | None = None,
-        timeout: tuple[float, float] = (3.05, 10),
-        pool_maxsize: int = 256,
-    ):
-        super().__init__(base_url, version, timeout)
+    def _open(self, pool_maxsize: int) -> None:
         self.session = requests.Session()
         # The environment (proxies, CA bundle) is read once here, not on every call: with
         # trust_env requests looks for ~/.netrc and the proxy variables per request, about
@@ -246,20 +251,13 @@ class AsyncWhatsAppClient(_GraphApi):
 
     The same pool size, timeouts (connect, read), proxy and CA bundle as `WhatsAppClient`."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        version: str | None = None,
-        timeout: tuple[float, float] = (3.05, 10),
-        pool_maxsize: int = 256,
-    ):
-        super().__init__(base_url, version, timeout)
+    def _open(self, pool_maxsize: int) -> None:
         scheme = self.base_url.split(":", 1)[0]
         self.proxy = _environment_proxies(self.base_url).get(scheme)
         context = ssl.create_default_context(cafile=_ca_bundle() or certifi.where())
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=pool_maxsize, limit_per_host=0, ssl=context),
-            timeout=aiohttp.ClientTimeout(sock_connect=timeout[0], sock_read=timeout[1]),
+            timeout=aiohttp.ClientTimeout(sock_connect=self.timeout[0], sock_read=self.timeout[1]),
             skip_auto_headers=("User-Agent",),
         )
 
