@@ -364,3 +364,23 @@ def _id_list_sql(ids: list[int]) -> tuple[str, list]:
     if connection.vendor == "postgresql":
         return "SELECT DISTINCT unnest(%s::bigint[]) AS id", [list(ids)]
     return "SELECT DISTINCT CAST(value AS INTEGER) AS id FROM json_each(%s)", [json.dumps(ids)]
+
+
+def copy_segment(audience: Audience, *, name: str) -> Audience:
+    """A new hidden explicit segment with the same members: a duplicated campaign's own lead
+    list, which the original's edits and deletion must not touch. One INSERT … SELECT."""
+    copy = create_segment(
+        audience.organization,
+        name=name,
+        description=audience.description,
+        hidden=audience.hidden,
+    )
+    member_sql, params = members(audience).order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {SegmentTarget._meta.db_table} (audience_id, lead_id) "
+            f"SELECT %s, member.* FROM ({member_sql}) member",
+            [copy.pk, *params],
+        )
+        _resize(copy, cursor.rowcount)
+    return copy

@@ -7,7 +7,7 @@ calls a service and turns its answer into admin messages.
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max
 from django.http import (
     Http404,
@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from setter.ids import pk_from_text
 from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin, scope_queryset
 
-from . import materializer, pacing, selectors, services
+from . import duplication, materializer, pacing, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
 
@@ -128,7 +128,10 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
     list_filter = ["status", "whatsapp_number"]
     list_select_related = ["whatsapp_number"]
     search_fields = ["name", "api_id"]
-    actions = [_transition_action(action) for action in services.ADMIN_ACTIONS]
+    actions = [
+        *(_transition_action(action) for action in services.ADMIN_ACTIONS),
+        "duplicate_selected",
+    ]
     fields = [
         *CampaignForm.Meta.fields,
         "api_identifier",
@@ -215,6 +218,38 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
                 self.message_user(request, warning, messages.WARNING)
         return True
 
+    def run_duplicate(self, request, campaign: Campaign) -> Campaign | None:
+        """Copy one campaign as a new draft and say what the copy's schedule became."""
+        try:
+            duplicate = duplication.duplicate_campaign(campaign)
+        except ValidationError as error:
+            for message in error.messages:
+                self.message_user(request, f"{campaign}: {message}", messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            f"{campaign}: duplicated as the draft '{duplicate.campaign}'. "
+            f"{duplicate.schedule_note}",
+            messages.SUCCESS,
+        )
+        return duplicate.campaign
+
+    @admin.action(description="Duplicate selected campaigns as drafts", permissions=["add"])
+    def duplicate_selected(self, request, queryset):
+        for campaign in queryset:
+            self.run_duplicate(request, campaign)
+
+    def duplicate_view(self, request, object_id):
+        """POST copies the campaign and opens the copy's editor."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self._campaign_or_404(request, object_id)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        copy = self.run_duplicate(request, campaign)
+        target = copy or campaign
+        return redirect(reverse("admin:campaigns_campaign_change", args=[target.pk]))
+
     def _campaign_or_404(self, request, object_id) -> Campaign:
         """The campaign if the staff member's organizations hold it; 404 for any other."""
         campaign = self.get_object(request, unquote(object_id))
@@ -286,7 +321,12 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.progress_view),
             name="campaigns_campaign_progress",
         )
-        return [transition, dry_run, progress, *super().get_urls()]
+        duplicate = path(
+            "<path:object_id>/duplicate/",
+            self.admin_site.admin_view(self.duplicate_view),
+            name="campaigns_campaign_duplicate",
+        )
+        return [transition, dry_run, progress, duplicate, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """Another organization's campaign is not found, rather than a redirect to the index."""
@@ -304,6 +344,7 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             context["analytics_json"] = selectors.analytics_json(analytics)
             context["recipients_url"] = reverse("admin:campaigns_sendrecipient_changelist")
             context["export_url"] = reverse("admin:campaigns_sendrecipient_export")
+            context["can_duplicate"] = self.has_add_permission(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

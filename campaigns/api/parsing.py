@@ -71,6 +71,7 @@ SEND_KEYS = (
     "eventFilter",
 )
 START_KEYS = ("scheduledFor", "stopAt")
+DUPLICATE_KEYS = ("id", "name")
 # Seed 001's event filter: {"mode", "eventType", "within": {"minutes": n}}.
 EVENT_FILTER_KEYS = ("mode", "eventType", "within")
 WITHIN_KEYS = ("minutes",)
@@ -484,3 +485,16 @@ def _segments_by_id(queryset, ids: list[tuple[str, int]]) -> dict:
     found = _by_pk(queryset, ids)
     found |= {audience.api_id: audience for audience in queryset.filter(api_id__in=chosen)}
     return found
+
+
+def duplicate_body(data) -> tuple[str, str]:
+    """The copy's id and name from a duplicate call's body (both optional); 400 otherwise."""
+    data = object_body(data, DUPLICATE_KEYS)
+    reader = _Reader(data, organization=None, creating=True)
+    api_id = reader._api_id(data.get("id")) or ""
+    name = reader._text("name", MAX_NAME_LENGTH).strip()
+    if "name" in data and not name and not reader.errors:
+        reader.errors.append("name: may not be empty")
+    if reader.errors:
+        raise BadRequest("; ".join(reader.errors))
+    return api_id, name

@@ -188,6 +188,15 @@ class StartBodySerializer(serializers.Serializer):
     stopAt = serializers.DateTimeField(required=False)
 
 
+class DuplicateBodySerializer(serializers.Serializer):
+    id = serializers.CharField(
+        required=False, help_text="The copy's id (default: a generated UUID)."
+    )
+    name = serializers.CharField(
+        required=False, max_length=200, help_text="Default: the original's name + ' (copy)'."
+    )
+
+
 class QueryBodySerializer(QueryRequestSerializer):
     limit = serializers.IntegerField(required=False, default=25, min_value=1, max_value=MAX_LIMIT)
 
@@ -423,6 +432,28 @@ stop_campaign_schema = extend_schema(
     request=None,
     responses=_responses(200, CampaignResponseSerializer, 404, 409),
     examples=[_ANSWER, _error(409, "Cannot cancel a completed campaign")],
+)
+
+duplicate_campaign_schema = extend_schema(
+    operation_id="duplicate_campaign",
+    summary="Duplicate a campaign as a new draft",
+    description=(
+        "A new draft with the same sender, segments, productPolicy and sends (templates, "
+        "parameters, category, rate and filters); none of the original's recipients, audience "
+        "filter payloads, events or stats. The schedule moves by the fewest whole days that put "
+        "every send at least an hour from now on a day its local time exists, keeping each "
+        "send's local time and zone and the days between sends (a campaign entirely in the "
+        "future keeps its dates); stopAt moves with it. A campaign's own lead list (userIds) "
+        "is copied into a list of the copy's own. Any campaign can be duplicated, whatever its "
+        "status. 409 when the id is taken."
+    ),
+    request=DuplicateBodySerializer,
+    responses=_responses(201, CampaignResponseSerializer, 400, 404, 409),
+    examples=[
+        OpenApiExample("A named copy", request_only=True, value={"name": "Spring sale, again"}),
+        _ANSWER,
+        _error(409, "id: a campaign with id 'spring-2031' already exists"),
+    ],
 )
 
 delete_campaign_schema = extend_schema(

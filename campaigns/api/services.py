@@ -7,11 +7,11 @@ list becomes a segment of its own, which is rolled back with the rest).
 from django.db import IntegrityError, transaction
 
 from audiences.segments import add_targets, create_segment, delete_segment
-from campaigns import services
+from campaigns import duplication, services
 from campaigns.models import Campaign
 from setter.models import Organization
 
-from .parsing import CampaignChanges
+from .parsing import CampaignChanges, duplicate_body
 
 
 class DuplicateCampaignId(Exception):
@@ -32,6 +32,23 @@ def create_campaign(organization: Organization, changes: CampaignChanges) -> Cam
     except IntegrityError as error:  # the same id created concurrently
         raise DuplicateCampaignId(campaign.api_id) from error
     return campaign
+
+
+def duplicate_from_body(data, campaign: Campaign) -> Campaign:
+    """The copy a duplicate call's body asked for (its id and name, both optional)."""
+    api_id, name = duplicate_body(data)
+    try:
+        with transaction.atomic():
+            if (
+                api_id
+                and Campaign.objects.filter(
+                    organization=campaign.organization, api_id=api_id
+                ).exists()
+            ):
+                raise DuplicateCampaignId(api_id)
+            return duplication.duplicate_campaign(campaign, name=name, api_id=api_id).campaign
+    except IntegrityError as error:  # the same id created concurrently
+        raise DuplicateCampaignId(api_id) from error
 
 
 def update_campaign(campaign: Campaign, changes: CampaignChanges) -> Campaign:

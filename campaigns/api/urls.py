@@ -17,6 +17,11 @@ urlpatterns = [
         name="api-campaign-stop",
     ),
     path(
+        "campaigns/<str:campaign_id>/duplicate",
+        views.CampaignDuplicateView.as_view(),
+        name="api-campaign-duplicate",
+    ),
+    path(
         "campaigns/<str:campaign_id>/sends/<str:send_id>/preview",
         views.SendPreviewView.as_view(),
         name="api-send-preview",

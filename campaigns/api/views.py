@@ -23,7 +23,7 @@ from . import schema
 from .parsing import START_KEYS, campaign_changes, parse_instant
 from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT, MAX_LIMIT
 from .representations import API_STATUSES, campaign_json, campaign_queryset
-from .services import DuplicateCampaignId, create_campaign, update_campaign
+from .services import DuplicateCampaignId, create_campaign, duplicate_from_body, update_campaign
 
 
 def _campaign(request, campaign_id: str) -> Campaign:
@@ -109,6 +109,19 @@ class CampaignStopView(ApiView):
         except services.CampaignTransitionError as error:
             raise _conflict(error) from error
         return _answer(campaign)
+
+
+class CampaignDuplicateView(ApiView):
+    @schema.duplicate_campaign_schema
+    def post(self, request, campaign_id):
+        campaign = _campaign(request, campaign_id)
+        try:
+            copy = duplicate_from_body(request.data, campaign)
+        except DuplicateCampaignId as error:
+            raise Conflict(f"id: a campaign with id {error.args[0]!r} already exists") from error
+        except ValidationError as error:
+            raise _conflict(error) from error
+        return _answer(copy, status.HTTP_201_CREATED)
 
 
 class CampaignQueryView(ApiView):
