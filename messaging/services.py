@@ -7,6 +7,7 @@ template, or a tier too small for the audience, blocks a send before it fires).
 
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
@@ -58,14 +59,37 @@ def _body_text(components: list) -> str:
     return ""
 
 
-def sync_templates(number: WhatsAppNumber, client: WhatsAppClient | None = None) -> Counter:
+@dataclass
+class TemplateSync:
+    """What a template sync changed, by template ("welcome (en_US)"), for people to read."""
+
+    created: list[str] = field(default_factory=list)
+    # (template, status before, status now)
+    status_changed: list[tuple[str, str, str]] = field(default_factory=list)
+    # Other fields changed (body, components, Meta's id): the status is the same.
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: int = 0  # categories we do not send (AUTHENTICATION, …)
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(
+            created=len(self.created),
+            updated=len(self.status_changed) + len(self.updated),
+            unchanged=self.unchanged,
+            skipped=self.skipped,
+            removed=len(self.removed),
+        )
+
+
+def sync_templates(number: WhatsAppNumber, client: WhatsAppClient | None = None) -> TemplateSync:
     """Copy the WABA's MARKETING and UTILITY templates into the number's organization.
 
-    Returns counts: created, updated, unchanged, skipped (other categories) and removed
-    (our templates of this WABA that Meta no longer lists: marked DISABLED).
+    Our templates of this WABA that Meta no longer lists are marked DISABLED (removed).
     """
     remote = (client or WhatsAppClient()).list_templates(number)
-    counts: Counter = Counter(created=0, updated=0, unchanged=0, skipped=0, removed=0)
+    sync = TemplateSync()
     seen = set()
     with transaction.atomic():
         existing = {
@@ -77,9 +101,10 @@ def sync_templates(number: WhatsAppNumber, client: WhatsAppClient | None = None)
         for item in remote:
             category = str(item.get("category", "")).upper()
             if category not in Category.values:
-                counts["skipped"] += 1
+                sync.skipped += 1
                 continue
             key = (str(item["name"]), str(item["language"]))
+            label = f"{key[0]} ({key[1]})"
             seen.add(key)
             fields = {
                 "waba_id": number.waba_id,
@@ -94,23 +119,74 @@ def sync_templates(number: WhatsAppNumber, client: WhatsAppClient | None = None)
                 MessageTemplate.objects.create(
                     organization=number.organization, name=key[0], language=key[1], **fields
                 )
-                counts["created"] += 1
+                sync.created.append(label)
             elif any(getattr(template, name) != value for name, value in fields.items()):
+                if template.status != fields["status"]:
+                    sync.status_changed.append((label, template.status, fields["status"]))
+                else:
+                    sync.updated.append(label)
                 for name, value in fields.items():
                     setattr(template, name, value)
                 template.save()
-                counts["updated"] += 1
             else:
-                counts["unchanged"] += 1
+                sync.unchanged += 1
         gone = [
-            t.pk
-            for key, t in existing.items()
+            t
+            for key, t in sorted(existing.items())
             if key not in seen and t.waba_id == number.waba_id and t.status != Status.DISABLED
         ]
-        counts["removed"] = MessageTemplate.objects.filter(pk__in=gone).update(
-            status=Status.DISABLED
-        )
-    return counts
+        MessageTemplate.objects.filter(pk__in=[t.pk for t in gone]).update(status=Status.DISABLED)
+        sync.removed = [f"{t.name} ({t.language})" for t in gone]
+    return sync
+
+
+# At most this many templates are named per kind of change; the rest are counted.
+NAMED_CHANGES = 10
+
+
+def _named(labels: list[str]) -> str:
+    shown = ", ".join(labels[:NAMED_CHANGES])
+    more = len(labels) - NAMED_CHANGES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+@dataclass
+class MetaSync:
+    """One number's sync from Meta: its own fields and its WABA's templates."""
+
+    number: WhatsAppNumber
+    number_changed: list[str]
+    templates: TemplateSync
+
+    def summary(self) -> str:
+        """One line for the admin and the command: what changed, by name."""
+        templates = self.templates
+        parts = []
+        if templates.created:
+            parts.append(f"new templates: {_named(templates.created)}")
+        if templates.status_changed:
+            changes = [f"{label} {old} → {new}" for label, old, new in templates.status_changed]
+            parts.append(f"status changed: {_named(changes)}")
+        if templates.updated:
+            parts.append(f"content changed: {_named(templates.updated)}")
+        if templates.removed:
+            parts.append(f"removed by Meta (now DISABLED): {_named(templates.removed)}")
+        if not parts:
+            parts.append(f"templates unchanged ({templates.unchanged})")
+        if templates.skipped:
+            parts.append(f"{templates.skipped} of other categories not copied")
+        fields = [
+            str(WhatsAppNumber._meta.get_field(name).verbose_name) for name in self.number_changed
+        ]
+        number = f"number's {', '.join(fields)} updated" if fields else "number unchanged"
+        return f"{self.number}: {number}; " + "; ".join(parts) + "."
+
+
+def sync_from_meta(number: WhatsAppNumber, client: WhatsAppClient | None = None) -> MetaSync:
+    """The number's limits and its templates, as the admin's buttons and sync_whatsapp do it."""
+    client = client or WhatsAppClient()
+    changed = sync_number(number, client)
+    return MetaSync(number, changed, sync_templates(number, client))
 
 
 def sync_number(number: WhatsAppNumber, client: WhatsAppClient | None = None) -> list[str]:

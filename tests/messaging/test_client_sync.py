@@ -58,7 +58,7 @@ def test_sync_templates_creates_and_updates_the_organizations_templates(
     remote_template(sandbox, number, "receipt", category="UTILITY", body_text="Paid {{1}}")
     remote_template(sandbox, number, "login_code", category="AUTHENTICATION", body_text="{{1}}")
 
-    counts = sync_templates(number, whatsapp_client)
+    counts = sync_templates(number, whatsapp_client).counts
 
     assert counts == {"created": 1, "updated": 1, "unchanged": 0, "skipped": 1, "removed": 0}
     stale.refresh_from_db()
@@ -74,20 +74,20 @@ def test_sync_templates_creates_and_updates_the_organizations_templates(
         "APPROVED",
         "Paid {{1}}",
     )
-    assert sync_templates(number, whatsapp_client)["unchanged"] == 2
+    assert sync_templates(number, whatsapp_client).counts["unchanged"] == 2
 
 
 def test_sync_templates_follows_paging(sandbox, whatsapp_client, number):
     for n in range(120):
         remote_template(sandbox, number, f"t_{n:03d}", body_text="Hi {{1}}")
 
-    assert sync_templates(number, whatsapp_client)["created"] == 120
+    assert sync_templates(number, whatsapp_client).counts["created"] == 120
 
 
 def test_templates_meta_no_longer_lists_are_disabled(sandbox, whatsapp_client, number):
     gone = MessageTemplateFactory(organization=number.organization, waba_id=number.waba_id)
 
-    assert sync_templates(number, whatsapp_client)["removed"] == 1
+    assert sync_templates(number, whatsapp_client).counts["removed"] == 1
 
     gone.refresh_from_db()
     assert gone.status == Status.DISABLED

@@ -174,3 +174,90 @@ def test_sync_action_reports_metas_refusal(client, sandbox, number):
     )
 
     assert "Meta answered" in response.content.decode()
+
+
+def remote_template(sandbox, number, name, status="APPROVED"):
+    sandbox._post(
+        "templates",
+        {"waba_id": number.waba_id, "name": name, "language": "en_US",
+         "category": "MARKETING", "status": status, "body_text": "Hi {{1}}"},
+    )  # fmt: skip
+
+
+def sent_messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.fixture
+def synced_world(sandbox, number):
+    """Meta lists a new template and one whose status changed; one of ours is gone there."""
+    MessageTemplateFactory(
+        organization=number.organization, name="promo", status=MessageTemplate.Status.PENDING
+    )
+    MessageTemplateFactory(
+        organization=number.organization, name="old_offer", waba_id=number.waba_id
+    )
+    remote_template(sandbox, number, "welcome")
+    remote_template(sandbox, number, "promo")
+    return number
+
+
+def test_the_number_pages_button_syncs_and_names_what_changed(client, synced_world):
+    number = synced_world
+    client.force_login(UserFactory(organization=number.organization))
+    sync_url = reverse("admin:messaging_whatsappnumber_sync", args=[number.pk])
+    assert sync_url in client.get(number_url(number)).content.decode()
+
+    response = client.post(sync_url, follow=True)
+
+    assert response.redirect_chain[-1][0] == number_url(number)
+    assert sent_messages(response) == [
+        f"{number}: number's quality rating updated; new templates: welcome (en_US); "
+        "status changed: promo (en_US) PENDING → APPROVED; "
+        "removed by Meta (now DISABLED): old_offer (en_US)."
+    ]
+    assert MessageTemplate.objects.get(name="old_offer").status == MessageTemplate.Status.DISABLED
+
+
+def test_the_template_lists_button_syncs_every_number_of_the_organization(client, synced_world):
+    number = synced_world
+    foreign = WhatsAppNumberFactory()
+    client.force_login(UserFactory(organization=number.organization))
+    sync_url = reverse("admin:messaging_messagetemplate_sync")
+    assert sync_url in client.get(TEMPLATES).content.decode()
+
+    response = client.post(sync_url, follow=True)
+
+    assert response.redirect_chain[-1][0] == TEMPLATES
+    [report] = sent_messages(response)
+    assert report.startswith(f"{number}: number's quality rating updated; new templates: welcome")
+    assert str(foreign) not in report
+    assert not MessageTemplate.objects.filter(organization=foreign.organization).exists()
+
+
+def test_a_sync_with_nothing_new_says_so(client, sandbox, number):
+    remote_template(sandbox, number, "welcome")
+    client.force_login(UserFactory(organization=number.organization))
+    sync_url = reverse("admin:messaging_whatsappnumber_sync", args=[number.pk])
+    client.post(sync_url, follow=True)  # the first sync copies it; its report is read
+
+    response = client.post(sync_url, follow=True)
+
+    assert sent_messages(response) == [f"{number}: number unchanged; templates unchanged (1)."]
+
+
+def test_the_sync_button_refuses_another_organizations_number(client, sandbox, number):
+    client.force_login(UserFactory(organization=OrganizationFactory()))
+
+    response = client.post(reverse("admin:messaging_whatsappnumber_sync", args=[number.pk]))
+
+    assert response.status_code == 404
+    assert sandbox.requests()["count"] == 0
+
+
+def test_the_sync_button_only_answers_a_post(client, number):
+    client.force_login(UserFactory(organization=number.organization))
+
+    response = client.get(reverse("admin:messaging_whatsappnumber_sync", args=[number.pk]))
+
+    assert response.status_code == 405

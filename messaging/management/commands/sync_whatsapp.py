@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from messaging import errors
 from messaging.client import WhatsAppClient
 from messaging.models import WhatsAppNumber
-from messaging.services import sync_number, sync_templates
+from messaging.services import sync_from_meta
 
 
 class Command(BaseCommand):
@@ -28,15 +28,14 @@ class Command(BaseCommand):
         failures = 0
         for number in numbers:
             try:
-                changed = sync_number(number, client)
-                counts = sync_templates(number, client)
+                sync = sync_from_meta(number, client)
             except errors.WhatsAppError as error:
                 failures += 1
                 self.stderr.write(f"{number.phone_number_id}: Meta error {error.code}: {error}")
                 continue
             self.stdout.write(
-                f"{number.phone_number_id} ({number.organization}): number fields changed "
-                f"{changed or 'none'}; templates {dict(counts)}"
+                f"{number.phone_number_id} ({number.organization}) {sync.summary()} "
+                f"Counts: {dict(sync.templates.counts)}"
             )
         if failures:
             raise CommandError(f"{failures} number(s) could not be synced")
