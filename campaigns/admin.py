@@ -19,6 +19,7 @@ from django.http import (
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from setter.ids import pk_from_text
 from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin, scope_queryset
@@ -69,9 +70,9 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
     organization_path = "campaign__organization"
     extra = 0
     ordering = ["position", "pk"]
-    readonly_fields = ["scheduled_for_utc", "status", "delivery"]
+    readonly_fields = ["scheduled_for_utc", "status", "delivery", "test_send"]
     fieldsets = [
-        (None, {"fields": [("position", "name", "status")]}),
+        (None, {"fields": [("position", "name", "status"), "test_send"]}),
         ("When", {"fields": [("local_date", "local_time", "time_zone"), "scheduled_for_utc"]}),
         ("Message", {"fields": [("category", "template"), "parameter_mapping"]}),
         (
@@ -89,6 +90,14 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
     @admin.display(description="Progress")
     def delivery(self, send):
         return delivery_text(send)
+
+    @admin.display(description="Test")
+    def test_send(self, send):
+        """A link to send this message now to a staff phone (once the send is saved)."""
+        if send.pk is None:
+            return "Save the send first to test it."
+        url = reverse("admin:campaigns_testsend_send", args=[send.pk])
+        return format_html('<a href="{}" class="send-test-link">Send a test now…</a>', url)
 
     @admin.display(description="UTC instant")
     def scheduled_for_utc(self, send):
@@ -436,3 +445,6 @@ class AudienceFilterEventAdmin(ReadOnlyScopedAdmin):
     list_filter = ["mode", "send", "organization"]
     list_select_related = ["send__campaign"]
     date_hierarchy = "received_at"
+
+
+from . import testsend_admin  # noqa: E402, F401  (registers test phones and test sends)

@@ -255,3 +255,61 @@ class SendRecipient(models.Model):
 
     def __str__(self):
         return f"{self.phone_e164} ({self.status})"
+
+
+class TestPhone(models.Model):
+    """A staff member's own phone that test sends may go to: at most MAX_PER_ORGANIZATION,
+    so a test send can never become a way to message customers outside a campaign."""
+
+    MAX_PER_ORGANIZATION = 10
+    __test__ = False  # not a pytest test class
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="test_phones"
+    )
+    phone_e164 = models.CharField(
+        "phone", max_length=20, help_text="In international format, e.g. +44 7911 123456."
+    )
+    label = models.CharField(max_length=100, blank=True, help_text="Whose phone it is.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "label", "phone_e164"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "phone_e164"], name="unique_test_phone")
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.phone_e164})" if self.label else self.phone_e164
+
+
+class TestSend(models.Model):
+    """One message of a send rendered for a lead and sent now to a test phone. Never a
+    recipient: it counts in no analytics and is invisible to the send's queue."""
+
+    Status = SendRecipient.Status
+    __test__ = False  # not a pytest test class
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="test_sends")
+    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, related_name="+")
+    phone_e164 = models.CharField(max_length=20)
+    parameters = models.JSONField(default=list)
+    body = models.TextField(blank=True, help_text="The template body as the lead would read it.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SENDING)
+    wamid = models.CharField(max_length=128, blank=True, db_index=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_detail = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Test of {self.send} to {self.phone_e164} ({self.status})"

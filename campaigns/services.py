@@ -279,6 +279,27 @@ def _timing_problems(numbered: list[tuple[int, Send]], now: dt.datetime) -> list
     return problems
 
 
+def _mm_lite_problems(number) -> list[str]:
+    if number.mm_lite_terms_accepted:
+        return []
+    return [
+        f"The WhatsApp number {number.display_phone_number} has not accepted the MM Lite "
+        "terms (required for MARKETING sends)"
+    ]
+
+
+def send_problems(send: Send) -> list[str]:
+    """The gates one message of the send must pass wherever it goes (its template, its
+    parameters, the number's MM Lite terms for MARKETING): what a test send checks first."""
+    campaign = send.campaign
+    position = next(n for n, numbered in _numbered_sends(campaign) if numbered.pk == send.pk)
+    variables = selectors.available_variables(campaign.audiences.all())
+    problems = _template_problems(position, send, campaign, variables)
+    if send.category == Category.MARKETING:
+        problems += _mm_lite_problems(campaign.whatsapp_number)
+    return problems
+
+
 def scheduling_problems(campaign: Campaign, *, now: dt.datetime | None = None) -> list[str]:
     """Every onboarding gate the campaign fails, one message each, in a stable order."""
     now = now or timezone.now()
@@ -306,11 +327,7 @@ def scheduling_problems(campaign: Campaign, *, now: dt.datetime | None = None) -
 
     categories = {send.category for _, send in numbered}
     if Category.MARKETING in categories:
-        if not number.mm_lite_terms_accepted:
-            problems.append(
-                f"The WhatsApp number {number.display_phone_number} has not accepted the MM Lite "
-                "terms (required for MARKETING sends)"
-            )
+        problems += _mm_lite_problems(number)
         if not campaign.product_policy_confirmed:
             problems.append(
                 "Confirm that recipients opted in (product policy) before scheduling "

@@ -223,6 +223,10 @@ AUDIENCE_INGEST_PARALLEL_MIN_BYTES = env_int("AUDIENCE_INGEST_PARALLEL_MIN_BYTES
 # Default region used to parse phone numbers written without a country code.
 AUDIENCE_DEFAULT_REGION = os.environ.get("AUDIENCE_DEFAULT_REGION", "US")
 
+# Test sends (a send rendered for one lead, sent now to a staff member's phone) an
+# organization may make per rolling hour.
+TEST_SENDS_PER_HOUR = env_int("TEST_SENDS_PER_HOUR", 30)
+
 # The materializer fills a send's recipient queue this long before it fires.
 SEND_MATERIALIZE_AHEAD_SECONDS = env_int("SEND_MATERIALIZE_AHEAD_SECONDS", 60)
 # A send whose fire time passed longer ago than this (the system was down) is marked missed

@@ -34,6 +34,10 @@ def reset_sandbox(url: str, settings):
     control.reset()
 
 
+# A staff member's own phone, kept as a test phone in test-send tests (a valid UK mobile).
+STAFF_PHONE = "+447911123456"
+
+
 def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, describe=None):
     """Poll condition() until it returns something truthy; fail after timeout seconds,
     with describe()'s account of the state it was left in when given."""

@@ -4,6 +4,7 @@ Documentation only: campaigns.api.parsing reads the bodies, campaigns.api.repres
 writes the answers.
 """
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
@@ -195,6 +196,42 @@ class DuplicateBodySerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False, max_length=200, help_text="Default: the original's name + ' (copy)'."
     )
+
+
+class TestSendBodySerializer(serializers.Serializer):
+    phone = serializers.CharField(
+        help_text="One of your organization's test phones (admin: Test phones), with its "
+        "country code."
+    )
+    leadId = serializers.CharField(
+        required=False,
+        help_text="Render the message as this lead would get it (default: the first lead the "
+        "send would reach now).",
+    )
+
+
+class TestSendErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Meta's error code.")
+    title = serializers.CharField(help_text="What it means, in plain words.")
+
+
+class TestSendObjectSerializer(serializers.Serializer):
+    testSendId = serializers.IntegerField()
+    phone = serializers.CharField()
+    leadId = serializers.CharField(allow_null=True)
+    parameters = serializers.ListField(child=serializers.CharField())
+    body = serializers.CharField(help_text="The template body as the lead would read it.")
+    status = serializers.ChoiceField(choices=["sending", "sent", "delivered", "read", "failed"])
+    wamid = serializers.CharField(allow_null=True)
+    error = TestSendErrorSerializer(allow_null=True)
+    sentAt = serializers.DateTimeField(allow_null=True)
+    deliveredAt = serializers.DateTimeField(allow_null=True)
+    readAt = serializers.DateTimeField(allow_null=True)
+    failedAt = serializers.DateTimeField(allow_null=True)
+
+
+class TestSendResponseSerializer(serializers.Serializer):
+    testSend = TestSendObjectSerializer()
 
 
 class QueryBodySerializer(QueryRequestSerializer):
@@ -527,4 +564,58 @@ preview_send_schema = extend_schema(
             },
         ),
     ],
+)
+
+test_send_schema = extend_schema(
+    operation_id="test_send",
+    summary="Send one message of a send now to a test phone",
+    description=(
+        "Renders the send for the lead (default: the first lead it would reach now) and sends "
+        "it now to one of your organization's test phones, through the same template, "
+        "category endpoint and number as the send, so a template or number problem shows up "
+        "before the send fires. Meta's refusal is the result (status failed, with Meta's code "
+        "and what it means), not an error of this call. Test sends count in no analytics and "
+        "touch none of the send's recipients; GET …/test/{testSendId} reads one again as its "
+        "status webhooks move it. 409 when the send's gates fail (template not approved, MM "
+        "Lite terms), the lead's parameters would be empty, or the send would reach nobody "
+        f"now; 429 (with Retry-After) past {settings.TEST_SENDS_PER_HOUR} test sends per "
+        "organization and hour."
+    ),
+    request=TestSendBodySerializer,
+    responses={
+        **_responses(201, TestSendResponseSerializer, 400, 404, 409),
+        429: OpenApiResponse(BadRequestSerializer, description="Too many test sends this hour"),
+    },
+    examples=[
+        OpenApiExample("To a test phone", request_only=True, value={"phone": "+447911123456"}),
+        OpenApiExample(
+            "Sent",
+            response_only=True,
+            status_codes=["201"],
+            value={
+                "testSend": {
+                    "testSendId": 12,
+                    "phone": "+447911123456",
+                    "leadId": "3401",
+                    "parameters": ["Ann", "20%"],
+                    "body": "Hi Ann, 20% off!",
+                    "status": "sent",
+                    "wamid": "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA",
+                    "error": None,
+                    "sentAt": "2030-03-01T09:00:01Z",
+                    "deliveredAt": None,
+                    "readAt": None,
+                    "failedAt": None,
+                }
+            },
+        ),
+        _error(400, "phone: +447911123999 is not one of your organization's test phones"),
+    ],
+)
+
+get_test_send_schema = extend_schema(
+    operation_id="get_test_send",
+    summary="Read a test send",
+    description="Its status as Meta's webhooks moved it (sent, delivered, read or failed).",
+    responses=_responses(200, TestSendResponseSerializer, 404),
 )

@@ -22,6 +22,16 @@ urlpatterns = [
         name="api-campaign-duplicate",
     ),
     path(
+        "campaigns/<str:campaign_id>/sends/<str:send_id>/test",
+        views.TestSendView.as_view(),
+        name="api-send-test",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/sends/<str:send_id>/test/<str:test_send_id>",
+        views.TestSendStateView.as_view(),
+        name="api-send-test-state",
+    ),
+    path(
         "campaigns/<str:campaign_id>/sends/<str:send_id>/preview",
         views.SendPreviewView.as_view(),
         name="api-send-preview",

@@ -10,11 +10,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from audiences.models import Lead
-from campaigns import services
+from campaigns import services, testsends
 from campaigns.models import Campaign, Send
 from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
 from setter.api.bodies import body_object
-from setter.api.errors import BadRequest, Conflict
+from setter.api.errors import BadRequest, Conflict, TooManyRequests
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
 from setter.api.views import ApiView
 from setter.ids import pk_from_text
@@ -142,20 +142,64 @@ class CampaignQueryView(ApiView):
         )
 
 
+def _send(request, campaign_id: str, send_id: str) -> Send:
+    campaign = _campaign(request, campaign_id)
+    sends = Send.objects.select_related("template", "campaign__organization")
+    send = sends.filter(campaign=campaign, pk=pk_from_text(send_id)).first()
+    if send is None:
+        raise NotFound(f"No send {send_id!r} in campaign {campaign_id!r}")
+    return send
+
+
+def _lead(request, lead_id) -> Lead:
+    if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)):
+        raise BadRequest("leadId: required: the id of one of your leads")
+    lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()
+    if lead is None:
+        raise NotFound(f"leadId: no lead {lead_id!r}")
+    return lead
+
+
+class TestSendView(ApiView):
+    @schema.test_send_schema
+    def post(self, request, campaign_id, send_id):
+        send = _send(request, campaign_id, send_id)
+        data = body_object(request, ("phone", "leadId"))
+        phone = data.get("phone")
+        if not isinstance(phone, str):
+            raise BadRequest("phone: required: one of your organization's test phones")
+        lead = _lead(request, data["leadId"]) if "leadId" in data else None
+        try:
+            test_send = testsends.send_test(
+                send, phone=phone, lead=lead, requested_by=f"API key of {request.auth}"
+            )
+        except testsends.TestSendThrottled as throttled:
+            raise TooManyRequests(throttled.messages[0], throttled.retry_after) from throttled
+        except testsends.TestSendRefused as refused:
+            if refused.field == "phone":
+                raise BadRequest(refused.messages[0]) from refused
+            raise _conflict(refused) from refused
+        return Response(
+            {"testSend": testsends.test_send_json(test_send)}, status=status.HTTP_201_CREATED
+        )
+
+
+class TestSendStateView(ApiView):
+    @schema.get_test_send_schema
+    def get(self, request, campaign_id, send_id, test_send_id):
+        send = _send(request, campaign_id, send_id)
+        test_send = send.test_sends.filter(pk=pk_from_text(test_send_id)).first()
+        if test_send is None:
+            raise NotFound(f"No test send {test_send_id!r} of send {send_id!r}")
+        return Response({"testSend": testsends.test_send_json(test_send)})
+
+
 class SendPreviewView(ApiView):
     @schema.preview_send_schema
     def post(self, request, campaign_id, send_id):
-        campaign = _campaign(request, campaign_id)
-        sends = Send.objects.select_related("template")
-        send = sends.filter(campaign=campaign, pk=pk_from_text(send_id)).first()
-        if send is None:
-            raise NotFound(f"No send {send_id!r} in campaign {campaign_id!r}")
-        lead_id = body_object(request, ("leadId",)).get("leadId")
-        if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)):
-            raise BadRequest("leadId: required: the id of one of your leads")
-        lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()
-        if lead is None:
-            raise NotFound(f"leadId: no lead {lead_id!r}")
+        send = _send(request, campaign_id, send_id)
+        campaign = send.campaign
+        lead = _lead(request, body_object(request, ("leadId",)).get("leadId"))
         try:
             parameters = render_parameters(send.parameter_mapping, lead, sender=sender_of(campaign))
         except MissingParameter as missing:

@@ -24,6 +24,16 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
 
 
+class TooManyRequests(exceptions.APIException):
+    """An allowance of the organization is used up; Retry-After says when it has room."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
@@ -37,5 +47,7 @@ def api_exception_handler(exc, context):
             "message": str(exc.detail),
             "error": HTTPStatus(exc.status_code).phrase,
         }
-        return Response(body, status=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(body, status=exc.status_code, headers=headers)
     return None

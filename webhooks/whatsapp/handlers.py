@@ -15,6 +15,7 @@ from audiences.optouts import lift_marketing_opt_out, opt_out_marketing_from_met
 from audiences.phones import canonical_or_normalized
 from campaigns.feedback import StatusUpdate, ingest_statuses
 from campaigns.models import SendRecipient
+from campaigns.testsends import ingest_test_statuses
 from messaging.errors import recipient_verdict
 from messaging.keywords import is_stop_message
 from messaging.models import WhatsAppNumber
@@ -47,6 +48,8 @@ def handle_delivery(payload) -> Counter:
             except (AttributeError, KeyError, TypeError, ValueError):
                 logger.warning("malformed webhook change skipped", exc_info=True)
                 counts["malformed"] += 1
+    test_sends_moved, statuses = ingest_test_statuses(statuses)
+    counts["test_sends"] += test_sends_moved
     counts["statuses"] += ingest_statuses(statuses)
     record_rejected_statuses(
         {
