@@ -11,11 +11,6 @@ from rest_framework.response import Response
 BODY_PATH = "$"
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
-
-
 class SendNotFound(exceptions.NotFound):
     default_code = "not_found"
 

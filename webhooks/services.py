@@ -14,10 +14,10 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from audiences.models import LeadEvent
-from audiences.phones import canonical_or_normalized
 from campaigns.models import AudienceFilterEvent, Send
 from setter.instants import in_supported_range
 from setter.models import Organization
+from setter.phones import canonical_or_normalized
 
 from .exceptions import SendConflict, SendNotFound
 from .models import RejectedStatusCount

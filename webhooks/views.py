@@ -4,6 +4,15 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from setter.api.parsing import (
+    LEADING_MEMBER_BYTES,
+    BodyAfterCredentials,
+    Missing,
+    OrjsonParser,
+    leading_member,
+    read_body,
+)
+
 from . import selectors, services
 from .authentication import (
     ORGANIZATION_HEADER,
@@ -12,14 +21,6 @@ from .authentication import (
     SignatureAuthentication,
 )
 from .exceptions import BODY_PATH, InvalidPayload, webhook_exception_handler
-from .parsing import (
-    LEADING_MEMBER_BYTES,
-    BodyAfterCredentials,
-    Missing,
-    OrjsonParser,
-    leading_member,
-    read_body,
-)
 from .schema import audience_filter_schema, lead_events_schema
 from .serializers import AudienceFilterRequestSerializer, StrictIntegerField, lead_events_from_body
 
