@@ -5,6 +5,7 @@ status."""
 
 from django.utils import timezone
 
+from campaigns.api.representations import campaign_json, send_json
 from campaigns.models import Campaign, Send
 from webhooks.models import EventType
 
@@ -48,8 +49,6 @@ def status_changed(sender, *, obj: Campaign | Send, previous_status: str, **kwar
 
 def _payload(event_type: str, obj: Campaign | Send) -> dict:
     """Seed 003's event shape: the type, the object with its status and stats, the instant."""
-    from campaigns.api.representations import campaign_json, send_json
-
     if isinstance(obj, Campaign):
         body = {"campaign": campaign_json(obj)}
     else:
