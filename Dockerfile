@@ -22,4 +22,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --ver
 
 USER setter
 EXPOSE 8000
-CMD ["gunicorn", "setter.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

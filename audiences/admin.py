@@ -74,10 +74,9 @@ class AudienceAdmin(OrganizationScopedAdmin):
         }
         deleted = [f"{audience} ({audience.size:,} targets)" for audience in objs]
         protected = [
-            f"{audience}: used by campaign(s) {', '.join(map(str, using))} that are scheduled, "
-            "running or paused"
+            f"{audience}: used by {'; '.join(using)}"
             for audience in objs
-            if (using := segments.campaigns_using(audience))
+            if (using := segments.readers_using(audience))
         ]
         perms_needed = set() if self.has_delete_permission(request) else {"audience"}
         return deleted, model_count, perms_needed, protected

@@ -6,8 +6,9 @@ import phonenumbers
 from django import forms
 from django.conf import settings
 
+from setter.phones import normalize_phone
+
 from .models import Audience, OptOut
-from .phones import normalize_phone
 
 
 @cache

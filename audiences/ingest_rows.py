@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-from .phones import normalize_phone
+from setter.phones import normalize_phone
 
 # Header spellings, compared after lower-casing and dropping spaces, "_", "-" and ".".
 # The phone aliases are in order of preference when a file has several of them.

@@ -14,14 +14,14 @@ after each change of the filter and after each send that materialized it.
 import functools
 import json
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign, SendRecipient
 from setter.api.querying import FilterField, both_cases, compile_filter
 
 from . import selectors
@@ -29,12 +29,6 @@ from .models import Audience, Lead, SegmentTarget
 
 MAX_TARGETS_PER_CALL = 10_000
 REPORTED_UNKNOWN_TARGETS = 5
-# A campaign in these states will still read its segments: they cannot be deleted under it.
-USING_CAMPAIGN_STATUSES = (
-    Campaign.Status.SCHEDULED,
-    Campaign.Status.RUNNING,
-    Campaign.Status.PAUSED,
-)
 
 # The lead fields a dynamic filter (and a targets query) may name, snake_case or camelCase.
 LEAD_FILTER_FIELDS = both_cases(
@@ -67,6 +61,31 @@ class InvalidSegment(ValueError):
 
 class SegmentConflict(Exception):
     """The segment's kind or use forbids the call (the API answers 409)."""
+
+
+@dataclass(frozen=True)
+class SegmentReader:
+    """An app above audiences whose objects read segments and point at their leads (campaigns
+    registers one when it is ready): deleting a segment asks it first, without audiences
+    importing the app."""
+
+    # What still reads the segment, worded to follow "used by", or None while nothing does.
+    using: Callable[[Audience], str | None]
+    # Detach the app's rows from leads about to be deleted, set-based.
+    release_leads: Callable[[QuerySet[Lead]], None]
+
+
+_readers: list[SegmentReader] = []
+
+
+def register_reader(reader: SegmentReader) -> None:
+    if reader not in _readers:
+        _readers.append(reader)
+
+
+def readers_using(audience: Audience) -> list[str]:
+    """What still reads the segment: while anything does, it may not be deleted."""
+    return [using for reader in _readers if (using := reader.using(audience))]
 
 
 def create_segment(
@@ -133,24 +152,13 @@ def update_segment(
     return audience
 
 
-def campaigns_using(audience: Audience) -> list[int]:
-    """The first few scheduled, running or paused campaigns targeting the segment: while any
-    exists, the segment may not be deleted."""
-    return list(
-        audience.campaigns.filter(status__in=USING_CAMPAIGN_STATUSES)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:REPORTED_UNKNOWN_TARGETS]
-    )
-
-
 def delete_segment(audience: Audience) -> None:
     """Delete the segment and the leads it owns; refused while an active campaign uses it
     (draft and finished campaigns just lose it)."""
-    using = campaigns_using(audience)
+    using = readers_using(audience)
     if using:
         raise SegmentConflict(
-            f"segment {audience.pk} is used by campaign(s) {', '.join(map(str, using))} that "
-            "are scheduled, running or paused: stop or finish them first"
+            f"segment {audience.pk} is used by {'; '.join(using)}: stop or finish them first"
         )
     with transaction.atomic():
         owned = Lead.objects.filter(audience=audience)
@@ -163,7 +171,8 @@ def _delete_leads(owned: QuerySet[Lead], audience: Audience) -> None:
     """Set-based: Django's cascade would load every lead (a CSV segment may own millions)
     to null their messages' `lead`. Messages keep their phone and status for the analytics."""
     SegmentTarget.objects.filter(Q(audience=audience) | Q(lead__in=owned)).delete()
-    SendRecipient.objects.filter(lead__in=owned).update(lead=None)
+    for reader in _readers:
+        reader.release_leads(owned)
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {Lead._meta.db_table} WHERE audience_id = %s", [audience.pk])
 

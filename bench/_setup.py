@@ -15,7 +15,7 @@ def setup_django(database_url: str | None = None) -> None:
     """Point Django at the bench database (created if missing) and migrate it."""
     url = database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "setter.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     _create_database(url)
 
@@ -70,7 +70,7 @@ def wait_for_port(port: int, process: subprocess.Popen, name: str, timeout: floa
 def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
     """The web app under gunicorn, with the bench's settings and DATABASE_URL."""
     command = [
-        str(Path(sys.executable).parent / "gunicorn"), "setter.wsgi", "-w", str(workers),
+        str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "-w", str(workers),
         "-b", f"127.0.0.1:{port}", "--timeout", "120",
     ]  # fmt: skip
     env = {**os.environ, "LOG_LEVEL": "WARNING"}

@@ -213,14 +213,14 @@ class Workers:
         hostname = f"{self.queue}-{len(self.processes)}@bench"
         self.processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "setter", "worker", "--pool", "threads",
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
                  "--concurrency", "1", "--prefetch-multiplier", "1", "--loglevel", "WARNING",
                  "--hostname", hostname, "--queues", self.queue],
                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
         )  # fmt: skip
-        from setter.celery import app
+        from config.celery import app
 
         deadline = time.monotonic() + 60
         while not app.control.ping(destination=[hostname], timeout=0.5):

@@ -10,9 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from webhooks.outbound import events as outbound_events
-
-from . import recipients, services
+from . import events, recipients, services
 from .models import Campaign, Send, SendRecipient
 
 logger = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
             if campaign.status == Campaign.Status.SCHEDULED:
                 services.transition_campaign(campaign, "start_running")
             send = Send.objects.select_related("campaign").get(pk=send_id)
-            outbound_events.status_changed(send, Send.Status.MATERIALIZED)
+            events.status_changed(send, Send.Status.MATERIALIZED)
         logger.info(
             "send %s of campaign %s started",
             send_id,
@@ -154,7 +152,7 @@ def _end_send(send: Send, status: str, reason: str, now) -> str:
     previous_status = send.status
     send.status, send.status_reason, send.completed_at = status, reason, now
     send.save(update_fields=["status", "status_reason", "completed_at"])
-    outbound_events.status_changed(send, previous_status)
+    events.status_changed(send, previous_status)
     logger.info(
         "send %s of campaign %s ended: %s",
         send.pk,

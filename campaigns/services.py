@@ -18,9 +18,8 @@ from audiences.models import Audience
 from audiences.segments import delete_segment
 from messaging.models import Category, MessageTemplate
 from setter.instants import in_supported_range
-from webhooks.outbound import events as outbound_events
 
-from . import recipients, selectors
+from . import events, recipients, selectors
 from .models import Campaign, Send, SendRecipient
 from .rendering import validate_parameter_mapping
 
@@ -458,7 +457,7 @@ def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") ->
         locked.save(update_fields=["status", "status_reason", "updated_at"])
         if rule.effect:
             rule.effect(locked, reason)
-        outbound_events.status_changed(locked, previous_status)
+        events.status_changed(locked, previous_status)
     campaign.status, campaign.status_reason = locked.status, locked.status_reason
     campaign.updated_at = locked.updated_at
     return campaign

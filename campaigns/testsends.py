@@ -17,10 +17,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audiences.models import Lead
-from audiences.phones import normalize_phone
 from messaging import errors
 from messaging.client import TemplateMessage, WhatsAppClient
 from setter.models import Organization
+from setter.phones import normalize_phone
 
 from . import materializer, services
 from .feedback import _FORWARD_FROM, _IMPLIED_TIMES

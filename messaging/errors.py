@@ -19,7 +19,7 @@ place that decides what, for the send answer and the `failed` status webhook ali
 import random
 from typing import NamedTuple
 
-from audiences.phones import normalize_phone
+from setter.phones import normalize_phone
 
 # The user stopped marketing messages from this business (Meta error 131050).
 MARKETING_STOPPED_CODES = frozenset({131050})

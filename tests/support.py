@@ -17,8 +17,8 @@ from celery.signals import task_postrun
 from django.conf import settings
 from django.db import connection, connections
 
+from config.celery import app as celery_app
 from messaging.sandbox.control import SandboxControl
-from setter.celery import app as celery_app
 
 # Real-shaped Meta webhook payloads, kept in the repository (tests/fixtures/meta-webhooks).
 META_WEBHOOKS = Path(__file__).parent / "fixtures" / "meta-webhooks" / "pywa"
@@ -96,7 +96,7 @@ class Worker:
             "OUTBOUND_WEBHOOK_ALLOW_LOOPBACK": "1",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "setter", "worker", "--pool", "threads",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
              "--concurrency", "2", "--queues", queue, "--without-heartbeat", "--without-gossip",
              "--without-mingle", "--loglevel", "WARNING", "--hostname", self.hostname],
             cwd=settings.BASE_DIR,

@@ -13,10 +13,9 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
 
+from setter.api.parsing import read_body
 from setter.models import Organization
 from setter.services import authenticate_bearer, verify_signature
-
-from .parsing import read_body
 
 SIGNATURE_HEADER = "X-Setter-Signature"
 ORGANIZATION_HEADER = "X-Setter-Organization"

@@ -11,21 +11,6 @@ from rest_framework.response import Response
 BODY_PATH = "$"
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
-
-
-class SendNotFound(exceptions.NotFound):
-    default_code = "not_found"
-
-
-class SendConflict(exceptions.APIException):
-    """The send exists but cannot take a filter now; the code says why."""
-
-    status_code = status.HTTP_409_CONFLICT
-
-
 class InvalidPayload(exceptions.ValidationError):
     """A body that is not the documented shape; carries field paths, not DRF's nested dicts."""
 

@@ -4,15 +4,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
-from .authentication import (
-    ORGANIZATION_HEADER,
-    ApiKeyAuthentication,
-    IsPartnerOrganization,
-    SignatureAuthentication,
-)
-from .exceptions import BODY_PATH, InvalidPayload, webhook_exception_handler
-from .parsing import (
+from audiences import lead_events
+from campaigns import audience_filters
+from setter.api.parsing import (
     LEADING_MEMBER_BYTES,
     BodyAfterCredentials,
     Missing,
@@ -20,6 +14,15 @@ from .parsing import (
     leading_member,
     read_body,
 )
+
+from . import selectors
+from .authentication import (
+    ORGANIZATION_HEADER,
+    ApiKeyAuthentication,
+    IsPartnerOrganization,
+    SignatureAuthentication,
+)
+from .exceptions import BODY_PATH, InvalidPayload, webhook_exception_handler
 from .schema import audience_filter_schema, lead_events_schema
 from .serializers import AudienceFilterRequestSerializer, StrictIntegerField, lead_events_from_body
 
@@ -47,7 +50,7 @@ class AudienceFilterView(PartnerWebhookView):
         serializer = AudienceFilterRequestSerializer(data=_json_object(request.data))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = services.record_audience_filter(
+        result = audience_filters.record_audience_filter(
             organization=request.auth,
             campaign_id=data["campaignId"],
             send_id=data["sendId"],
@@ -84,7 +87,7 @@ class LeadEventsView(PartnerWebhookView):
     @lead_events_schema
     def post(self, request):
         events = lead_events_from_body(request.data)
-        result = services.record_lead_events(organization=request.auth, events=events)
+        result = lead_events.record_lead_events(organization=request.auth, events=events)
         return Response(
             {
                 "accepted": result.accepted,

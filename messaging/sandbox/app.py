@@ -17,8 +17,8 @@ import time
 import orjson
 from aiohttp import web
 
-from audiences.phones import normalize_phone
 from messaging.models import ProductPolicy
+from setter.phones import normalize_phone
 
 from .state import (
     Recorder,

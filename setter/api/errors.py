@@ -34,6 +34,13 @@ class TooManyRequests(exceptions.APIException):
         self.retry_after = retry_after
 
 
+class PayloadTooLarge(exceptions.APIException):
+    """A body over WEBHOOK_MAX_BODY_BYTES, refused before or while it is read."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)

@@ -2,12 +2,11 @@
 
 from rest_framework.views import APIView
 
-from webhooks.parsing import BodyAfterCredentials, OrjsonParser
-
 from . import schema  # noqa: F401  (registers the key schemes with drf-spectacular)
 from .authentication import BearerApiKeyAuthentication, IsApiOrganization, XApiKeyAuthentication
 from .bodies import refuse_control_characters_in_path
 from .errors import api_exception_handler
+from .parsing import BodyAfterCredentials, OrjsonParser
 
 
 class ApiView(BodyAfterCredentials, APIView):

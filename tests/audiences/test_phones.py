@@ -7,7 +7,7 @@ same number written as international digits, and the reading that would move it 
 import pytest
 
 from audiences import services
-from audiences.phones import canonical_or_normalized, normalize_phone
+from setter.phones import canonical_or_normalized, normalize_phone
 from tests.factories import OrganizationFactory
 
 from .helpers import csv_bytes, upload

@@ -19,8 +19,8 @@ from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from campaigns.tasks import engine_tick_task
-from setter.celery import app as celery_app
-from setter.management.demo import seed_demo
+from config.celery import app as celery_app
+from config.management.demo import seed_demo
 from tests.support import running_celery_worker
 
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from campaigns import services
 from campaigns.models import Campaign, Send, SendRecipient
+from config.management.demo import MARKETING_PARAMETERS
 from messaging.models import Category
-from setter.management.demo import MARKETING_PARAMETERS
 from tests.factories import CampaignFactory, SendFactory
 from tests.support import wait_until
 

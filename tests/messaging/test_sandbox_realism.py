@@ -7,13 +7,13 @@ import time
 import pytest
 import requests
 
+from config.management.commands import runstack
 from messaging.errors import ThroughputLimited, TransientError
 from messaging.management.commands.meta_sandbox import Command as SandboxCommand
 from messaging.sandbox.app import Sandbox, _answer_delay
 from messaging.sandbox.state import Registry, SandboxConfig, SandboxNumber
 from messaging.sandbox.stats import max_in_any_window
 from messaging.sandbox.webhooks import Accepted, StatusNotifier
-from setter.management.commands import runstack
 from tests.messaging.test_client import GB_PHONE, send
 from tests.support import wait_until
 

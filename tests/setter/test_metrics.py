@@ -10,7 +10,7 @@ from campaigns import dispatcher, sends
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send
 from campaigns.tasks import dispatch_send_task
-from setter.celery import app as celery_app
+from config.celery import app as celery_app
 from tests.factories import AudienceFactory, CampaignFactory, LeadFactory, SendFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,10 +12,10 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from campaigns.models import Send, SendRecipient
+from config.celery import app as celery_app
+from config.ops import health
+from config.ops.logging import JsonFormatter
 from messaging.models import Category
-from setter.celery import app as celery_app
-from setter.ops import health
-from setter.ops.logging import JsonFormatter
 from tests.factories import SendFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from setter.management.supervisor import Child, ChildExited, Supervisor
+from config.management.supervisor import Child, ChildExited, Supervisor
 from tests.support import wait_until
 
 PYTHON = sys.executable
@@ -159,7 +159,7 @@ def test_a_crash_loop_stops_the_stack_and_names_the_child():
 
 RUN_UNTIL_SIGNALLED = """
     import sys
-    from setter.management.supervisor import Child, Supervisor
+    from config.management.supervisor import Child, Supervisor
 
     child = Child("sleeper", [sys.executable, "-c",
         "import os, time; print('pids', os.getpid(), flush=True); time.sleep(300)"])

@@ -7,11 +7,10 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from campaigns.audience_filters import SendConflict, filter_deadline, record_audience_filter
 from campaigns.materializer import materialize_send
 from campaigns.models import AudienceFilterEvent, Campaign, Send, SendRecipient
 from tests.factories import AudienceFactory, LeadFactory, OrganizationFactory
-from webhooks.exceptions import SendConflict
-from webhooks.services import filter_deadline, record_audience_filter
 
 from .conftest import FILTER_URL, filter_payload, filterable_send
 

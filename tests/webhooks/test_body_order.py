@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 
 from campaigns.models import AudienceFilterEvent
-from webhooks import parsing
-from webhooks.parsing import LEADING_MEMBER_BYTES, Missing, leading_member
+from setter.api import parsing
+from setter.api.parsing import LEADING_MEMBER_BYTES, Missing, leading_member
 
 from .conftest import FILTER_URL, filter_payload, filterable_send
 

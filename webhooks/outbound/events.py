@@ -1,9 +1,11 @@
 """Which state changes partners hear about: the one place mapping a campaign's or a send's
-status change to an outbound event. The lifecycle and the dispatcher call `status_changed`
-inside the transaction that saves the new status."""
+status change to an outbound event. `status_changed` receives campaigns' status-changed
+signal (connected when the webhooks app is ready), inside the transaction that saves the new
+status."""
 
 from django.utils import timezone
 
+from campaigns.api.representations import campaign_json, send_json
 from campaigns.models import Campaign, Send
 from webhooks.models import EventType
 
@@ -38,7 +40,7 @@ def event_type_for(obj: Campaign | Send, previous_status: str) -> str | None:
     return None
 
 
-def status_changed(obj: Campaign | Send, previous_status: str) -> None:
+def status_changed(sender, *, obj: Campaign | Send, previous_status: str, **kwargs) -> None:
     event_type = event_type_for(obj, previous_status)
     if event_type is not None:
         campaign = obj if isinstance(obj, Campaign) else obj.campaign
@@ -47,8 +49,6 @@ def status_changed(obj: Campaign | Send, previous_status: str) -> None:
 
 def _payload(event_type: str, obj: Campaign | Send) -> dict:
     """Seed 003's event shape: the type, the object with its status and stats, the instant."""
-    from campaigns.api.representations import campaign_json, send_json
-
     if isinstance(obj, Campaign):
         body = {"campaign": campaign_json(obj)}
     else:

@@ -12,7 +12,6 @@ from collections import Counter
 
 from audiences.models import OptOut
 from audiences.optouts import lift_marketing_opt_out, opt_out_marketing_from_meta, record_opt_out
-from audiences.phones import canonical_or_normalized
 from campaigns.feedback import StatusUpdate, ingest_statuses
 from campaigns.models import SendRecipient
 from campaigns.testsends import ingest_test_statuses
@@ -21,6 +20,7 @@ from messaging.keywords import is_stop_message
 from messaging.models import WhatsAppNumber
 from messaging.services import apply_template_status_update
 from setter.instants import in_supported_range
+from setter.phones import canonical_or_normalized
 from webhooks.services import record_rejected_statuses
 
 logger = logging.getLogger(__name__)

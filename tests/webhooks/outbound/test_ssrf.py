@@ -240,7 +240,7 @@ def test_the_loopback_setting_admits_loopback_only(settings):
 
 
 def test_the_loopback_setting_is_off_by_default():
-    from setter import settings as project_settings
+    from config import settings as project_settings
 
     assert project_settings.OUTBOUND_WEBHOOK_ALLOW_LOOPBACK is False
 

@@ -22,8 +22,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 
 from campaigns.models import Send, SendRecipient
 from campaigns.pacing import send_rate
+from config.celery import app as celery_app
 from messaging.ratelimit import get_rate_limiter
-from setter.celery import app as celery_app
 from webhooks.selectors import rejected_status_counts
 
 logger = logging.getLogger(__name__)

@@ -3,8 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from setter.ops.health import healthz, readyz
-from setter.ops.metrics import metrics
+from config.ops.health import healthz, readyz
+from config.ops.metrics import metrics
 from webhooks.whatsapp.views import whatsapp_webhook
 
 admin.site.site_header = "Setter Campaigns"

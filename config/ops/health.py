@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_celery_beat.models import PeriodicTask
 
-from setter.celery import app as celery_app
+from config.celery import app as celery_app
 
 ENGINE_TICK_TASK_NAME = "engine-tick"
 

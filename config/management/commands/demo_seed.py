@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from setter.management.demo import seed_demo
+from config.management.demo import seed_demo
 from setter.models import Organization
 
 

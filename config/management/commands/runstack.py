@@ -8,10 +8,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from config.management.demo import seed_demo
+from config.management.supervisor import Child, ChildExited, NotReady, Supervisor
 from messaging.management.commands.meta_sandbox import ratio
 from messaging.sandbox.state import SandboxConfig
-from setter.management.demo import seed_demo
-from setter.management.supervisor import Child, ChildExited, NotReady, Supervisor
 
 
 class Command(BaseCommand):
@@ -50,7 +50,7 @@ class Command(BaseCommand):
 
         state_file = settings.VAR_DIR / "supervisor.json"
         env = {
-            "DJANGO_SETTINGS_MODULE": "setter.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             # The demo's webhook receivers run on this machine too.
             "OUTBOUND_WEBHOOK_ALLOW_LOOPBACK": "1",
             **os.environ,
@@ -87,7 +87,7 @@ def _children(
         Child(
             "web",
             [
-                python, "-m", "gunicorn", "setter.wsgi",
+                python, "-m", "gunicorn", "config.wsgi",
                 "--bind", f"127.0.0.1:{port}",
                 "--workers", "2",
                 "--graceful-timeout", "5",
@@ -97,7 +97,7 @@ def _children(
         Child(
             "worker",
             [
-                python, "-m", "celery", "-A", "setter", "worker",
+                python, "-m", "celery", "-A", "config", "worker",
                 "--pool", "threads", "--concurrency", "4",
                 "--hostname", "worker@%h",
                 "--loglevel", "INFO",
@@ -106,7 +106,7 @@ def _children(
         Child(
             "beat",
             [
-                python, "-m", "celery", "-A", "setter", "beat",
+                python, "-m", "celery", "-A", "config", "beat",
                 "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
                 "--loglevel", "INFO",
             ],

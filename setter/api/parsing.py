@@ -26,7 +26,7 @@ from django.utils.datastructures import MultiValueDict
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from .exceptions import PayloadTooLarge
+from .errors import PayloadTooLarge
 
 # Under HMAC the audience filter's organization is the owner of campaignId, read from the
 # start of the raw body (the seed's example puts it first) without parsing the rest.
