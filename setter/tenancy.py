@@ -58,8 +58,14 @@ class OrganizationScopedMixin:
     organization_path = None
 
     def _is_member(self, request):
-        user = request.user
-        return user.is_active and user.is_staff and (user.is_superuser or user.memberships.exists())
+        """Asked for every row and action of a page: the answer is kept on the request."""
+        cached = getattr(request, "_setter_is_member", None)
+        if cached is None:
+            user = request.user
+            cached = user.is_active and user.is_staff
+            cached = cached and (user.is_superuser or user.memberships.exists())
+            request._setter_is_member = cached
+        return cached
 
     def get_queryset(self, request):
         return scope_queryset(super().get_queryset(request), request.user, self.organization_path)

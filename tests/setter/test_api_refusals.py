@@ -7,6 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
+from campaigns.models import TestSend
 from setter.ids import pk_from_text
 from setter.services import create_api_key
 from tests.api_schema import published_schema
@@ -69,6 +70,9 @@ def world(db):
     delivery = WebhookDelivery.objects.create(
         endpoint=endpoint, event_id="evt_1", event_type="campaign.started", payload={}
     )
+    test_send = TestSend.objects.create(
+        organization=organization, send=send, phone_e164="+447911123456"
+    )
     ids = {
         "campaign_id": send.campaign.api_id,
         "send_id": str(send.pk),
@@ -76,6 +80,7 @@ def world(db):
         "target_id": str(lead.pk),
         "endpoint_id": str(endpoint.pk),
         "delivery_id": str(delivery.pk),
+        "test_send_id": str(test_send.pk),
     }
     return key, ids
 
