@@ -10,7 +10,7 @@ send was due it reads each send back and prints one JSON line: the supervisor's 
 restarts, crashes (child deaths, or the stack itself dying), sends due / fired on time (dispatch
 started within ON_TIME_SECONDS of scheduledFor) / late / missed, and messages the sandbox
 accepted twice for one recipient of one send. Target: 0 crashes, late, missed and duplicates.
-The test suite runs a 2-minute version (tests/setter/test_soak.py).
+The test suite runs a 2-minute version (tests/config/test_embedded_stack.py).
 """
 
 import argparse

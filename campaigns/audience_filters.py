@@ -26,6 +26,7 @@ ACCEPTED = "accepted"
 ALREADY_RECEIVED = "already_received"
 
 
+# DRF exceptions, so the webhook answers them as they are: 404 not_found, 409 with the code.
 class SendNotFound(exceptions.NotFound):
     default_code = "not_found"
 

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import SendRecipient
+from tests.config.test_metrics import scrape
 from tests.factories import SendFactory, WhatsAppNumberFactory
-from tests.setter.test_metrics import scrape
 
 from .test_whatsapp_webhook import fixture, post
 
