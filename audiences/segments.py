@@ -24,7 +24,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, SendRecipient
 from setter.api.querying import FilterField, both_cases, compile_filter
 
-from . import selectors
+from . import selectors, statistics
 from .models import Audience, Lead, SegmentTarget
 
 MAX_TARGETS_PER_CALL = 10_000
@@ -210,6 +210,7 @@ def add_targets(audience: Audience, lead_ids: list[int]) -> int:
         )
         added = cursor.rowcount
         _resize(audience, added)
+        statistics.analyze_after_write(added, SegmentTarget)
     return added
 
 
@@ -236,6 +237,7 @@ def remove_targets(audience: Audience, lead_ids: list[int]) -> int:
                 **{f"count_{status}": count for status, count in counts.items()}
             )
         _resize(audience, -(removed + deleted))
+        statistics.analyze_after_write(removed + deleted, SegmentTarget, Lead)
     return removed + deleted
 
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audiences import segments
+from audiences import segments, statistics
 from audiences.models import Audience, Lead
 
 from . import services
@@ -92,6 +92,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
             return _finish(send, Send.Status.MATERIALIZED, 0, eligible.reason, now)
 
         started = time.monotonic()
+        statistics.analyze_unanalysed()
         sql, params = _insert_sql(eligible, send)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -151,6 +152,7 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
     eligible = Eligible.of_send(send)
     if eligible.reason:
         return SendPreview(0, 0, [], eligible.reason)
+    statistics.analyze_unanalysed()
     count, limited = eligible.summary()
     lead_ids = eligible.first_lead_ids(sample_size)
     leads = Lead.objects.in_bulk(lead_ids)
