@@ -3,7 +3,10 @@ and the dispatcher's opt-out re-check all agree with the product's rules compute
 independently, in plain Python, over random but reproducible organizations."""
 
 import datetime as dt
+import os
 import random
+import subprocess
+import sys
 from dataclasses import dataclass, field
 
 import pytest
@@ -295,3 +298,21 @@ def test_the_dispatcher_skips_exactly_the_phones_that_opted_out_since_materializ
     assert skipped == materialized - still_eligible
     assert sent | skipped == materialized
     assert sent and skipped
+
+
+def test_the_embedded_sqlite_shape_reaches_the_same_sets(tmp_path):
+    """The embedded default runs on SQLite, which has no DISTINCT ON (campaigns.eligibility
+    takes MIN(id) with bare columns there): the same randomized check, on SQLite, in a
+    process of its own (the suite's database is PostgreSQL)."""
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"
+    selected = "materializer_gate_and_dry_run and 1]"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-k", selected, "-p", "no:cacheprovider"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"{len(SCENARIOS)} passed" in run.stdout
