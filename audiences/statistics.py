@@ -1,13 +1,13 @@
 """PostgreSQL's planner statistics for the tables a send's eligibility reads (issue 17.1).
 
 Without statistics the planner guesses that an audience holds a handful of leads and probes
-the organization's opt-outs once per lead through the wrong index: a never-analysed database
-(restored from a dump, autovacuum not run yet or off) took 30 s to materialize 60k leads,
-where the same statement with statistics takes well under one. So a write large enough to
+the organization's opt-outs once per lead through the wrong index: on a never-analysed
+database (restored from a dump, autovacuum not run yet or off) materializing 60k leads with
+1.8k opt-outs took 30 s, the same statement with statistics 0.1 s. So a write large enough to
 change the picture (an ingest, a segment's targets) analyses what it wrote once it commits,
-and the materializer analyses any of these tables that holds rows but has no statistics at
-all before it plans. ANALYZE samples a fixed number of rows: a fraction of a second, whatever
-the table's size. SQLite (the embedded default) plans without them.
+and the materializer and the dry run analyse any of these tables that holds rows but has no
+statistics at all before they plan. ANALYZE samples a fixed number of rows: a fraction of a
+second whatever the table's size. SQLite (the embedded default) plans without them.
 """
 
 from django.db import connection, transaction

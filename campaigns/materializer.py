@@ -1,9 +1,9 @@
 """The materializer: turns a send's eligible set (campaigns.eligibility) into its recipient rows.
 
-One INSERT … SELECT per send does the
-whole job inside the database, so 100,000 leads cost one round trip, and the send's status
-moves from pending to materialized in the same transaction: a crash leaves the send
-pending and nothing half-written, and a second run finds nothing to do.
+One INSERT … SELECT per send does the whole job inside the database, so 100,000 leads cost
+one round trip, and the send's status moves from pending to materialized in the same
+transaction: a crash leaves the send pending and nothing half-written, and a second run
+finds nothing to do.
 """
 
 import datetime as dt
