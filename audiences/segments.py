@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from setter.api.querying import FilterField, both_cases, compile_filter
 
-from . import selectors
+from . import selectors, statistics
 from .models import Audience, Lead, SegmentTarget
 
 MAX_TARGETS_PER_CALL = 10_000
@@ -51,6 +51,9 @@ LEAD_FILTER_FIELDS = both_cases(
         "variables": FilterField("variables", "json"),
     }
 )
+
+# Segments whose rows are leads of their own (a CSV's rows, the create-segment call's persons).
+LEAD_OWNING_SOURCES = (Audience.Source.CSV, Audience.Source.API)
 
 _UNSET = object()
 
@@ -216,6 +219,7 @@ def add_targets(audience: Audience, lead_ids: list[int]) -> int:
         )
         added = cursor.rowcount
         _resize(audience, added)
+        statistics.analyze_after_write(added, SegmentTarget)
     return added
 
 
@@ -242,6 +246,7 @@ def remove_targets(audience: Audience, lead_ids: list[int]) -> int:
                 **{f"count_{status}": count for status, count in counts.items()}
             )
         _resize(audience, -(removed + deleted))
+        statistics.analyze_after_write(removed + deleted, SegmentTarget, Lead)
     return removed + deleted
 
 
@@ -251,21 +256,7 @@ def target_exists(audience: Audience, lead_id: int) -> bool:
 
 def members(audience: Audience) -> QuerySet[Lead]:
     """The segment's leads, each once, as a queryset to filter, sort and page."""
-    if is_dynamic(audience):
-        return Lead.objects.filter(organization_id=audience.organization_id).filter(
-            dynamic_q(audience)
-        )
-    # A join from the targets' unique index: pages of targets in id order stay cheap.
-    targets = Lead.objects.filter(segment_targets__audience=audience)
-    if audience.source == Audience.Source.TARGETS:
-        return targets
-    owned = Lead.objects.filter(audience=audience)
-    if not SegmentTarget.objects.filter(audience=audience).exists():
-        return owned
-    return Lead.objects.filter(
-        Q(audience=audience)
-        | Q(pk__in=SegmentTarget.objects.filter(audience=audience).values("lead_id"))
-    )
+    return members_of_any([audience])
 
 
 def dynamic_q(audience: Audience) -> Q:
@@ -273,31 +264,53 @@ def dynamic_q(audience: Audience) -> Q:
     return Q() if audience.all_leads else compile_filter(audience.filter, LEAD_FILTER_FIELDS)
 
 
-def members_of_any(audiences: Iterable[Audience]) -> Q:
-    """Leads that are members of any of these segments (of one organization)."""
-    audiences = list(audiences)
-    ids = [audience.pk for audience in audiences]
-    q = Q(audience_id__in=ids) | Q(
-        pk__in=SegmentTarget.objects.filter(audience_id__in=ids).values("lead_id")
+def member_branches(audiences: Iterable[Audience] | QuerySet[Audience]) -> list[QuerySet[Lead]]:
+    """The ways a lead is a member of any of these segments (of one organization), one
+    queryset each: the leads they own, their targets, the leads their dynamic filters match.
+
+    The one definition of membership: members, members_of_any and the send's eligibility
+    (campaigns.eligibility) are built from it. Branches that cannot contribute are left out,
+    so a plain CSV campaign is one indexed lookup by audience. Each branch holds a lead once,
+    but a lead may be in two branches (owned by one segment, a target of another): callers
+    that need each lead once combine the branches by id (members_of_any) or by phone (the
+    materializer). One query: the segments, with whether each has targets.
+    """
+    ids = audiences.values("pk") if isinstance(audiences, QuerySet) else [a.pk for a in audiences]
+    segments = list(
+        Audience.objects.filter(pk__in=ids)
+        .only("id", "organization_id", "source", "filter", "all_leads")
+        .annotate(has_targets=Exists(SegmentTarget.objects.filter(audience=OuterRef("pk"))))
     )
-    for audience in audiences:
-        if is_dynamic(audience):
-            q |= Q(organization_id=audience.organization_id) & dynamic_q(audience)
-    return q
+    owners = [segment.pk for segment in segments if segment.source in LEAD_OWNING_SOURCES]
+    with_targets = [segment.pk for segment in segments if segment.has_targets]
+    dynamic = [segment for segment in segments if is_dynamic(segment)]
+    branches = []
+    if owners:
+        branches.append(Lead.objects.filter(audience_id__in=owners))
+    if len(with_targets) == 1:
+        # A join from the targets' unique index: pages of targets in id order stay cheap.
+        branches.append(Lead.objects.filter(segment_targets__audience_id=with_targets[0]))
+    elif with_targets:
+        targets = SegmentTarget.objects.filter(audience_id__in=with_targets)
+        branches.append(Lead.objects.filter(pk__in=targets.values("lead_id")))
+    if dynamic:
+        conditions = [dynamic_q(segment) for segment in dynamic]
+        # An empty Q (all_leads) would vanish from an OR instead of matching everything.
+        matches = Q() if not all(conditions) else functools.reduce(operator.or_, conditions)
+        organization_leads = Lead.objects.filter(organization_id=dynamic[0].organization_id)
+        branches.append(organization_leads.filter(matches))
+    return [branch.order_by() for branch in branches]
 
 
-def dynamic_members_sql(audiences: Iterable[Audience]) -> tuple[str, list] | None:
-    """`SELECT id FROM lead WHERE …` of the dynamic segments' members, for the materializer to
-    embed; None when no segment is dynamic. Compiled by the ORM, so on either database."""
-    dynamic = [audience for audience in audiences if is_dynamic(audience)]
-    if not dynamic:
-        return None
-    conditions = [dynamic_q(audience) for audience in dynamic]
-    # An empty Q (all_leads) would vanish from an OR instead of matching everything.
-    q = Q() if not all(conditions) else functools.reduce(operator.or_, conditions)
-    leads = Lead.objects.filter(organization_id=dynamic[0].organization_id).filter(q)
-    sql, params = leads.order_by().values("id").query.sql_with_params()
-    return sql, list(params)
+def members_of_any(audiences: Iterable[Audience] | QuerySet[Audience]) -> QuerySet[Lead]:
+    """Leads that are members of any of these segments (of one organization), each once."""
+    branches = member_branches(audiences)
+    if not branches:
+        return Lead.objects.none()
+    if len(branches) == 1:
+        return branches[0]
+    first, *others = (branch.values("pk") for branch in branches)
+    return Lead.objects.filter(pk__in=first.union(*others, all=True))
 
 
 def count_members(audience: Audience) -> int:

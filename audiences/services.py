@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from . import selectors
+from . import selectors, statistics
 from .ingest_rows import (
     LEAD_FIELDS,
     ChunkJob,
@@ -101,6 +101,7 @@ def create_api_audience(
             batch_size=settings.AUDIENCE_INGEST_BATCH_SIZE,
         )
         _mark_duplicates(audience.pk)
+        statistics.analyze_after_write(len(persons), Lead)
         counts = selectors.count_leads_by_status(audience.pk)
         _update(
             audience,
@@ -157,6 +158,7 @@ def ingest_audience(audience_id: int, *, progress: ProgressCallback | None = Non
     try:
         total_rows = _load_leads(audience, progress)
         _mark_duplicates(audience.pk)
+        statistics.analyze_after_write(total_rows, Lead)
         counts = selectors.count_leads_by_status(audience.pk)
     except IngestError as exc:
         _fail(audience, str(exc))

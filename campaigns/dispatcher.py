@@ -36,14 +36,13 @@ from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from audiences.models import Lead, OptOut
+from audiences.models import Lead
 from audiences.optouts import opt_out_marketing_from_meta
 from messaging import errors
 from messaging.client import AsyncWhatsAppClient, TemplateMessage
-from messaging.models import Category
 from messaging.ratelimit import Grant, WaitTotals, get_rate_limiter
 
-from . import recipients, sends
+from . import eligibility, recipients, sends
 from .models import Campaign, Send, SendRecipient
 from .pacing import number_limit, send_limits
 from .recipients import Outcome
@@ -244,16 +243,7 @@ class DispatchRun:
         """Honour a STOP that arrived after materialization: those recipients are skipped."""
         if not rows:
             return rows
-        scopes = [OptOut.Scope.ALL] + (
-            [OptOut.Scope.MARKETING] if self.send.category == Category.MARKETING else []
-        )
-        opted_out = set(
-            OptOut.objects.filter(
-                organization_id=self.send.campaign.organization_id,
-                scope__in=scopes,
-                phone_e164__in=[r.phone_e164 for r in rows],
-            ).values_list("phone_e164", flat=True)
-        )
+        opted_out = eligibility.opted_out_phones(self.send, [r.phone_e164 for r in rows])
         if not opted_out:
             return rows
         recipients.skip(

@@ -16,46 +16,22 @@ from audiences.selectors import variable_names
 from messaging.models import Category
 from setter.csvstream import line_writer
 
+from . import eligibility
 from .models import Campaign, Send, SendRecipient
-
-
-def _category_rules(category: str) -> tuple[list[str], list[str]]:
-    """(lead ingest statuses a send of `category` may reach, opt-out scopes that stop it)."""
-    if category == Category.MARKETING:
-        return [Lead.IngestStatus.OK], [OptOut.Scope.ALL, OptOut.Scope.MARKETING]
-    return [Lead.IngestStatus.OK, Lead.IngestStatus.INELIGIBLE_GEO], [OptOut.Scope.ALL]
 
 
 def _opted_out(campaign: Campaign, scopes: list[str]) -> Exists:
     """Whether the outer row's phone opted out of the campaign's organization in `scopes`."""
-    return Exists(
-        OptOut.objects.filter(
-            organization_id=campaign.organization_id,
-            phone_e164=OuterRef("phone_e164"),
-            scope__in=scopes,
-        )
-    )
+    stopping = eligibility.opt_outs(campaign.organization_id, scopes)
+    return Exists(stopping.filter(phone_e164=OuterRef("phone_e164")))
 
 
 def eligible_recipient_count(campaign: Campaign, category: str) -> int:
-    """Distinct phones a send of `category` could reach before any filter: leads of the
-    campaign's audiences that ingested ok, minus the organization's opt-outs.
-
-    Mirrors the materializer's rules (UTILITY may reach US numbers, MARKETING may not;
-    a marketing opt-out only stops MARKETING) so the messaging-limit gate compares the
-    limit with the audience the engine would really message. Two queries: the segments
-    (their dynamic filters), then the count over their members.
-    """
-    statuses, scopes = _category_rules(category)
-    return (
-        Lead.objects.filter(organization_id=campaign.organization_id, ingest_status__in=statuses)
-        .filter(members_of_any(campaign.audiences.all()))
-        .exclude(phone_e164="")
-        .filter(~_opted_out(campaign, scopes))
-        .values("phone_e164")
-        .distinct()
-        .count()
-    )
+    """Distinct phones a send of `category` could reach before any filter: the eligible set
+    the materializer would insert (campaigns.eligibility), so the messaging-limit gate
+    compares the limit with the audience the engine would really message. Two queries:
+    the segments, then the count over their members."""
+    return eligibility.Eligible(campaign, category).count()
 
 
 def available_variables(audiences) -> set[str] | None:
@@ -65,7 +41,7 @@ def available_variables(audiences) -> set[str] | None:
     audiences = list(audiences)
     if not audiences or any(a.status != Audience.Status.READY for a in audiences):
         return None
-    return variable_names(Lead.objects.filter(members_of_any(audiences)))
+    return variable_names(members_of_any(audiences))
 
 
 class ListStats(NamedTuple):
@@ -417,7 +393,8 @@ def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
         ),
     }
     for send in sends:
-        statuses, scopes = _category_rules(send.category)
+        statuses = eligibility.reachable_statuses(send.category)
+        scopes = eligibility.stopping_scopes(send.category)
         messaged = SendRecipient.objects.filter(
             send=send, phone_e164=OuterRef("phone_e164")
         ).exclude(status__in=(RecipientStatus.QUEUED, RecipientStatus.SKIPPED))
@@ -428,8 +405,7 @@ def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
             & Q(_opted_out(campaign, scopes))
             & ~Q(Exists(messaged)),
         )
-    members = members_of_any(campaign.audiences.all())
-    return Lead.objects.filter(members).aggregate(**aggregates)
+    return members_of_any(campaign.audiences.all()).aggregate(**aggregates)
 
 
 def _poll_after_ms(campaign: Campaign, sends: list[Send], now: dt.datetime) -> int | None:

@@ -1,0 +1,206 @@
+"""Who a send reaches: the product's eligibility rule, written once (issue 14.1).
+
+The materializer inserts this set, the messaging-limit gate counts it, the dry run previews
+it, and the dispatcher re-checks its opt-out rule on the rows it claims; none of them
+restates a part of it, so they cannot drift apart. The rule (DESIGN, "The flow" 4; seed 001):
+members of the campaign's segments (audiences.segments.member_branches) whose phone ingested
+ok — a UTILITY send may also reach US numbers (`ineligible_geo`), a MARKETING one never (Meta
+answers 131049) — minus the organization's opt-outs (ALL stops every send, MARKETING only
+MARKETING ones), the send's latest audience-filter event applied, its event filter applied
+relative to the fire time, and one lead per phone (the lowest id), so a phone in two segments
+of the campaign gets one message.
+
+One row per phone is DISTINCT ON over the membership branches, not `IN (SELECT MIN(id) …
+GROUP BY)` over a CTE scanned twice: planned without statistics (a fresh import, autovacuum
+not run yet) that shape grew worse than quadratically, 287 s for 60k leads (issue 17.1);
+DISTINCT ON is one sort whatever the planner believes. SQLite, the embedded default, has no
+DISTINCT ON: there it is MIN(id) with bare columns, which SQLite documents to come from the
+row holding the minimum.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from audiences.models import Lead, LeadEvent, OptOut
+from audiences.segments import member_branches
+from messaging.models import Category
+
+from .models import AudienceFilterEvent, Campaign, Send
+
+NO_FILTER_EVENT_REASON = (
+    "No recipients: the send's audience filter is on, but no filter event arrived before the "
+    "deadline."
+)
+COLUMNS = ("id", "phone_e164", "limited_reporting")
+
+
+def reachable_statuses(category: str) -> list[str]:
+    """Lead ingest statuses a send of `category` may reach."""
+    if category == Category.MARKETING:
+        return [Lead.IngestStatus.OK]
+    return [Lead.IngestStatus.OK, Lead.IngestStatus.INELIGIBLE_GEO]
+
+
+def stopping_scopes(category: str) -> list[str]:
+    """Opt-out scopes that stop a send of `category`."""
+    if category == Category.MARKETING:
+        return [OptOut.Scope.ALL, OptOut.Scope.MARKETING]
+    return [OptOut.Scope.ALL]
+
+
+def opt_outs(organization_id: int, scopes: list[str]) -> QuerySet[OptOut]:
+    """The organization's opt-outs of these scopes: opt-outs are per organization, never
+    global."""
+    return OptOut.objects.filter(organization_id=organization_id, scope__in=scopes)
+
+
+def opted_out_phones(send: Send, phones: list[str]) -> set[str]:
+    """Which of these phones the send may no longer message: the dispatcher's re-check of
+    recipients claimed after a STOP that arrived since materialization."""
+    stopping = opt_outs(send.campaign.organization_id, stopping_scopes(send.category))
+    return set(stopping.filter(phone_e164__in=phones).values_list("phone_e164", flat=True))
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """A send's lead-event filter (seed 001): keep (include) or drop (exclude) the leads
+    whose phone has an event of this type, within the minutes before the fire time if set."""
+
+    mode: str
+    event_type: str
+    within_minutes: int | None
+    fire_at: dt.datetime
+
+    def matching(self, organization_id: int) -> QuerySet[LeadEvent]:
+        events = LeadEvent.objects.filter(
+            organization_id=organization_id,
+            event_type=self.event_type,
+            phone_e164=OuterRef("phone_e164"),
+        )
+        if self.within_minutes:
+            start = self.fire_at - dt.timedelta(minutes=self.within_minutes)
+            events = events.filter(occurred_at__gte=start, occurred_at__lte=self.fire_at)
+        return events
+
+
+@dataclass(frozen=True)
+class Eligible:
+    """The leads a send of `category` of the campaign reaches. Without a filter event or
+    an event filter, the audience before any filter: what the messaging-limit gate counts.
+    `reason` is set when the set is empty by rule (a filtered send without its event)."""
+
+    campaign: Campaign
+    category: str
+    filter_event: AudienceFilterEvent | None = None
+    event_filter: EventFilter | None = None
+    reason: str = ""
+
+    @classmethod
+    def of_send(cls, send: Send) -> "Eligible":
+        """The send's recipients if it fired at its scheduled time, with its latest filter
+        event: a later event replaces an earlier one, it does not add to it."""
+        event_filter = None
+        if send.event_filter_mode != Send.EventFilterMode.OFF:
+            event_filter = EventFilter(
+                send.event_filter_mode,
+                send.event_filter_type,
+                send.event_filter_within_minutes,
+                send.scheduled_for,
+            )
+        eligible = cls(send.campaign, send.category, event_filter=event_filter)
+        if send.audience_filter_mode != Send.AudienceFilterMode.WEBHOOK_FILTERED:
+            return eligible
+        latest = send.filter_events.order_by("-received_at", "-id").first()
+        if latest is None:
+            return cls(send.campaign, send.category, reason=NO_FILTER_EVENT_REASON)
+        return cls(send.campaign, send.category, latest, event_filter)
+
+    def branches(self) -> list[QuerySet[Lead]]:
+        """Each membership branch with the rule applied: a lead once per branch it is in."""
+        if self.reason:
+            return []
+        organization_id = self.campaign.organization_id
+        stopping = opt_outs(organization_id, stopping_scopes(self.category))
+        rule = (
+            Q(ingest_status__in=reachable_statuses(self.category))
+            & ~Q(phone_e164="")
+            & ~Exists(stopping.filter(phone_e164=OuterRef("phone_e164")))
+        )
+        if self.filter_event is not None:
+            matched = self._filter_event_matches()
+            keep = self.filter_event.mode == AudienceFilterEvent.Mode.INCLUDE
+            rule &= matched if keep else ~matched
+        if self.event_filter is not None:
+            has_event = Exists(self.event_filter.matching(organization_id))
+            keep = self.event_filter.mode == Send.EventFilterMode.INCLUDE
+            rule &= Q(has_event) if keep else ~Q(has_event)
+        return [branch.filter(rule) for branch in member_branches(self.campaign.audiences.all())]
+
+    def _filter_event_matches(self) -> Q:
+        """Leads the filter event names, by external id (case-sensitive) or phone. The lists
+        are read from the event's row in the database: 100,000 ids are not 100,000 query
+        parameters."""
+        external_ids = RawSQL(*self._json_elements("external_ids"))
+        phones = RawSQL(*self._json_elements("phones_e164"))
+        return (Q(external_id__in=external_ids) & ~Q(external_id="")) | Q(phone_e164__in=phones)
+
+    def _json_elements(self, column: str) -> tuple[str, list]:
+        table = AudienceFilterEvent._meta.db_table
+        if connection.vendor == "postgresql":
+            source = f"jsonb_array_elements_text(f.{column}) FROM {table} f"
+        else:
+            source = f"j.value FROM {table} f, json_each(f.{column}) j"
+        return f"SELECT {source} WHERE f.id = %s", [self.filter_event.pk]
+
+    def sql(self) -> tuple[str, list]:
+        """SQL of the eligible set, one row per phone (id, phone_e164, limited_reporting), and
+        its parameters (%s placeholders), for the materializer and the dry run to wrap."""
+        parts, params = [], []
+        for branch in self.branches():
+            try:
+                sql, branch_params = branch.values_list(*COLUMNS).query.sql_with_params()
+            except EmptyResultSet:  # a dynamic filter that can match nothing
+                continue
+            parts.append(sql)
+            params.extend(branch_params)
+        if not parts:
+            return f"SELECT {', '.join(COLUMNS)} FROM {Lead._meta.db_table} WHERE 1 = 0", []
+        members = " UNION ALL ".join(parts)
+        if connection.vendor == "postgresql":
+            return (
+                "SELECT DISTINCT ON (m.phone_e164) m.id, m.phone_e164, m.limited_reporting "
+                f"FROM ({members}) m ORDER BY m.phone_e164, m.id"
+            ), params
+        return (
+            "SELECT MIN(m.id) AS id, m.phone_e164, m.limited_reporting "
+            f"FROM ({members}) m GROUP BY m.phone_e164"
+        ), params
+
+    def count(self) -> int:
+        """How many phones the send reaches."""
+        return self.summary()[0]
+
+    def summary(self) -> tuple[int, int]:
+        """(phones reached, of which in regions where Meta reports little), in one query."""
+        sql, params = self.sql()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*), "
+                "COALESCE(SUM(CASE WHEN r.limited_reporting THEN 1 ELSE 0 END), 0) "
+                f"FROM ({sql}) r",
+                params,
+            )
+            count, limited = cursor.fetchone()
+        return count, limited
+
+    def first_lead_ids(self, limit: int) -> list[int]:
+        """The lowest lead ids of the set: the dry run's sample."""
+        sql, params = self.sql()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT r.id FROM ({sql}) r ORDER BY r.id LIMIT %s", [*params, limit])
+            return [row[0] for row in cursor.fetchall()]
