@@ -11,7 +11,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -22,7 +22,8 @@ from messaging.client import TemplateMessage, WhatsAppClient
 from setter.models import Organization
 from setter.phones import normalize_phone
 
-from . import materializer, services
+from . import services
+from .eligibility import Eligible
 from .feedback import _FORWARD_FROM, _IMPLIED_TIMES
 from .models import Send, TestPhone, TestSend
 from .rendering import MissingParameter, compile_parameters, render_body, sender_of
@@ -140,13 +141,13 @@ def send_test(
 
 
 def _first_eligible_lead(send: Send) -> Lead:
-    recipients, params = materializer._eligible_sql(send, None, timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT r.id FROM ({recipients}) r ORDER BY r.id LIMIT 1", params)
-        row = cursor.fetchone()
-    if row is None:
-        raise TestSendRefused("lead", "the send would reach nobody now: pick a lead")
-    return Lead.objects.get(pk=row[0])
+    """The lowest lead id the send would reach if it fired at its time, as the dry run's."""
+    eligible = Eligible.of_send(send)
+    lead_ids = eligible.first_lead_ids(1)
+    if not lead_ids:
+        reason = f" ({eligible.reason})" if eligible.reason else ""
+        raise TestSendRefused("lead", f"the send would reach nobody{reason}: pick a lead")
+    return Lead.objects.get(pk=lead_ids[0])
 
 
 def _record(send, lead, to, parameters, requested_by, now) -> TestSend:
