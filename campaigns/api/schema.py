@@ -578,7 +578,7 @@ test_send_schema = extend_schema(
         "touch none of the send's recipients; GET …/test/{testSendId} reads one again as its "
         "status webhooks move it. 409 when the send's gates fail (template not approved, MM "
         "Lite terms), the lead's parameters would be empty, or the send would reach nobody "
-        f"now; 429 (with Retry-After) past {settings.TEST_SENDS_PER_HOUR} test sends per "
+        f"; 429 (with Retry-After) past {settings.TEST_SENDS_PER_HOUR} test sends per "
         "organization and hour."
     ),
     request=TestSendBodySerializer,
