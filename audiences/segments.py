@@ -29,12 +29,6 @@ from .models import Audience, Lead, SegmentTarget
 
 MAX_TARGETS_PER_CALL = 10_000
 REPORTED_UNKNOWN_TARGETS = 5
-# A campaign in these states will still read its segments: they cannot be deleted under it.
-USING_CAMPAIGN_STATUSES = (
-    Campaign.Status.SCHEDULED,
-    Campaign.Status.RUNNING,
-    Campaign.Status.PAUSED,
-)
 
 # The lead fields a dynamic filter (and a targets query) may name, snake_case or camelCase.
 LEAD_FILTER_FIELDS = both_cases(
@@ -137,7 +131,7 @@ def campaigns_using(audience: Audience) -> list[int]:
     """The first few scheduled, running or paused campaigns targeting the segment: while any
     exists, the segment may not be deleted."""
     return list(
-        audience.campaigns.filter(status__in=USING_CAMPAIGN_STATUSES)
+        audience.campaigns.filter(status__in=Campaign.LIVE_STATUSES)
         .order_by("pk")
         .values_list("pk", flat=True)[:REPORTED_UNKNOWN_TARGETS]
     )

@@ -51,7 +51,6 @@ from .rendering import MissingParameter, compile_parameters, sender_of
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
 Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
 
@@ -199,7 +198,7 @@ class DispatchRun:
             self.stop_reason = SkipReason.CANCELLED
         elif campaign_status == Campaign.Status.STOPPED or (stop_at and stop_at <= now):
             self.stop_reason = SkipReason.STOPPED
-        elif send_status == Send.Status.SENDING and campaign_status in ACTIVE_CAMPAIGN_STATUSES:
+        elif send_status == Send.Status.SENDING and campaign_status in Campaign.ACTIVE_STATUSES:
             return
         self.more_work = False
         self.stop.set()

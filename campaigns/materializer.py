@@ -26,7 +26,6 @@ from .rendering import MissingParameter, compile_parameters, render_body, sender
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CAMPAIGN_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
 NO_FILTER_EVENT_REASON = (
     "No recipients: the send's audience filter is on, but no filter event arrived before the "
     "deadline."
@@ -185,7 +184,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
         )
         if send is None:
             return None
-        if send.campaign.status not in ACTIVE_CAMPAIGN_STATUSES:
+        if send.campaign.status not in Campaign.ACTIVE_STATUSES:
             return MaterializeResult(send.pk, send.status, 0, "campaign is not scheduled")
         if send.scheduled_for < now - dt.timedelta(seconds=settings.SEND_MISSED_AFTER_SECONDS):
             reason = (
@@ -305,8 +304,7 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
 
 def _complete_campaign_if_done(campaign: Campaign) -> None:
     """A campaign whose last send was missed has nothing left to fire: it is completed."""
-    waiting = (*services.UNFIRED_SEND_STATUSES, Send.Status.SENDING)
-    if not campaign.sends.filter(status__in=waiting).exists():
+    if not campaign.sends.filter(status__in=Send.UNFINISHED_STATUSES).exists():
         services.transition_campaign(
             campaign, "complete", reason="Every send has fired or was missed."
         )
@@ -320,7 +318,7 @@ def due_send_ids(now: dt.datetime | None = None) -> list[int]:
         Send.objects.filter(
             status=Send.Status.PENDING,
             scheduled_for__lte=horizon,
-            campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+            campaign__status__in=Campaign.ACTIVE_STATUSES,
         )
         .order_by("scheduled_for")
         .values_list("pk", flat=True)

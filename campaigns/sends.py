@@ -17,7 +17,6 @@ from .models import Campaign, Send, SendRecipient
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
 Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
 
@@ -30,7 +29,7 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
     due = Send.objects.filter(
         status=Send.Status.MATERIALIZED,
         scheduled_for__lte=horizon,
-        campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+        campaign__status__in=Campaign.ACTIVE_STATUSES,
     ).values_list("pk", "campaign_id")
     for send_id, campaign_id in due:
         with transaction.atomic():
@@ -72,7 +71,7 @@ def stalled_send_ids(
     sends = Send.objects.filter(
         status=Send.Status.SENDING,
         dispatch_heartbeat_at__lt=now - dt.timedelta(seconds=stale_seconds),
-        campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+        campaign__status__in=Campaign.ACTIVE_STATUSES,
         recipients__status=Status.QUEUED,
     )
     if send_id is not None:
@@ -171,7 +170,7 @@ def pause_for_send_level_error(send: Send, reason: str) -> None:
     message = f"Paused automatically: {reason}"
     Send.objects.filter(pk=send.pk).update(status_reason=message)
     campaign = Campaign.objects.get(pk=send.campaign_id)
-    if campaign.status in ACTIVE_CAMPAIGN_STATUSES:
+    if campaign.status in Campaign.ACTIVE_STATUSES:
         services.transition_campaign(campaign, "pause", reason=message)
     logger.warning(
         "send paused",

@@ -335,19 +335,12 @@ def resume_problems(campaign: Campaign, *, now: dt.datetime | None = None) -> li
 
 # --- The lifecycle state machine -----------------------------------------------------------
 
-UNFIRED_SEND_STATUSES = (
-    Send.Status.PENDING,
-    Send.Status.MATERIALIZING,
-    Send.Status.MATERIALIZED,
-    Send.Status.PAUSED,
-)
-
 
 def _active_status(campaign: Campaign) -> str:
     """Where a live campaign stands from its sends: firing, waiting, or done."""
     if campaign.sends.filter(status=Send.Status.SENDING).exists():
         return Status.RUNNING
-    if campaign.sends.filter(status__in=UNFIRED_SEND_STATUSES).exists():
+    if campaign.sends.filter(status__in=Send.UNFIRED_STATUSES).exists():
         return Status.SCHEDULED
     return Status.COMPLETED
 
@@ -357,7 +350,7 @@ def _end_unfired_sends(campaign: Campaign, skip_reason: str, status: str, reason
     never will; sends already firing end once the requests in flight have their answers
     (the dispatcher and beat see the campaign ended)."""
     recipients.skip_unsent(campaign.sends.values("pk"), skip_reason)
-    unfired = campaign.sends.filter(status__in=UNFIRED_SEND_STATUSES)
+    unfired = campaign.sends.filter(status__in=Send.UNFIRED_STATUSES)
     unfired.update(status=status, status_reason=reason, completed_at=timezone.now())
 
 
@@ -394,14 +387,14 @@ TRANSITIONS: dict[str, Transition] = {
     "resume": Transition("resume", (Status.PAUSED,), _active_status, resume_problems),
     "cancel": Transition(
         "cancel",
-        (Status.DRAFT, Status.SCHEDULED, Status.PAUSED, Status.RUNNING),
+        (Status.DRAFT, *Campaign.LIVE_STATUSES),
         Status.CANCELLED,
         effect=_cancel_unfired_sends,
     ),
     # Seed 003's stop: the API's stop call, or the campaign's stopAt passing.
     "stop": Transition(
         "stop",
-        (Status.SCHEDULED, Status.PAUSED, Status.RUNNING),
+        Campaign.LIVE_STATUSES,
         Status.STOPPED,
         effect=_stop_unfired_sends,
     ),
@@ -452,7 +445,7 @@ def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") ->
 # "Start now" schedules this far ahead, so the start instant still passes the "not in the
 # past" gate when the gates run a moment later.
 START_NOW_LEEWAY = dt.timedelta(seconds=2)
-DELETABLE_STATUSES = (Status.DRAFT, Status.COMPLETED, Status.STOPPED, Status.CANCELLED)
+DELETABLE_STATUSES = (Status.DRAFT, *Campaign.FINISHED_STATUSES)
 
 
 def start_campaign(
