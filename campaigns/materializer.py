@@ -192,8 +192,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
                 f"than {settings.SEND_MISSED_AFTER_SECONDS // 60} minutes before the system "
                 "could materialize it (was it down?)."
             )
-            result = _finish(send, Send.Status.MISSED, 0, reason, now)
-            _complete_campaign_if_done(send.campaign)
+            result = _finish(send, "miss", 0, reason, now)
             logger.warning(
                 "send %s of campaign %s missed: %s",
                 send.pk,
@@ -207,7 +206,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
         if send.audience_filter_mode == Send.AudienceFilterMode.WEBHOOK_FILTERED:
             filter_event = _latest_filter_event(send)
             if filter_event is None:
-                return _finish(send, Send.Status.MATERIALIZED, 0, NO_FILTER_EVENT_REASON, now)
+                return _finish(send, "materialize", 0, NO_FILTER_EVENT_REASON, now)
 
         started = time.monotonic()
         sql, params = _insert_sql(send, filter_event, send.scheduled_for)
@@ -220,7 +219,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
             )
         )
         send.materialization_seconds = time.monotonic() - started
-        result = _finish(send, Send.Status.MATERIALIZED, count, "", now)
+        result = _finish(send, "materialize", count, "", now)
     logger.info(
         "send %s of campaign %s materialized: %s recipients",
         send_id,
@@ -231,19 +230,16 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
     return result
 
 
-def _finish(send: Send, status: str, count: int, reason: str, now) -> MaterializeResult:
-    send.status, send.recipient_count, send.status_reason = status, count, reason
-    send.materialized_at = now
-    send.save(
-        update_fields=[
-            "status",
-            "recipient_count",
-            "status_reason",
-            "materialized_at",
-            "materialization_seconds",
-        ]
+def _finish(send: Send, action: str, count: int, reason: str, now) -> MaterializeResult:
+    services.transition_send(
+        send,
+        action,
+        reason=reason,
+        now=now,
+        recipient_count=count,
+        materialization_seconds=send.materialization_seconds,
     )
-    return MaterializeResult(send.pk, status, count, reason)
+    return MaterializeResult(send.pk, send.status, count, reason)
 
 
 class PreviewMessage(NamedTuple):
@@ -300,14 +296,6 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
         text = render_body(send.template.body_text, parameters)
         sample.append(PreviewMessage(lead.phone_e164, parameters, text))
     return SendPreview(count, limited, sample)
-
-
-def _complete_campaign_if_done(campaign: Campaign) -> None:
-    """A campaign whose last send was missed has nothing left to fire: it is completed."""
-    if not campaign.sends.filter(status__in=Send.UNFINISHED_STATUSES).exists():
-        services.transition_campaign(
-            campaign, "complete", reason="Every send has fired or was missed."
-        )
 
 
 def due_send_ids(now: dt.datetime | None = None) -> list[int]:
