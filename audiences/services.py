@@ -424,3 +424,14 @@ def _mark_duplicates(audience_id: int) -> None:
             """,
             [Lead.IngestStatus.DUPLICATE, audience_id],
         )
+
+
+def mark_ineligible_geo(lead_ids) -> int:
+    """Meta blocked marketing to these leads' country (131049 to a US number) though ingest
+    let them through: they are marked as ingest would have, so no later MARKETING send tries
+    them again. Returns how many leads changed."""
+    return (
+        Lead.objects.filter(pk__in=lead_ids)
+        .exclude(ingest_status=Lead.IngestStatus.INELIGIBLE_GEO)
+        .update(ingest_status=Lead.IngestStatus.INELIGIBLE_GEO)
+    )

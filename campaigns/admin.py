@@ -262,9 +262,8 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         return super().has_change_permission(request, obj) and (obj is None or obj.is_editable)
 
     def has_delete_permission(self, request, obj=None):
-        live = (Campaign.Status.SCHEDULED, Campaign.Status.PAUSED, Campaign.Status.RUNNING)
         allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or obj.status not in live)
+        return allowed and (obj is None or obj.status not in Campaign.LIVE_STATUSES)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -36,13 +36,11 @@ from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from audiences.models import Lead
-from audiences.optouts import opt_out_marketing_from_meta
 from messaging import errors
 from messaging.client import AsyncWhatsAppClient, TemplateMessage
 from messaging.ratelimit import Grant, WaitTotals, get_rate_limiter
 
-from . import eligibility, recipients, sends
+from . import eligibility, feedback, recipients, sends
 from .models import Campaign, Send, SendRecipient
 from .pacing import number_limit, send_limits
 from .recipients import Outcome
@@ -50,7 +48,6 @@ from .rendering import MissingParameter, compile_parameters, sender_of
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
 Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
 
@@ -198,7 +195,7 @@ class DispatchRun:
             self.stop_reason = SkipReason.CANCELLED
         elif campaign_status == Campaign.Status.STOPPED or (stop_at and stop_at <= now):
             self.stop_reason = SkipReason.STOPPED
-        elif send_status == Send.Status.SENDING and campaign_status in ACTIVE_CAMPAIGN_STATUSES:
+        elif send_status == Send.Status.SENDING and campaign_status in Campaign.ACTIVE_STATUSES:
             return
         self.more_work = False
         self.stop.set()
@@ -328,9 +325,9 @@ class DispatchRun:
         if not outcomes:
             return
         recipients.record(outcomes, stop_reason=self.stop_reason)
-        failed = [o for o in outcomes if o.kind == "failed"]
-        _opt_out_marketing(self.send, [o.recipient_id for o in failed if o.opt_out_marketing])
-        _mark_ineligible_geo([o.recipient_id for o in failed if o.ineligible_geo])
+        feedback.act_on_verdicts(
+            {o.recipient_id: o.verdict for o in outcomes if o.kind == "failed"}
+        )
         answered = sum(o.answered for o in outcomes)
         if answered:
             get_rate_limiter().report(self.number_limit, answered, sum(o.refused for o in outcomes))
@@ -412,12 +409,7 @@ class DispatchRun:
         if isinstance(error, errors.PairRateLimited):
             return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
         if isinstance(error, errors.RecipientPermanentError):
-            return _failure(
-                recipient,
-                error,
-                opt_out_marketing=error.opts_out_marketing,
-                ineligible_geo=error.ineligible_geo,
-            )
+            return _failure(recipient, error, verdict=error.verdict)
         return _retry(recipient, error)
 
 
@@ -447,7 +439,7 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
 
 
 def _failure(
-    recipient, error, *, opt_out_marketing=False, ineligible_geo=False, refused=False
+    recipient, error, *, verdict: errors.RecipientVerdict | None = None, refused=False
 ) -> Outcome:
     return Outcome(
         recipient.pk,
@@ -457,8 +449,7 @@ def _failure(
         error_detail=str(getattr(error, "details", "") or ""),
         answered=getattr(error, "http_status", None) is not None,
         refused=refused,
-        opt_out_marketing=opt_out_marketing,
-        ineligible_geo=ineligible_geo,
+        verdict=verdict or errors.RecipientVerdict(),
     )
 
 
@@ -492,20 +483,3 @@ def _retry(
         answered=getattr(error, "http_status", None) is not None,
         refused=refused,
     )
-
-
-def _opt_out_marketing(send: Send, recipient_ids: list[int]) -> None:
-    """Meta's 131050 means the person stopped marketing messages: remember it."""
-    if recipient_ids:
-        phones = SendRecipient.objects.filter(pk__in=recipient_ids).values_list(
-            "phone_e164", flat=True
-        )
-        opt_out_marketing_from_meta(send.campaign.organization_id, phones)
-
-
-def _mark_ineligible_geo(recipient_ids: list[int]) -> None:
-    """Meta blocked marketing to a US number (131049) that ingest let through: its lead is
-    marked ineligible_geo so no later MARKETING send tries again."""
-    if recipient_ids:
-        lead_ids = SendRecipient.objects.filter(pk__in=recipient_ids).values("lead_id")
-        Lead.objects.filter(pk__in=lead_ids).update(ingest_status=Lead.IngestStatus.INELIGIBLE_GEO)

@@ -12,6 +12,9 @@ from typing import NamedTuple
 
 from django.db.models import Q
 
+from audiences.optouts import opt_out_marketing_from_meta
+from audiences.services import mark_ineligible_geo
+from messaging.errors import RecipientVerdict, recipient_verdict
 from setter.ids import pk_from_text
 
 from .models import SendRecipient
@@ -47,11 +50,16 @@ class StatusUpdate(NamedTuple):
     error_detail: str = ""
 
 
-def ingest_statuses(updates: list[StatusUpdate]) -> int:
-    """Apply a batch of status reports; returns how many recipient rows moved."""
+class Ingested(NamedTuple):
+    moved: int  # recipient rows that moved forward
+    opt_outs: int  # new marketing opt-outs the failures' verdicts made
+
+
+def ingest_statuses(updates: list[StatusUpdate]) -> Ingested:
+    """Apply a batch of status reports, and act on the verdict of each failure."""
     updates = [u for u in updates if u.status in _FORWARD_FROM]
     if not updates:
-        return 0
+        return Ingested(0, 0)
     resolved = _resolve_recipients(updates)
     changed = 0
     for status, sources in _FORWARD_FROM.items():
@@ -77,7 +85,43 @@ def ingest_statuses(updates: list[StatusUpdate]) -> int:
             f"{TABLE}.status IN ({allowed})",
             [dt.datetime.now(dt.UTC)],
         )
-    return changed
+    return Ingested(changed, act_on_verdicts(_failure_verdicts(updates, resolved)))
+
+
+def _failure_verdicts(
+    updates: list[StatusUpdate], resolved: dict[StatusUpdate, int]
+) -> dict[int, RecipientVerdict]:
+    """The verdict on each reported failure, for the phone the message went to: decided as
+    for the same code in a send answer. A replayed or late failure is judged again (the
+    verdict is about the person, not the row, and acting on it twice changes nothing)."""
+    failed = {
+        resolved[u]: u.error_code for u in updates if u.status == Status.FAILED and u in resolved
+    }
+    phones = dict(SendRecipient.objects.filter(pk__in=failed).values_list("pk", "phone_e164"))
+    return {pk: recipient_verdict(code, phones[pk]) for pk, code in failed.items()}
+
+
+def act_on_verdicts(verdicts: dict[int, RecipientVerdict]) -> int:
+    """What Meta's failure of a message means beyond it (messaging.errors.recipient_verdict),
+    done the same whether the send answer or a `failed` status webhook said it: the phone
+    opts out of its organization's marketing (131050); the lead is marked ineligible_geo so no
+    later MARKETING send tries it (131049 to a US number). `verdicts` are keyed by recipient
+    id. Returns how many opt-outs are new."""
+    opting_out = [pk for pk, verdict in verdicts.items() if verdict.opts_out_marketing]
+    blocked = [pk for pk, verdict in verdicts.items() if verdict.ineligible_geo]
+    created = 0
+    if opting_out:
+        phones_by_organization: dict[int, list[str]] = {}
+        rows = SendRecipient.objects.filter(pk__in=opting_out).values_list(
+            "send__campaign__organization_id", "phone_e164"
+        )
+        for organization_id, phone in rows:
+            phones_by_organization.setdefault(organization_id, []).append(phone)
+        for organization_id, phones in phones_by_organization.items():
+            created += opt_out_marketing_from_meta(organization_id, phones)
+    if blocked:
+        mark_ineligible_geo(SendRecipient.objects.filter(pk__in=blocked).values("lead_id"))
+    return created
 
 
 def _resolve_recipients(updates: list[StatusUpdate]) -> dict[StatusUpdate, int]:

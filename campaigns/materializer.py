@@ -25,8 +25,6 @@ from .rendering import MissingParameter, compile_parameters, render_body, sender
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CAMPAIGN_STATUSES = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
-
 
 class MaterializeResult(NamedTuple):
     send_id: int
@@ -68,7 +66,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
         )
         if send is None:
             return None
-        if send.campaign.status not in ACTIVE_CAMPAIGN_STATUSES:
+        if send.campaign.status not in Campaign.ACTIVE_STATUSES:
             return MaterializeResult(send.pk, send.status, 0, "campaign is not scheduled")
         if send.scheduled_for < now - dt.timedelta(seconds=settings.SEND_MISSED_AFTER_SECONDS):
             reason = (
@@ -76,8 +74,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
                 f"than {settings.SEND_MISSED_AFTER_SECONDS // 60} minutes before the system "
                 "could materialize it (was it down?)."
             )
-            result = _finish(send, Send.Status.MISSED, 0, reason, now)
-            _complete_campaign_if_done(send.campaign)
+            result = _finish(send, "miss", 0, reason, now)
             logger.warning(
                 "send %s of campaign %s missed: %s",
                 send.pk,
@@ -89,7 +86,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
 
         eligible = Eligible.of_send(send)
         if eligible.reason:
-            return _finish(send, Send.Status.MATERIALIZED, 0, eligible.reason, now)
+            return _finish(send, "materialize", 0, eligible.reason, now)
 
         started = time.monotonic()
         statistics.analyze_unanalysed()
@@ -103,7 +100,7 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
             )
         )
         send.materialization_seconds = time.monotonic() - started
-        result = _finish(send, Send.Status.MATERIALIZED, count, "", now)
+        result = _finish(send, "materialize", count, "", now)
     logger.info(
         "send %s of campaign %s materialized: %s recipients",
         send_id,
@@ -114,19 +111,16 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
     return result
 
 
-def _finish(send: Send, status: str, count: int, reason: str, now) -> MaterializeResult:
-    send.status, send.recipient_count, send.status_reason = status, count, reason
-    send.materialized_at = now
-    send.save(
-        update_fields=[
-            "status",
-            "recipient_count",
-            "status_reason",
-            "materialized_at",
-            "materialization_seconds",
-        ]
+def _finish(send: Send, action: str, count: int, reason: str, now) -> MaterializeResult:
+    services.transition_send(
+        send,
+        action,
+        reason=reason,
+        now=now,
+        recipient_count=count,
+        materialization_seconds=send.materialization_seconds,
     )
-    return MaterializeResult(send.pk, status, count, reason)
+    return MaterializeResult(send.pk, send.status, count, reason)
 
 
 class PreviewMessage(NamedTuple):
@@ -170,15 +164,6 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
     return SendPreview(count, limited, sample)
 
 
-def _complete_campaign_if_done(campaign: Campaign) -> None:
-    """A campaign whose last send was missed has nothing left to fire: it is completed."""
-    waiting = (*services.UNFIRED_SEND_STATUSES, Send.Status.SENDING)
-    if not campaign.sends.filter(status__in=waiting).exists():
-        services.transition_campaign(
-            campaign, "complete", reason="Every send has fired or was missed."
-        )
-
-
 def due_send_ids(now: dt.datetime | None = None) -> list[int]:
     """Pending sends of active campaigns whose materialization time has come."""
     now = now or timezone.now()
@@ -187,7 +172,7 @@ def due_send_ids(now: dt.datetime | None = None) -> list[int]:
         Send.objects.filter(
             status=Send.Status.PENDING,
             scheduled_for__lte=horizon,
-            campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+            campaign__status__in=Campaign.ACTIVE_STATUSES,
         )
         .order_by("scheduled_for")
         .values_list("pk", flat=True)

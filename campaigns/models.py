@@ -63,8 +63,11 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # Sends of these campaigns fire; a finished campaign never sends again.
+    # The status groups, defined here only. Sends of active campaigns fire; a live campaign
+    # (active, or paused) still reads its audiences and must be stopped before it is deleted;
+    # a finished campaign never sends again.
     ACTIVE_STATUSES = (Status.SCHEDULED, Status.RUNNING)
+    LIVE_STATUSES = (Status.SCHEDULED, Status.PAUSED, Status.RUNNING)
     FINISHED_STATUSES = (Status.COMPLETED, Status.STOPPED, Status.CANCELLED)
 
     class Meta:
@@ -86,23 +89,20 @@ class Campaign(models.Model):
 class Send(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
-        MATERIALIZING = "materializing", "Materializing"
         MATERIALIZED = "materialized", "Materialized"
         SENDING = "sending", "Sending"
         COMPLETED = "completed", "Completed"
-        PAUSED = "paused", "Paused"
         MISSED = "missed", "Missed"
         STOPPED = "stopped", "Stopped"
-        FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    # A send in one of these never dispatches again.
-    FINISHED_STATUSES = (
-        Status.COMPLETED,
-        Status.MISSED,
-        Status.STOPPED,
-        Status.CANCELLED,
-    )
+    # The status groups, defined here only (campaigns.services holds the machine moving a send
+    # between them). An unfired send has not started dispatching; a firing one has recipients
+    # queued for now or is dispatching them; a finished one never dispatches again.
+    UNFIRED_STATUSES = (Status.PENDING, Status.MATERIALIZED)
+    FIRING_STATUSES = (Status.MATERIALIZED, Status.SENDING)
+    UNFINISHED_STATUSES = (*UNFIRED_STATUSES, Status.SENDING)
+    FINISHED_STATUSES = (Status.COMPLETED, Status.MISSED, Status.STOPPED, Status.CANCELLED)
 
     class AudienceFilterMode(models.TextChoices):
         OFF = "off", "Off (full audience)"

@@ -22,6 +22,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from messaging.errors import RecipientVerdict
+
 from .models import SendRecipient
 from .recipient_sql import TABLE, update_recipients_from_rows
 
@@ -45,8 +47,7 @@ class Outcome:
     retry_at: dt.datetime | None = None
     answered: bool = False
     refused: bool = False
-    opt_out_marketing: bool = False
-    ineligible_geo: bool = False
+    verdict: RecipientVerdict = RecipientVerdict()  # what a failure means beyond this message
 
 
 def claim(send_id: int, token: str, size: int, lease_seconds: float) -> list[SendRecipient]:

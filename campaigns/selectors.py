@@ -141,13 +141,10 @@ class SendProgress(NamedTuple):
         )
 
 
-FINISHED_SEND_STATUSES = Send.FINISHED_STATUSES
-
-
 def send_fraction_done(send: Send, progress: SendProgress) -> float:
     """0–1: settled recipients over all of them; a finished send is done, even an empty one
     (missed, or cancelled before it materialized)."""
-    return 1.0 if send.status in FINISHED_SEND_STATUSES else progress.progress
+    return 1.0 if send.status in Send.FINISHED_STATUSES else progress.progress
 
 
 def campaign_fraction_done(campaign: Campaign, send_fractions: list[float]) -> float:
@@ -205,8 +202,6 @@ FUNNEL_REACHED = {
     RecipientStatus.DELIVERED: (RecipientStatus.DELIVERED, RecipientStatus.READ),
     RecipientStatus.READ: (RecipientStatus.READ,),
 }
-FIRING_SEND_STATUSES = (Send.Status.MATERIALIZING, Send.Status.MATERIALIZED, Send.Status.SENDING)
-ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
 LIVE_POLL_MS = 2_000  # a send is firing, about to fire, or its statuses are flowing back
 WAITING_POLL_MS = 30_000  # a scheduled send is further away: notice when it comes near
 DUE_SOON = dt.timedelta(minutes=3)
@@ -411,7 +406,7 @@ def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
 def _poll_after_ms(campaign: Campaign, sends: list[Send], now: dt.datetime) -> int | None:
     """How soon the page should look again: often while anything moves, rarely while a
     scheduled send is far off, never once nothing more can happen."""
-    if any(send.status in FIRING_SEND_STATUSES for send in sends):
+    if any(send.status in Send.FIRING_STATUSES for send in sends):
         return LIVE_POLL_MS
     if any(
         send.completed_at and now - send.completed_at < FEEDBACK_WINDOW
@@ -419,7 +414,7 @@ def _poll_after_ms(campaign: Campaign, sends: list[Send], now: dt.datetime) -> i
         if send.status == Send.Status.COMPLETED
     ):
         return LIVE_POLL_MS
-    if campaign.status not in ACTIVE_CAMPAIGN_STATUSES:
+    if campaign.status not in Campaign.ACTIVE_STATUSES:
         return None
     due = [send.scheduled_for for send in sends if send.status == Send.Status.PENDING]
     if not due:
@@ -537,19 +532,12 @@ class CancelImpact(NamedTuple):
 
 def cancel_impact(campaign: Campaign) -> CancelImpact:
     """What cancelling the campaign now would skip, for the admin's confirmation page."""
-    open_sends = campaign.sends.exclude(
-        status__in=[
-            Send.Status.COMPLETED,
-            Send.Status.MISSED,
-            Send.Status.FAILED,
-            Send.Status.CANCELLED,
-        ]
-    )
+    open_sends = campaign.sends.exclude(status__in=Send.FINISHED_STATUSES)
     counts = open_sends.aggregate(
         sends=Count("pk"), unmaterialized=Count("pk", filter=Q(status=Send.Status.PENDING))
     )
     recipients = SendRecipient.objects.filter(
         send__in=open_sends,
-        status__in=[SendRecipient.Status.QUEUED, SendRecipient.Status.CLAIMED],
+        status__in=SendRecipient.UNSENT_STATUSES,
     ).count()
     return CancelImpact(counts["sends"], counts["unmaterialized"], recipients)

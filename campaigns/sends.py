@@ -10,12 +10,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import events, recipients, services
+from . import recipients, services
 from .models import Campaign, Send, SendRecipient
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CAMPAIGN_STATUSES = Campaign.ACTIVE_STATUSES
 Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
 
@@ -28,20 +27,19 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
     due = Send.objects.filter(
         status=Send.Status.MATERIALIZED,
         scheduled_for__lte=horizon,
-        campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+        campaign__status__in=Campaign.ACTIVE_STATUSES,
     ).values_list("pk", "campaign_id")
     for send_id, campaign_id in due:
         with transaction.atomic():
-            claimed = Send.objects.filter(pk=send_id, status=Send.Status.MATERIALIZED).update(
-                status=Send.Status.SENDING, started_at=now, dispatch_heartbeat_at=now
+            send = (
+                Send.objects.select_for_update(of=("self",))
+                .select_related("campaign")
+                .filter(pk=send_id, status=Send.Status.MATERIALIZED)
+                .first()
             )
-            if not claimed:
+            if send is None:  # another beat started it
                 continue
-            campaign = Campaign.objects.get(pk=campaign_id)
-            if campaign.status == Campaign.Status.SCHEDULED:
-                services.transition_campaign(campaign, "start_running")
-            send = Send.objects.select_related("campaign").get(pk=send_id)
-            events.status_changed(send, Send.Status.MATERIALIZED)
+            services.transition_send(send, "start", now=now, dispatch_heartbeat_at=now)
         logger.info(
             "send %s of campaign %s started",
             send_id,
@@ -70,7 +68,7 @@ def stalled_send_ids(
     sends = Send.objects.filter(
         status=Send.Status.SENDING,
         dispatch_heartbeat_at__lt=now - dt.timedelta(seconds=stale_seconds),
-        campaign__status__in=ACTIVE_CAMPAIGN_STATUSES,
+        campaign__status__in=Campaign.ACTIVE_STATUSES,
         recipients__status=Status.QUEUED,
     )
     if send_id is not None:
@@ -135,24 +133,18 @@ def settle_send(send_id: int, *, now: dt.datetime | None = None) -> str:
         if send.recipients.filter(status__in=SendRecipient.OPEN_STATUSES).exists():
             return send.status
         if reason == SkipReason.CANCELLED:
-            return _end_send(send, Send.Status.CANCELLED, "Campaign cancelled.", now)
+            return _end_send(send, "cancel", now)
         if reason == SkipReason.STOPPED:
             if campaign.status != Campaign.Status.STOPPED:
                 services.transition_campaign(
                     campaign, "stop", reason="The campaign's stop time passed."
                 )
-            return _end_send(send, Send.Status.STOPPED, "Campaign stopped.", now)
-        status = _end_send(send, Send.Status.COMPLETED, send.status_reason, now)
-        if campaign.status == Campaign.Status.RUNNING:
-            services.transition_campaign(campaign, "finish_send")
-        return status
+            return _end_send(send, "stop", now)
+        return _end_send(send, "complete", now)
 
 
-def _end_send(send: Send, status: str, reason: str, now) -> str:
-    previous_status = send.status
-    send.status, send.status_reason, send.completed_at = status, reason, now
-    send.save(update_fields=["status", "status_reason", "completed_at"])
-    events.status_changed(send, previous_status)
+def _end_send(send: Send, action: str, now) -> str:
+    status = services.transition_send(send, action, now=now).status
     logger.info(
         "send %s of campaign %s ended: %s",
         send.pk,
@@ -169,7 +161,7 @@ def pause_for_send_level_error(send: Send, reason: str) -> None:
     message = f"Paused automatically: {reason}"
     Send.objects.filter(pk=send.pk).update(status_reason=message)
     campaign = Campaign.objects.get(pk=send.campaign_id)
-    if campaign.status in ACTIVE_CAMPAIGN_STATUSES:
+    if campaign.status in Campaign.ACTIVE_STATUSES:
         services.transition_campaign(campaign, "pause", reason=message)
     logger.warning(
         "send paused",

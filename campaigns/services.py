@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -351,48 +351,25 @@ def resume_problems(campaign: Campaign, *, now: dt.datetime | None = None) -> li
 
 # --- The lifecycle state machine -----------------------------------------------------------
 
-UNFIRED_SEND_STATUSES = (
-    Send.Status.PENDING,
-    Send.Status.MATERIALIZING,
-    Send.Status.MATERIALIZED,
-    Send.Status.PAUSED,
-)
-
 
 def _active_status(campaign: Campaign) -> str:
     """Where a live campaign stands from its sends: firing, waiting, or done."""
     if campaign.sends.filter(status=Send.Status.SENDING).exists():
         return Status.RUNNING
-    if campaign.sends.filter(status__in=UNFIRED_SEND_STATUSES).exists():
+    if campaign.sends.filter(status__in=Send.UNFIRED_STATUSES).exists():
         return Status.SCHEDULED
     return Status.COMPLETED
 
 
-def _end_unfired_sends(campaign: Campaign, skip_reason: str, status: str, reason: str) -> None:
-    """Every message not yet on the wire is skipped at once. Sends that have not started
-    never will; sends already firing end once the requests in flight have their answers
-    (the dispatcher and beat see the campaign ended)."""
-    recipients.skip_unsent(campaign.sends.values("pk"), skip_reason)
-    unfired = campaign.sends.filter(status__in=UNFIRED_SEND_STATUSES)
-    unfired.update(status=status, status_reason=reason, completed_at=timezone.now())
-
-
-def _cancel_unfired_sends(campaign: Campaign, reason: str) -> None:
-    _end_unfired_sends(
-        campaign,
-        SendRecipient.SkipReason.CANCELLED,
-        Send.Status.CANCELLED,
-        reason or "Campaign cancelled.",
-    )
-
-
-def _stop_unfired_sends(campaign: Campaign, reason: str) -> None:
-    _end_unfired_sends(
-        campaign,
-        SendRecipient.SkipReason.STOPPED,
-        Send.Status.STOPPED,
-        reason or "Campaign stopped.",
-    )
+def _end_sends(campaign: Campaign, reason: str, *, action: str) -> None:
+    """A cancel or a stop: every message not yet on the wire is skipped at once. Sends that
+    have not started never will; sends already firing end once the requests in flight have
+    their answers (the dispatcher and beat see the campaign ended: sends.settle_send)."""
+    rule = SEND_TRANSITIONS[action]
+    firing = campaign.sends.filter(status=Send.Status.SENDING).values("pk")
+    recipients.skip_unsent(firing, rule.skips_unsent)
+    for send in campaign.sends.select_for_update().filter(status__in=Send.UNFIRED_STATUSES):
+        transition_send(send, action, reason=reason or None)
 
 
 @dataclass(frozen=True)
@@ -410,16 +387,16 @@ TRANSITIONS: dict[str, Transition] = {
     "resume": Transition("resume", (Status.PAUSED,), _active_status, resume_problems),
     "cancel": Transition(
         "cancel",
-        (Status.DRAFT, Status.SCHEDULED, Status.PAUSED, Status.RUNNING),
+        (Status.DRAFT, *Campaign.LIVE_STATUSES),
         Status.CANCELLED,
-        effect=_cancel_unfired_sends,
+        effect=partial(_end_sends, action="cancel"),
     ),
     # Seed 003's stop: the API's stop call, or the campaign's stopAt passing.
     "stop": Transition(
         "stop",
-        (Status.SCHEDULED, Status.PAUSED, Status.RUNNING),
+        Campaign.LIVE_STATUSES,
         Status.STOPPED,
-        effect=_stop_unfired_sends,
+        effect=partial(_end_sends, action="stop"),
     ),
     "start_running": Transition("start running", (Status.SCHEDULED,), Status.RUNNING),
     "finish_send": Transition("finish a send of", (Status.RUNNING,), _active_status),
@@ -463,12 +440,129 @@ def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") ->
     return campaign
 
 
+# --- The send's state machine -------------------------------------------------------------
+#
+#   pending ──materialize──▶ materialized ──start──▶ sending ──complete──▶ completed
+#      └──miss──▶ missed            (any of the three) ──stop──▶ stopped | ──cancel──▶ cancelled
+
+
+class SendTransitionError(Exception):
+    """A send status change the table does not allow: its caller acted on a stale status."""
+
+
+def _announce(send: Send, previous_status: str) -> None:
+    events.status_changed(send, previous_status)
+
+
+def _campaign_runs(send: Send, previous_status: str) -> None:
+    """A send fires: its scheduled campaign runs (before the send's event, whose campaign
+    is then running, and after the send's start, which the campaign's event counts)."""
+    if send.campaign.status == Status.SCHEDULED:
+        transition_campaign(send.campaign, "start_running")
+
+
+def _campaign_finishes_send(send: Send, previous_status: str) -> None:
+    """The campaign waits for its next send, or completes with its last."""
+    if send.campaign.status == Status.RUNNING:
+        transition_campaign(send.campaign, "finish_send")
+
+
+def _campaign_completes_if_done(send: Send, previous_status: str) -> None:
+    """A campaign whose last send was missed has nothing left to fire: it is completed."""
+    if not send.campaign.sends.filter(status__in=Send.UNFINISHED_STATUSES).exists():
+        transition_campaign(send.campaign, "complete", reason="Every send has fired or was missed.")
+
+
+@dataclass(frozen=True)
+class SendTransition:
+    """One allowed change of a send's status and what comes with it, in this order: the
+    instant `stamp` records, the rows a stop or a cancel skips, then `effects` (the partner's
+    event among them, where the change is one)."""
+
+    sources: tuple[str, ...]
+    target: str
+    stamp: str
+    reason: str | None = None  # the status_reason written unless the caller gives one
+    skips_unsent: str = ""  # the SkipReason of rows not on the wire yet
+    effects: tuple[Callable[[Send, str], None], ...] = (_announce,)
+
+
+SendStatus = Send.Status
+SEND_TRANSITIONS: dict[str, SendTransition] = {
+    "materialize": SendTransition(
+        (SendStatus.PENDING,), SendStatus.MATERIALIZED, "materialized_at"
+    ),
+    # Its fire time passed long before it could be materialized (the system was down).
+    "miss": SendTransition(
+        (SendStatus.PENDING,),
+        SendStatus.MISSED,
+        "materialized_at",
+        effects=(_announce, _campaign_completes_if_done),
+    ),
+    "start": SendTransition(
+        (SendStatus.MATERIALIZED,),
+        SendStatus.SENDING,
+        "started_at",
+        effects=(_campaign_runs, _announce),
+    ),
+    "complete": SendTransition(
+        (SendStatus.SENDING,),
+        SendStatus.COMPLETED,
+        "completed_at",
+        effects=(_announce, _campaign_finishes_send),
+    ),
+    "stop": SendTransition(
+        Send.UNFINISHED_STATUSES,
+        SendStatus.STOPPED,
+        "completed_at",
+        "Campaign stopped.",
+        SendRecipient.SkipReason.STOPPED,
+    ),
+    "cancel": SendTransition(
+        Send.UNFINISHED_STATUSES,
+        SendStatus.CANCELLED,
+        "completed_at",
+        "Campaign cancelled.",
+        SendRecipient.SkipReason.CANCELLED,
+    ),
+}
+
+
+def transition_send(
+    send: Send, action: str, *, reason: str | None = None, now: dt.datetime | None = None, **fields
+) -> Send:
+    """Move a send through its lifecycle with the change's side effects, or raise
+    SendTransitionError and change nothing. The write is conditional on the statuses the
+    table allows, so a caller holding a stale status fails instead of undoing a change.
+    `fields` are written with the status (a materialized send's recipient count)."""
+    rule = SEND_TRANSITIONS.get(action)
+    if rule is None:
+        raise SendTransitionError(f"Unknown send action {action!r}")
+    changes = {"status": rule.target, rule.stamp: now or timezone.now(), **fields}
+    if reason is not None or rule.reason is not None:
+        changes["status_reason"] = rule.reason if reason is None else reason
+    previous_status = send.status
+    with transaction.atomic():
+        if not Send.objects.filter(pk=send.pk, status__in=rule.sources).update(**changes):
+            status = Send.objects.filter(pk=send.pk).values_list("status", flat=True).first()
+            raise SendTransitionError(
+                f"Cannot {action} send {send.pk}: it is {status}, not {' or '.join(rule.sources)}"
+            )
+        for field, value in changes.items():
+            setattr(send, field, value)
+        if rule.skips_unsent:
+            recipients.skip_unsent([send.pk], rule.skips_unsent)
+        for effect in rule.effects:
+            effect(send, previous_status)
+    return send
+
+
 # --- Starting and deleting (the REST API's verbs) ------------------------------------------
 
 # "Start now" schedules this far ahead, so the start instant still passes the "not in the
 # past" gate when the gates run a moment later.
 START_NOW_LEEWAY = dt.timedelta(seconds=2)
-DELETABLE_STATUSES = (Status.DRAFT, Status.COMPLETED, Status.STOPPED, Status.CANCELLED)
+DELETABLE_STATUSES = (Status.DRAFT, *Campaign.FINISHED_STATUSES)
 
 
 def start_campaign(

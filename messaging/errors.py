@@ -13,7 +13,8 @@ HTTP status only decides for codes the table does not know (5xx: transient, 429:
   pause the send and tell the marketer why instead of burning through the audience.
 
 Some recipient codes say more than "this message failed": `recipient_verdict` is the one
-place that decides what, for the send answer and the `failed` status webhook alike.
+place that decides what, for the send answer and the `failed` status webhook alike, and
+campaigns.feedback.act_on_verdicts the one place that acts on it.
 """
 
 import random
@@ -93,9 +94,7 @@ class RecipientPermanentError(WhatsAppError):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        verdict = recipient_verdict(self.code, self.to)
-        self.opts_out_marketing = verdict.opts_out_marketing
-        self.ineligible_geo = verdict.ineligible_geo
+        self.verdict = recipient_verdict(self.code, self.to)
 
 
 class SendLevelError(WhatsAppError):

@@ -135,7 +135,7 @@ def test_us_recipient_of_marketing_is_ineligible_geo(whatsapp_client, number, ma
         send(whatsapp_client, number, marketing_template, to=US_PHONE)
 
     assert caught.value.code == 131049
-    assert caught.value.ineligible_geo
+    assert caught.value.verdict == errors.RecipientVerdict(ineligible_geo=True)
     assert caught.value.fbtrace_id
 
 
@@ -232,8 +232,7 @@ def test_injected_permanent_errors(whatsapp_client, sandbox, number, marketing_t
     with pytest.raises(errors.RecipientPermanentError) as caught:
         send(whatsapp_client, number, marketing_template)
 
-    assert caught.value.opts_out_marketing
-    assert not caught.value.ineligible_geo
+    assert caught.value.verdict == errors.RecipientVerdict(opts_out_marketing=True)
 
 
 def test_injected_errors_follow_their_ratios(whatsapp_client, sandbox, number, marketing_template):

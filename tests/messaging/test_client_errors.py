@@ -66,10 +66,10 @@ def test_recipient_flags():
     stopped = errors.classify(400, meta_error(131050), to="+5511912345678")
     undeliverable = errors.classify(400, meta_error(131026), to="12025550143")
 
-    assert us_block.ineligible_geo and not us_block.opts_out_marketing
-    assert not capped.ineligible_geo and not capped.opts_out_marketing  # the marketing cap
-    assert stopped.opts_out_marketing and not stopped.ineligible_geo
-    assert not undeliverable.ineligible_geo and not undeliverable.opts_out_marketing
+    assert us_block.verdict == errors.RecipientVerdict(ineligible_geo=True)
+    assert capped.verdict == errors.RecipientVerdict()  # the marketing cap
+    assert stopped.verdict == errors.RecipientVerdict(opts_out_marketing=True)
+    assert undeliverable.verdict == errors.RecipientVerdict()
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from audiences.models import OptOut
+from audiences.models import Lead, OptOut
 from campaigns.models import SendRecipient
-from tests.factories import OptOutFactory, SendFactory, WhatsAppNumberFactory
+from tests.factories import LeadFactory, OptOutFactory, SendFactory, WhatsAppNumberFactory
 from tests.support import META_WEBHOOKS
 
 pytestmark = pytest.mark.django_db
@@ -374,3 +374,47 @@ def test_other_failures_in_a_status_webhook_opt_nobody_out(client, recipient, co
     recipient.refresh_from_db()
     assert recipient.error_code == str(code)
     assert not OptOut.objects.exists()
+
+
+def us_recipient_of(recipient):
+    """The recipient's message went to a US phone of a lead that ingest let through."""
+    organization = recipient.send.campaign.organization
+    lead = LeadFactory(audience__organization=organization, phone_e164="+12025550143")
+    SendRecipient.objects.filter(pk=recipient.pk).update(lead=lead, phone_e164=lead.phone_e164)
+    return lead
+
+
+def test_metas_us_marketing_block_in_a_failed_status_marks_the_lead_ineligible(client, recipient):
+    """131049 to a US phone arrives in a status webhook as well as in a send answer: the
+    same verdict, acted on the same way (no later MARKETING send tries the lead)."""
+    lead = us_recipient_of(recipient)
+
+    post(client, failed_status("1122334455667", "wamid.xyzxyz", 131049, "12025550143"))
+
+    recipient.refresh_from_db()
+    assert (recipient.status, recipient.error_code) == (Status.FAILED, "131049")
+    lead.refresh_from_db()
+    assert lead.ingest_status == Lead.IngestStatus.INELIGIBLE_GEO
+    assert not OptOut.objects.exists()
+
+
+@pytest.mark.parametrize("code", [131026, 131050, 130472])
+def test_other_failures_of_a_us_message_leave_its_lead_eligible(client, recipient, code):
+    lead = us_recipient_of(recipient)
+
+    post(client, failed_status("1122334455667", "wamid.xyzxyz", code, "12025550143"))
+
+    lead.refresh_from_db()
+    assert lead.ingest_status == Lead.IngestStatus.OK
+
+
+def test_the_marketing_cap_outside_the_us_leaves_the_lead_eligible(client, recipient):
+    """131049 to anyone else is Meta's per-user marketing cap: nothing about the country."""
+    organization = recipient.send.campaign.organization
+    lead = LeadFactory(audience__organization=organization, phone_e164="+972987654321")
+    SendRecipient.objects.filter(pk=recipient.pk).update(lead=lead)
+
+    post(client, failed_status("1122334455667", "wamid.xyzxyz", 131049))
+
+    lead.refresh_from_db()
+    assert lead.ingest_status == Lead.IngestStatus.OK

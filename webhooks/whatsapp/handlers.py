@@ -11,11 +11,10 @@ import re
 from collections import Counter
 
 from audiences.models import OptOut
-from audiences.optouts import lift_marketing_opt_out, opt_out_marketing_from_meta, record_opt_out
+from audiences.optouts import lift_marketing_opt_out, record_opt_out
 from campaigns.feedback import StatusUpdate, ingest_statuses
 from campaigns.models import SendRecipient
 from campaigns.testsends import ingest_test_statuses
-from messaging.errors import recipient_verdict
 from messaging.keywords import is_stop_message
 from messaging.models import WhatsAppNumber
 from messaging.services import apply_template_status_update
@@ -50,7 +49,9 @@ def handle_delivery(payload) -> Counter:
                 counts["malformed"] += 1
     test_sends_moved, statuses = ingest_test_statuses(statuses)
     counts["test_sends"] += test_sends_moved
-    counts["statuses"] += ingest_statuses(statuses)
+    ingested = ingest_statuses(statuses)
+    counts["statuses"] += ingested.moved
+    counts["opt_outs"] += ingested.opt_outs
     record_rejected_statuses(
         {
             key.removeprefix(REJECTED_PREFIX): n
@@ -67,7 +68,6 @@ def _handle_change(change, waba_id: str, statuses: list, counts: Counter) -> Non
     phone_number_id = str(_dict(value.get("metadata")).get("phone_number_id", ""))
     if field == "messages":
         statuses.extend(_status_updates(phone_number_id, _list(value.get("statuses")), counts))
-        _handle_failures(phone_number_id, _list(value.get("statuses")), counts)
         _handle_messages(phone_number_id, _list(value.get("messages")), counts)
     elif field == "user_preferences":
         _handle_preferences(phone_number_id, _list(value.get("user_preferences")), counts)
@@ -172,25 +172,6 @@ def _status_updates(phone_number_id: str, statuses: list, counts: Counter) -> li
             )
             counts[f"{REJECTED_PREFIX}{bad.field}"] += 1
     return updates
-
-
-def _handle_failures(phone_number_id: str, statuses: list, counts: Counter) -> None:
-    """A `failed` status whose error means more than one lost message (131050: the user
-    stopped marketing) is acted on like the same error in a send answer."""
-    stopped = set()
-    for status in map(_dict, statuses):
-        if status.get("status") != "failed":
-            continue
-        to = str(status.get("recipient_id", ""))
-        for error in map(_dict, _list(status.get("errors"))):
-            if recipient_verdict(error.get("code"), to).opts_out_marketing:
-                stopped.add(_phone(to))
-    stopped.discard("")
-    if not stopped:
-        return
-    organization_id = _organization_of(phone_number_id)
-    if organization_id is not None:
-        counts["opt_outs"] += opt_out_marketing_from_meta(organization_id, stopped)
 
 
 def _organization_of(phone_number_id: str) -> int | None:

@@ -10,14 +10,6 @@ from django.utils import timezone
 
 from campaigns.models import Send, SendRecipient
 
-ACTIVE_SEND_STATUSES = [
-    Send.Status.PENDING,
-    Send.Status.MATERIALIZING,
-    Send.Status.MATERIALIZED,
-    Send.Status.SENDING,
-    Send.Status.PAUSED,
-]
-
 
 class Command(BaseCommand):
     help = "List sends due within --hours (and every send in progress) with recipient counts."
@@ -31,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, hours, as_json, **options):
         horizon = timezone.now() + dt.timedelta(hours=hours)
         sends = list(
-            Send.objects.filter(status__in=ACTIVE_SEND_STATUSES, scheduled_for__lte=horizon)
+            Send.objects.filter(status__in=Send.UNFINISHED_STATUSES, scheduled_for__lte=horizon)
             .select_related("campaign")
             .order_by("scheduled_for", "pk")
         )

@@ -13,8 +13,6 @@ from django.utils import timezone
 from campaigns.models import AudienceFilterEvent, Send
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
-FINISHED_SEND_STATUSES = Send.FINISHED_STATUSES
-
 
 def old_deliveries(cutoff):
     return WebhookDelivery.objects.filter(
@@ -28,7 +26,7 @@ def old_filter_events(cutoff):
     finished = Q(send__completed_at__lt=cutoff) | Q(
         send__completed_at=None, send__scheduled_for__lt=cutoff
     )
-    return AudienceFilterEvent.objects.filter(finished, send__status__in=FINISHED_SEND_STATUSES)
+    return AudienceFilterEvent.objects.filter(finished, send__status__in=Send.FINISHED_STATUSES)
 
 
 class Command(BaseCommand):
