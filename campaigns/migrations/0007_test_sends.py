@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('audiences', '0003_segment_api_ids'),
-        ('campaigns', '0005_campaign_product_policy'),
+        ('campaigns', '0006_states_remove_unused_send_statuses'),
         ('setter', '0001_initial'),
     ]
 
