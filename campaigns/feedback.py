@@ -91,8 +91,9 @@ def _resolve_recipients(updates: list[StatusUpdate]) -> dict[StatusUpdate, int]:
     for phone_number_id, group in by_number.items():
         ids = {pk for u in group if (pk := pk_from_text(u.callback_data)) is not None}
         wamids = {u.wamid for u in group if u.wamid}
+        # `wamid` repeats recipient_wamid's condition so the planner may use that index.
         rows = SendRecipient.objects.filter(
-            Q(pk__in=ids) | Q(wamid__in=wamids),
+            Q(pk__in=ids) | (Q(wamid__in=wamids) & ~Q(wamid="")),
             send__campaign__whatsapp_number__phone_number_id=phone_number_id,
         ).values_list("pk", "wamid")
         known_ids = set()
