@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audiences.models import OptOut
 from campaigns import retention, selectors
+from campaigns.admin import delivery_text
 from campaigns.models import Campaign, Send, SendRecipient
 from tests.factories import (
     AudienceFactory,
@@ -98,6 +99,13 @@ def test_the_old_sends_recipients_go_and_the_recent_ones_stay(campaign):
 
     assert output.splitlines()[-1].startswith("Deleted 12 recipients of 2 sends finished before")
     assert not old.recipients.exists()
+    old.refresh_from_db()
+    progress = delivery_text(old)
+    assert progress.startswith(
+        "100% of 12 recipients done — sent 1, delivered 2, read 4, failed 3, skipped 1, "
+        "unknown 1 — completed "
+    )
+    assert progress.endswith(f"recipients purged {old.recipients_purged_at:%Y-%m-%d %H:%M:%S} UTC")
     assert recent.recipients.count() == 2 and live.recipients.count() == 2
     purged = set(Send.objects.exclude(recipients_purged_at=None).values_list("pk", flat=True))
     assert purged == {old.pk, missed.pk}

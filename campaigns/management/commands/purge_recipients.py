@@ -21,7 +21,8 @@ class Command(BaseCommand):
             "--older-than-days",
             type=int,
             default=settings.RECIPIENT_RETENTION_DAYS,
-            help="keep sends that finished within this many days (default RECIPIENT_RETENTION_DAYS)",
+            help="keep the recipients of sends finished within this many days "
+            "(default RECIPIENT_RETENTION_DAYS)",
         )
         parser.add_argument("--dry-run", action="store_true", help="only count what would go")
         parser.add_argument("--batch-size", type=int, default=5000, help="rows per transaction")
@@ -46,7 +47,8 @@ class Command(BaseCommand):
             recipients += purged.recipients
             self.stdout.write(f"{_name(purged.send)}: {purged.recipients} recipients deleted.")
         self.stdout.write(
-            f"Deleted {recipients} recipients of {sends} sends finished before {cutoff:%Y-%m-%d %H:%M} UTC."
+            f"Deleted {recipients} recipients of {sends} sends finished before "
+            f"{cutoff:%Y-%m-%d %H:%M} UTC."
         )
 
     def _progress(self, send, deleted, batch):
