@@ -56,7 +56,12 @@ def delivery_text(send: Send) -> str:
     counts = ", ".join(f"{status} {n:,}" for status, n in stats.counts.items() if n)
     times = " · ".join(
         f"{label} {moment:%Y-%m-%d %H:%M:%S} UTC"
-        for label, moment in (("started", send.started_at), ("completed", send.completed_at))
+        for label, moment in (
+            ("started", send.started_at),
+            ("completed", send.completed_at),
+            # Its recipient rows are gone (purge_recipients): the figures are the kept ones.
+            ("recipients purged", send.recipients_purged_at),
+        )
         if moment
     )
     parts = [f"{stats.progress:.0%} of {stats.total:,} recipients done", counts, times]

@@ -17,7 +17,7 @@ from audiences.services import mark_ineligible_geo
 from messaging.errors import RecipientVerdict, recipient_verdict
 from setter.ids import pk_from_text
 
-from .models import SendRecipient
+from .models import Send, SendRecipient
 from .recipient_sql import TABLE, update_recipients_from_rows
 
 logger = logging.getLogger(__name__)
@@ -135,13 +135,25 @@ def _resolve_recipients(updates: list[StatusUpdate]) -> dict[StatusUpdate, int]:
     for phone_number_id, group in by_number.items():
         ids = {pk for u in group if (pk := pk_from_text(u.callback_data)) is not None}
         wamids = {u.wamid for u in group if u.wamid}
-        rows = SendRecipient.objects.filter(
-            Q(pk__in=ids) | Q(wamid__in=wamids),
-            send__campaign__whatsapp_number__phone_number_id=phone_number_id,
-        ).values_list("pk", "wamid")
+        # Two index lookups, the rows then their sends: joined in one query, the planner
+        # ANDs in the number's sends' whole (send_id, …) index range, a million entries for
+        # a large send. `wamid` repeats recipient_wamid's condition so it may use that index.
+        rows = list(
+            SendRecipient.objects.filter(Q(pk__in=ids) | (Q(wamid__in=wamids) & ~Q(wamid="")))
+            .order_by()
+            .values_list("pk", "wamid", "send_id")
+        )
+        ours = set(
+            Send.objects.filter(
+                pk__in={send_id for _, _, send_id in rows},
+                campaign__whatsapp_number__phone_number_id=phone_number_id,
+            ).values_list("pk", flat=True)
+        )
         known_ids = set()
         by_wamid = {}
-        for pk, wamid in rows:
+        for pk, wamid, send_id in rows:
+            if send_id not in ours:
+                continue
             known_ids.add(pk)
             if wamid:
                 by_wamid[wamid] = pk

@@ -162,6 +162,11 @@ class Send(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     dispatch_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The retention purge (campaigns.retention) deletes a finished send's recipient rows;
+    # first it keeps here what the analytics and metrics read from them
+    # (campaigns.selectors.recipient_rollup), and from then on they read this instead.
+    recipients_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    recipient_rollup = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "scheduled_for", "position"]
@@ -223,12 +228,26 @@ class SendRecipient(models.Model):
     # Rows not settled yet: their send is not finished while any is left.
     OPEN_STATUSES = (Status.QUEUED, Status.CLAIMED, Status.SENDING)
 
-    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="recipients")
-    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, related_name="+")
+    # No database constraints on these two: checking them cost about half the time of a
+    # million-row materialization (one trigger call per row). The materializer writes both
+    # from the send it locked and that send's own leads, and rows leave only through the
+    # ORM's cascade (a send deleted), its SET NULL or audiences' set-based delete (a lead
+    # deleted) and the retention purge. `send` needs no index of its own: one_message_per_phone
+    # leads with it.
+    send = models.ForeignKey(
+        Send,
+        on_delete=models.CASCADE,
+        related_name="recipients",
+        db_constraint=False,
+        db_index=False,
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.SET_NULL, null=True, related_name="+", db_constraint=False
+    )
     phone_e164 = models.CharField(max_length=20)
     limited_reporting = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    wamid = models.CharField(max_length=128, blank=True, db_index=True)
+    wamid = models.CharField(max_length=128, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=16, blank=True)
@@ -251,7 +270,37 @@ class SendRecipient(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["send", "phone_e164"], name="one_message_per_phone")
         ]
-        indexes = [models.Index(fields=["send", "status"], name="recipient_send_status")]
+
+    # Set here rather than in Meta, whose body cannot see the status groups above.
+    # Every status change rewrites the row's entries in every index whose condition the new
+    # row meets (status is indexed, so no status change is a HOT update): the partial indexes
+    # hold only the rows their consumers look for, and a materialized row enters none of
+    # them but recipient_open.
+    Meta.indexes = [
+        # The dispatcher's claim (send, queued, by id), lease renewal, a stop's or cancel's
+        # skip_unsent, and the "anything left?" checks that settle a send.
+        models.Index(
+            fields=["send", "status", "id"],
+            name="recipient_open",
+            condition=models.Q(status__in=OPEN_STATUSES),
+        ),
+        # The engine tick's recovery of rows whose holder's lease expired.
+        models.Index(
+            fields=["lease_expires_at"],
+            name="recipient_held",
+            condition=models.Q(status__in=(Status.CLAIMED, Status.SENDING)),
+        ),
+        # Status webhooks find their row by wamid (equality only); rows not sent yet have
+        # none and stay out of it (campaigns.feedback repeats the condition in its lookup).
+        models.Index(fields=["wamid"], name="recipient_wamid", condition=~models.Q(wamid="")),
+        # Failures by error code: the analytics' error table, the admin's error filter and
+        # the failed-messages metric.
+        models.Index(
+            fields=["send", "error_code"],
+            name="recipient_failed",
+            condition=models.Q(status=Status.FAILED),
+        ),
+    ]
 
     def __str__(self):
         return f"{self.phone_e164} ({self.status})"

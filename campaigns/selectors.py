@@ -141,6 +141,13 @@ class SendProgress(NamedTuple):
         )
 
 
+def sends_finished_before(cutoff: dt.datetime) -> QuerySet:
+    """Sends that never dispatch again and ended before `cutoff`, for the retention purges.
+    A missed send never started, so it has no completed_at: its fire time counts."""
+    ended = Q(completed_at__lt=cutoff) | Q(completed_at=None, scheduled_for__lt=cutoff)
+    return Send.objects.filter(ended, status__in=Send.FINISHED_STATUSES)
+
+
 def send_fraction_done(send: Send, progress: SendProgress) -> float:
     """0–1: settled recipients over all of them; a finished send is done, even an empty one
     (missed, or cancelled before it materialized)."""
@@ -156,7 +163,10 @@ def campaign_fraction_done(campaign: Campaign, send_fractions: list[float]) -> f
 
 
 def send_progress(send: Send) -> SendProgress:
-    """Counts per recipient status and progress of one send, in one query."""
+    """Counts per recipient status and progress of one send, in one query (none once its
+    recipients were purged: their rollup has them)."""
+    if send.recipients_purged_at:
+        return _progress(send.recipient_rollup["counts"])
     rows = dict(
         SendRecipient.objects.filter(send=send)
         .values_list("status")
@@ -175,10 +185,15 @@ def _progress(rows: dict[str, int], limited_reporting: int = 0) -> SendProgress:
 
 def campaign_send_progress(campaign: Campaign) -> dict[int, SendProgress]:
     """send_progress of every send of the campaign, keyed by send id, in one query."""
+    return _sends_progress(list(campaign.sends.all()))
+
+
+def _sends_progress(sends: list[Send]) -> dict[int, SendProgress]:
+    """send_progress of each of `sends`: one query over the rows of those not purged."""
     rows: dict[int, dict[str, int]] = {}
     limited: dict[int, int] = {}
     grouped = (
-        SendRecipient.objects.filter(send__campaign=campaign)
+        SendRecipient.objects.filter(send_id__in=_with_rows(sends))
         .values_list("send_id", "status", "limited_reporting")
         .annotate(n=Count("id"))
         .values_list("send_id", "status", "limited_reporting", "n")
@@ -188,8 +203,17 @@ def campaign_send_progress(campaign: Campaign) -> dict[int, SendProgress]:
         by_status[status] = by_status.get(status, 0) + n
         if limited_reporting:
             limited[send_id] = limited.get(send_id, 0) + n
-    send_ids = [send.pk for send in campaign.sends.all()]
-    return {pk: _progress(rows.get(pk, {}), limited.get(pk, 0)) for pk in send_ids}
+    return {
+        send.pk: _rolled_up_funnel(send).progress
+        if send.recipients_purged_at
+        else _progress(rows.get(send.pk, {}), limited.get(send.pk, 0))
+        for send in sends
+    }
+
+
+def _with_rows(sends: list[Send]) -> list[int]:
+    """Ids of the sends whose figures come from their recipient rows: not purged yet."""
+    return [send.pk for send in sends if not send.recipients_purged_at]
 
 
 # --- Analytics: what the campaign page shows and its progress view polls ---------------------
@@ -341,14 +365,16 @@ class CampaignAnalytics:
         return min(pending, key=lambda a: a.send.scheduled_for, default=None)
 
 
-def _funnels(campaign: Campaign, sends: list[Send]) -> dict[int, Funnel]:
+def _funnels(sends: list[Send]) -> dict[int, Funnel]:
     """Each send's funnel: the shared progress query, plus one GROUP BY for reads reported
-    outside limited-reporting regions and one for failures by error code."""
-    progress = campaign_send_progress(campaign)
+    outside limited-reporting regions and one for failures by error code; a purged send's
+    is its rollup."""
+    progress = _sends_progress(sends)
+    with_rows = _with_rows(sends)
     reporting: dict[tuple[int, str], int] = {
         (send_id, status): n
         for send_id, status, n in SendRecipient.objects.filter(
-            send__campaign=campaign,
+            send_id__in=with_rows,
             limited_reporting=False,
             status__in=FUNNEL_REACHED[RecipientStatus.DELIVERED],
         )
@@ -358,7 +384,7 @@ def _funnels(campaign: Campaign, sends: list[Send]) -> dict[int, Funnel]:
     }
     errors: dict[int, list[ErrorGroup]] = {}
     for send_id, code, title, n in (
-        SendRecipient.objects.filter(send__campaign=campaign, status=RecipientStatus.FAILED)
+        SendRecipient.objects.filter(send_id__in=with_rows, status=RecipientStatus.FAILED)
         .order_by()
         .values_list("send_id", "error_code")
         .annotate(title=Max("error_title"), n=Count("id"))
@@ -367,11 +393,41 @@ def _funnels(campaign: Campaign, sends: list[Send]) -> dict[int, Funnel]:
         errors.setdefault(send_id, []).append(ErrorGroup(code, title, n))
     funnels = {}
     for send in sends:
+        if send.recipients_purged_at:
+            funnels[send.pk] = _rolled_up_funnel(send)
+            continue
         read = reporting.get((send.pk, RecipientStatus.READ), 0)
         delivered = reporting.get((send.pk, RecipientStatus.DELIVERED), 0) + read
-        counts = progress.get(send.pk) or _progress({})  # a send added since: none yet
-        funnels[send.pk] = Funnel(counts, delivered, read, errors.get(send.pk, []))
+        funnels[send.pk] = Funnel(progress[send.pk], delivered, read, errors.get(send.pk, []))
     return funnels
+
+
+def recipient_rollup(send: Send) -> dict:
+    """What the analytics and metrics read from a send's recipient rows, as JSON: the
+    retention purge keeps it on the send (recipient_rollup) before it deletes the rows.
+    `opted_out` is counted against the opt-outs as they are at that moment."""
+    funnel = _funnels([send])[send.pk]
+    opted_out = _audience_counts(send.campaign, [send])[f"opted_out_{send.pk}"]
+    return {
+        "counts": funnel.progress.counts,
+        "limited_reporting": funnel.progress.limited_reporting,
+        "delivered_reporting": funnel.delivered_reporting,
+        "read_reporting": funnel.read_reporting,
+        "errors": [[e.code, e.title, e.count] for e in funnel.errors],
+        "opted_out": opted_out,
+        # Meta accepted these (sent_at set): the metrics' messages-sent counter.
+        "sent": send.recipients.exclude(sent_at=None).count(),
+    }
+
+
+def _rolled_up_funnel(send: Send) -> Funnel:
+    rollup = send.recipient_rollup
+    return Funnel(
+        _progress(rollup["counts"], rollup["limited_reporting"]),
+        rollup["delivered_reporting"],
+        rollup["read_reporting"],
+        [ErrorGroup(*error) for error in rollup["errors"]],
+    )
 
 
 def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
@@ -388,6 +444,8 @@ def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
         ),
     }
     for send in sends:
+        if send.recipients_purged_at:
+            continue
         statuses = eligibility.reachable_statuses(send.category)
         scopes = eligibility.stopping_scopes(send.category)
         messaged = SendRecipient.objects.filter(
@@ -400,7 +458,11 @@ def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
             & Q(_opted_out(campaign, scopes))
             & ~Q(Exists(messaged)),
         )
-    return members_of_any(campaign.audiences.all()).aggregate(**aggregates)
+    counts = members_of_any(campaign.audiences.all()).aggregate(**aggregates)
+    for send in sends:
+        if send.recipients_purged_at:
+            counts[f"opted_out_{send.pk}"] = send.recipient_rollup["opted_out"]
+    return counts
 
 
 def _poll_after_ms(campaign: Campaign, sends: list[Send], now: dt.datetime) -> int | None:
@@ -427,7 +489,7 @@ def campaign_analytics(campaign: Campaign) -> CampaignAnalytics:
     whatever the number of recipients: sends, recipients by status, reads reported, failures
     by code, the campaign's segments and one aggregate over their members."""
     sends = list(campaign.sends.order_by("scheduled_for", "position", "pk"))
-    funnels = _funnels(campaign, sends)
+    funnels = _funnels(sends)
     counts = _audience_counts(campaign, sends)
     per_send = [
         SendAnalytics(

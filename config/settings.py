@@ -213,6 +213,10 @@ OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_TIMEOU
 OUTBOUND_WEBHOOK_ALLOW_LOOPBACK = env_bool("OUTBOUND_WEBHOOK_ALLOW_LOOPBACK", False)
 # `purge_webhook_logs` deletes deliveries and filter events finished longer ago than this.
 WEBHOOK_LOG_RETENTION_DAYS = env_int("WEBHOOK_LOG_RETENTION_DAYS", 30)
+# `purge_recipients` deletes the recipient rows of sends finished longer ago than this (their
+# figures stay on the send). 90: Meta reports a message's statuses for at most 30 days, and
+# operators get a quarter to export recipients before they go.
+RECIPIENT_RETENTION_DAYS = env_int("RECIPIENT_RETENTION_DAYS", 90)
 
 # --- Product ------------------------------------------------------------------------------
 # Rows per database round trip during audience ingest.

@@ -67,29 +67,49 @@ class EngineCollector:
             "Queue depth: messages waiting, held by a dispatcher or in flight "
             "(queued + claimed + sending).",
         )
-        sent_by_category = {}
-        queue_depth = 0
+        # Sends whose recipient rows were purged count through their rollup, so the
+        # counters never go down (campaigns.retention).
+        counts: dict[tuple[str, str], int] = {}
+        sent_by_category: dict[str, int] = {}
+        failures: dict[tuple[str, str], int] = {}
+        live = SendRecipient.objects.filter(send__recipients_purged_at=None)
         rows = (
-            SendRecipient.objects.values("send__category", "status")
+            live.values("send__category", "status")
             .annotate(count=Count("id"), sent=Count("sent_at"))
-            .order_by("send__category", "status")
+            .order_by()
         )
         for row in rows:
-            category, status = row["send__category"], row["status"]
-            by_status.add_metric([category, status], row["count"])
+            category = row["send__category"]
+            counts[category, row["status"]] = row["count"]
             sent_by_category[category] = sent_by_category.get(category, 0) + row["sent"]
-            if status in SendRecipient.OPEN_STATUSES:
-                queue_depth += row["count"]
-        for category, count in sorted(sent_by_category.items()):
-            sent.add_metric([category], count)
-        failures = (
-            SendRecipient.objects.filter(status=RecipientStatus.FAILED)
+        failed_rows = (
+            live.filter(status=RecipientStatus.FAILED)
             .values("send__category", "error_code")
             .annotate(count=Count("id"))
-            .order_by("send__category", "error_code")
+            .order_by()
         )
-        for row in failures:
-            failed.add_metric([row["send__category"], row["error_code"] or "none"], row["count"])
+        for row in failed_rows:
+            failures[row["send__category"], row["error_code"] or "none"] = row["count"]
+        purged = Send.objects.exclude(recipients_purged_at=None).values_list(
+            "category", "recipient_rollup"
+        )
+        for category, rollup in purged.iterator():
+            for status, count in rollup["counts"].items():
+                if count:
+                    counts[category, status] = counts.get((category, status), 0) + count
+            sent_by_category[category] = sent_by_category.get(category, 0) + rollup["sent"]
+            for code, _title, count in rollup["errors"]:
+                key = (category, code or "none")
+                failures[key] = failures.get(key, 0) + count
+        for (category, status), count in sorted(counts.items()):
+            by_status.add_metric([category, status], count)
+        for category, count in sorted(sent_by_category.items()):
+            sent.add_metric([category], count)
+        for (category, code), count in sorted(failures.items()):
+            failed.add_metric([category, code], count)
+        queue_depth = sum(
+            count for (_, status), count in counts.items() if status in SendRecipient.OPEN_STATUSES
+        )
         queued.add_metric([], queue_depth)
         yield from (by_status, sent, failed, queued)
 

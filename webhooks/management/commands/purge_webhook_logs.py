@@ -7,10 +7,10 @@ import datetime as dt
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import AudienceFilterEvent, Send
+from campaigns.models import AudienceFilterEvent
+from campaigns.selectors import sends_finished_before
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
 
@@ -22,11 +22,7 @@ def old_deliveries(cutoff):
 
 
 def old_filter_events(cutoff):
-    # A missed send never started, so it has no completed_at: its fire time counts.
-    finished = Q(send__completed_at__lt=cutoff) | Q(
-        send__completed_at=None, send__scheduled_for__lt=cutoff
-    )
-    return AudienceFilterEvent.objects.filter(finished, send__status__in=Send.FINISHED_STATUSES)
+    return AudienceFilterEvent.objects.filter(send__in=sends_finished_before(cutoff))
 
 
 class Command(BaseCommand):
