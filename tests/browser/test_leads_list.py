@@ -11,9 +11,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_the_leads_list_fits_a_1400_px_window(staff_page, demo):
     page = staff_page
-    # A lead with long values, as partners' CSVs have them.
+    # A lead with long values, as partners' CSVs have them, on row 1,000,000 of its file.
     LeadFactory(
         audience=demo.audience,
+        row_number=1_000_000,
         external_id="crm-0000000000-" + "x" * 40,
         email="a.very.long.address.of.someone@subdomain.example-company.com",
         first_name="Maximiliana",
