@@ -222,6 +222,8 @@ class SendRecipient(models.Model):
     UNSENT_STATUSES = (Status.QUEUED, Status.CLAIMED)
     # Rows not settled yet: their send is not finished while any is left.
     OPEN_STATUSES = (Status.QUEUED, Status.CLAIMED, Status.SENDING)
+    # Rows whose request may have left: only Meta's answer or reports settle them.
+    IN_FLIGHT_STATUSES = (Status.SENDING, Status.UNKNOWN)
 
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="recipients")
     lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, related_name="+")
