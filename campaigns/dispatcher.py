@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Coroutine
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -100,17 +100,31 @@ class _DeliveryLoop:
         self.loop.close()
 
 
-@lru_cache(maxsize=1)
+_delivery_loop_lock = threading.Lock()
+_current_delivery_loop: _DeliveryLoop | None = None
+
+
 def _delivery_loop() -> _DeliveryLoop:
-    return _DeliveryLoop(settings.DISPATCH_CONCURRENCY)
+    """The process's one delivery loop. A worker's threads start dispatch runs at the same
+    moment: created under a lock, or two runs would each make a loop, and one would take its
+    wire slots and client from the other's (futures on a different loop, a semaphore
+    released too many times)."""
+    global _current_delivery_loop
+    if _current_delivery_loop is None:
+        with _delivery_loop_lock:
+            if _current_delivery_loop is None:
+                _current_delivery_loop = _DeliveryLoop(settings.DISPATCH_CONCURRENCY)
+    return _current_delivery_loop
 
 
 def reset_delivery_loop() -> None:
     """Close the process's delivery loop; the next dispatch run starts one for the settings
     of that moment (tests change DISPATCH_CONCURRENCY)."""
-    if _delivery_loop.cache_info().currsize:
-        _delivery_loop().close()
-    _delivery_loop.cache_clear()
+    global _current_delivery_loop
+    with _delivery_loop_lock:
+        if _current_delivery_loop is not None:
+            _current_delivery_loop.close()
+        _current_delivery_loop = None
 
 
 # --- The dispatch run --------------------------------------------------------------------------
