@@ -1,9 +1,10 @@
 """Meta's delivery reports applied to the recipient queue, monotonically.
 
 Statuses arrive out of order, in batches, and more than once. Each target status is one
-conditional UPDATE that only moves rows forward (sent < delivered < read; failed only
-before delivery), so a late `delivered` never overwrites `read`, a replay changes
-nothing, and two webhooks racing on one row cannot lose an update.
+conditional UPDATE, a `report_*` transition of the recipient machine (campaigns.recipients)
+that only moves rows forward (sent < delivered < read; failed only before delivery), so a
+late `delivered` never overwrites `read`, a replay changes nothing, and two webhooks racing
+on one row cannot lose an update.
 """
 
 import datetime as dt
@@ -18,17 +19,18 @@ from messaging.errors import RecipientVerdict, recipient_verdict
 from setter.ids import pk_from_text
 
 from .models import Send, SendRecipient
-from .recipient_sql import TABLE, update_recipients_from_rows
+from .recipient_sql import TABLE
+from .recipients import transition_rows
 
 logger = logging.getLogger(__name__)
 Status = SendRecipient.Status
 
-# For each reported status: the statuses a row may move from.
-_FORWARD_FROM = {
-    Status.SENT: (Status.SENDING, Status.UNKNOWN),
-    Status.DELIVERED: (Status.SENDING, Status.UNKNOWN, Status.SENT),
-    Status.READ: (Status.SENDING, Status.UNKNOWN, Status.SENT, Status.DELIVERED),
-    Status.FAILED: (Status.SENDING, Status.UNKNOWN, Status.SENT),
+# For each reported status: the recipient transition it is.
+_REPORTS = {
+    Status.SENT: "report_sent",
+    Status.DELIVERED: "report_delivered",
+    Status.READ: "report_read",
+    Status.FAILED: "report_failed",
 }
 # Timestamps a status implies: `read` means delivered and sent too.
 _IMPLIED_TIMES = {
@@ -57,12 +59,12 @@ class Ingested(NamedTuple):
 
 def ingest_statuses(updates: list[StatusUpdate]) -> Ingested:
     """Apply a batch of status reports, and act on the verdict of each failure."""
-    updates = [u for u in updates if u.status in _FORWARD_FROM]
+    updates = [u for u in updates if u.status in _REPORTS]
     if not updates:
         return Ingested(0, 0)
     resolved = _resolve_recipients(updates)
     changed = 0
-    for status, sources in _FORWARD_FROM.items():
+    for status, report in _REPORTS.items():
         rows = [
             (resolved[u], u.wamid, u.timestamp, u.error_code, u.error_title, u.error_detail)
             for u in updates
@@ -76,14 +78,12 @@ def ingest_statuses(updates: list[StatusUpdate]) -> Ingested:
             if status == Status.FAILED
             else ""
         )
-        allowed = ", ".join(f"'{s}'" for s in sources)
-        changed += update_recipients_from_rows(
+        changed += transition_rows(
+            report,
             ["id", "wamid", "at", "code", "title", "detail"],
             rows,
-            f"status = '{status}', {times}{errors}, updated_at = %s, "
+            f"{times}{errors}, "
             f"wamid = CASE WHEN {TABLE}.wamid = '' THEN v.wamid ELSE {TABLE}.wamid END",
-            f"{TABLE}.status IN ({allowed})",
-            [dt.datetime.now(dt.UTC)],
         )
     return Ingested(changed, act_on_verdicts(_failure_verdicts(updates, resolved)))
 

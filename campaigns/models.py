@@ -227,6 +227,8 @@ class SendRecipient(models.Model):
     UNSENT_STATUSES = (Status.QUEUED, Status.CLAIMED)
     # Rows not settled yet: their send is not finished while any is left.
     OPEN_STATUSES = (Status.QUEUED, Status.CLAIMED, Status.SENDING)
+    # Rows whose request may have left: only Meta's answer or reports settle them.
+    IN_FLIGHT_STATUSES = (Status.SENDING, Status.UNKNOWN)
 
     # No database constraints on these two: checking them cost about half the time of a
     # million-row materialization (one trigger call per row). The materializer writes both

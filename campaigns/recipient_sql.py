@@ -9,24 +9,29 @@ from .models import SendRecipient
 TABLE = SendRecipient._meta.db_table
 
 
-def update_recipients_from_rows(columns, rows, assignments, condition, params=()):
+def update_recipients_from_rows(
+    columns, rows, assignments, condition, params=(), *, returning=False
+):
     """UPDATE the recipient table joined to a VALUES list whose first column is the id.
 
     `assignments` and `condition` are SQL over the table and `v` (the rows); they may use
     %s placeholders, filled from params in order. Conditions make writes monotonic: a row
-    that moved on since it was read is left alone. Returns the number of rows changed.
+    that moved on since it was read is left alone. Returns the number of rows changed, or
+    with `returning` their ids.
     """
     if not rows:
-        return 0
+        return set() if returning else 0
     placeholders = ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in rows)
     sql = (
         f"WITH v({', '.join(columns)}) AS (VALUES {placeholders}) "
         f"UPDATE {TABLE} SET {assignments} FROM v WHERE {TABLE}.id = v.id AND {condition}"
     )
+    if returning:
+        sql += f" RETURNING {TABLE}.id"
     values = [_adapt(value) for row in rows for value in row] + [_adapt(p) for p in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        return cursor.rowcount
+        return {row[0] for row in cursor.fetchall()} if returning else cursor.rowcount
 
 
 def _adapt(value):

@@ -1,25 +1,27 @@
-"""The recipient queue's state machine: every status change the send engine makes.
+"""The recipient queue's state machine: every status change of a recipient, the send engine's
+and Meta's reports (campaigns.feedback) alike, is one of RECIPIENT_TRANSITIONS.
 
-    queued ──claim──▶ claimed ──mark_sending──▶ sending ──record──▶ sent | failed | unknown
+    queued ──claim──▶ claimed ──mark_sending──▶ sending ──answer_*──▶ sent | failed | unknown
       ▲                 │  (lease expired,          │  (answer: retry)       (queued again)
-      └──── release ────┘   or handed back)         └── lease expired ──▶ unknown
+      └──── release ────┘   or handed back)         └── lease expired: lose ──▶ unknown
     queued | claimed ──skip──▶ skipped (cancelled, stopped, opted out, missing parameter)
+    sending | unknown | sent | delivered ──report_*──▶ sent < delivered < read; failed
 
 A claimed row is held under a lease by one dispatcher and has not been handed to the HTTP
 client: if its holder dies it goes back to the queue, since it was never sent. A row becomes
 `sending` only just before its request leaves, so after a crash the rows that become
 `unknown` are at most the requests that were in flight. Every write is conditional on the
-status (and for a holder's writes, its claim token) it expects, so a status webhook, a stop
-or a recovery that got there first is never undone. Meta's own reports (sent → delivered →
-read) move rows forward in campaigns.feedback.
+statuses its transition moves from (and for a holder's writes, its claim token), so a status
+webhook, a stop or a recovery that got there first is never undone: rows that moved on are
+left alone, by design, and the count moved says how many did not.
 """
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from messaging.errors import RecipientVerdict
@@ -29,6 +31,98 @@ from .recipient_sql import TABLE, update_recipients_from_rows
 
 Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
+
+
+class RecipientTransitionError(Exception):
+    """A recipient status change the table does not name: a bug in its caller."""
+
+
+@dataclass(frozen=True)
+class RecipientTransition:
+    sources: tuple[str, ...]
+    target: str
+
+    @property
+    def allowed(self) -> str:
+        """SQL: the row's status is one this transition moves from."""
+        sources = ", ".join(f"'{source}'" for source in self.sources)
+        return f"{TABLE}.status IN ({sources})"
+
+
+RECIPIENT_TRANSITIONS: dict[str, RecipientTransition] = {
+    # The dispatcher's: a row is claimed, put on the wire, answered.
+    "claim": RecipientTransition((Status.QUEUED,), Status.CLAIMED),
+    "release": RecipientTransition((Status.CLAIMED,), Status.QUEUED),  # never left
+    "mark_sending": RecipientTransition((Status.CLAIMED,), Status.SENDING),
+    "retry": RecipientTransition((Status.SENDING,), Status.QUEUED),  # try later, or handed back
+    "lose": RecipientTransition((Status.SENDING,), Status.UNKNOWN),  # no answer: never resent
+    "answer_sent": RecipientTransition(SendRecipient.IN_FLIGHT_STATUSES, Status.SENT),
+    "answer_failed": RecipientTransition(SendRecipient.IN_FLIGHT_STATUSES, Status.FAILED),
+    # A stop, a cancel, an opt-out or a missing parameter: never on the wire (in flight: a
+    # stop caught the row between its slot and its request, or before its retry).
+    "skip": RecipientTransition(SendRecipient.UNSENT_STATUSES, Status.SKIPPED),
+    "skip_in_flight": RecipientTransition((Status.SENDING,), Status.SKIPPED),
+    # Meta's status reports, forward only: a late `delivered` never overwrites `read`.
+    "report_sent": RecipientTransition(SendRecipient.IN_FLIGHT_STATUSES, Status.SENT),
+    "report_delivered": RecipientTransition(
+        (*SendRecipient.IN_FLIGHT_STATUSES, Status.SENT), Status.DELIVERED
+    ),
+    "report_read": RecipientTransition(
+        (*SendRecipient.IN_FLIGHT_STATUSES, Status.SENT, Status.DELIVERED), Status.READ
+    ),
+    "report_failed": RecipientTransition(
+        (*SendRecipient.IN_FLIGHT_STATUSES, Status.SENT), Status.FAILED
+    ),
+}
+
+
+def _rule(verb: str) -> RecipientTransition:
+    rule = RECIPIENT_TRANSITIONS.get(verb)
+    if rule is None:
+        raise RecipientTransitionError(f"Unknown recipient transition {verb!r}")
+    return rule
+
+
+def transition(verb: str, rows: QuerySet, **changes) -> int:
+    """Move those of `rows` whose status the transition allows, writing `changes` with the
+    status. Returns how many moved."""
+    if "status" in changes:
+        raise RecipientTransitionError("A transition's target is its table's, not the caller's")
+    rule = _rule(verb)
+    changes = {"updated_at": timezone.now(), **changes, "status": rule.target}
+    return rows.filter(status__in=rule.sources).update(**changes)
+
+
+def transition_rows(
+    verb: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple],
+    assignments: str,
+    condition: str = "TRUE",
+    params: Sequence = (),
+    *,
+    others_too: bool = False,
+    returning: bool = False,
+):
+    """transition() for per-row values in one statement (campaigns.recipient_sql): the rows
+    (id first) whose status the transition allows move, with `assignments`. With `others_too`
+    the assignments are written to every row and only the status is conditional (an answer
+    that a status webhook overtook keeps the webhook's status)."""
+    rule = _rule(verb)
+    if others_too:
+        status = f"CASE WHEN {rule.allowed} THEN '{rule.target}' ELSE {TABLE}.status END"
+        condition_sql = condition
+    else:
+        status = f"'{rule.target}'"
+        condition_sql = f"{rule.allowed} AND {condition}"
+    return update_recipients_from_rows(
+        columns,
+        rows,
+        f"status = {status}, updated_at = %s, {assignments}",
+        condition_sql,
+        [timezone.now(), *params],
+        returning=returning,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,34 +151,32 @@ def claim(send_id: int, token: str, size: int, lease_seconds: float) -> list[Sen
         rows = list(
             SendRecipient.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("lead")
-            .filter(send_id=send_id, status=Status.QUEUED)
+            .filter(send_id=send_id, status__in=RECIPIENT_TRANSITIONS["claim"].sources)
             .exclude(next_attempt_at__gt=now)
             .order_by("id")[:size]
         )
-        if rows:
-            SendRecipient.objects.filter(pk__in=[r.pk for r in rows]).update(
-                status=Status.CLAIMED,
-                claim_token=token,
-                lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
-                updated_at=now,
-            )
+        transition(
+            "claim",
+            SendRecipient.objects.filter(pk__in=[r.pk for r in rows]),
+            claim_token=token,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
     return rows
 
 
 def mark_sending(token: str, ids: Sequence[int]) -> set[int]:
     """Claimed rows about to go on the wire become `sending` (an attempt is counted). Returns
     the ids that did: a row a stop skipped meanwhile is no longer the holder's to send."""
-    if not ids:
-        return set()
-    placeholders = ", ".join(["%s"] * len(ids))
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {TABLE} SET status = %s, attempts = attempts + 1, updated_at = %s "
-            f"WHERE id IN ({placeholders}) AND status = %s AND claim_token = %s RETURNING id",
-            [Status.SENDING, now, *ids, Status.CLAIMED, token],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return transition_rows(
+        "mark_sending",
+        ["id"],
+        [(pk,) for pk in ids],
+        "attempts = attempts + 1",
+        f"{TABLE}.claim_token = %s",
+        [token],
+        returning=True,
+    )
 
 
 def renew(send_id: int, token: str, lease_seconds: float) -> None:
@@ -100,37 +192,31 @@ def release(token: str, ids: Iterable[int], skip_reason: str = "") -> None:
     ids = list(ids)
     if not ids:
         return
-    rows = SendRecipient.objects.filter(pk__in=ids, status=Status.CLAIMED, claim_token=token)
+    rows = SendRecipient.objects.filter(pk__in=ids, claim_token=token)
     if skip_reason:
-        rows.update(**_skipped(skip_reason))
+        transition("skip", rows, **_skipped(skip_reason))
     else:
-        rows.update(status=Status.QUEUED, claim_token="", lease_expires_at=None)
+        transition("release", rows, claim_token="", lease_expires_at=None)
 
 
 def skip(ids: Iterable[int], reason: str, *, holder: str) -> None:
     """Rows the holder found it must not send (opted out, a parameter would be empty)."""
     ids = list(ids)
     if ids:
-        SendRecipient.objects.filter(pk__in=ids, status=Status.CLAIMED, claim_token=holder).update(
-            **_skipped(reason)
-        )
+        rows = SendRecipient.objects.filter(pk__in=ids, claim_token=holder)
+        transition("skip", rows, **_skipped(reason))
 
 
 def skip_unsent(send_ids, reason: str) -> int:
     """A cancel or a stop: every row of the sends not yet on the wire is skipped, whoever
     holds it (a holder's later mark_sending finds it gone). Rows in flight keep their course."""
-    return SendRecipient.objects.filter(
-        send_id__in=send_ids, status__in=SendRecipient.UNSENT_STATUSES
-    ).update(**_skipped(reason))
+    return transition(
+        "skip", SendRecipient.objects.filter(send_id__in=send_ids), **_skipped(reason)
+    )
 
 
 def _skipped(reason: str) -> dict:
-    return {
-        "status": Status.SKIPPED,
-        "skip_reason": reason,
-        "error_title": SkipReason(reason).label,
-        "updated_at": timezone.now(),
-    }
+    return {"skip_reason": reason, "error_title": SkipReason(reason).label}
 
 
 def recover_expired(
@@ -143,11 +229,10 @@ def recover_expired(
     expired = SendRecipient.objects.filter(lease_expires_at__lt=now)
     if send_id is not None:
         expired = expired.filter(send_id=send_id)
-    requeued = expired.filter(status=Status.CLAIMED).update(
-        status=Status.QUEUED, claim_token="", lease_expires_at=None, updated_at=now
-    )
-    lost = expired.filter(status=Status.SENDING).update(
-        status=Status.UNKNOWN,
+    requeued = transition("release", expired, claim_token="", lease_expires_at=None, updated_at=now)
+    lost = transition(
+        "lose",
+        expired,
         error_title="The worker sending it stopped before Meta answered.",
         lease_expires_at=None,
         updated_at=now,
@@ -162,64 +247,62 @@ def record(outcomes: Sequence[Outcome], *, stop_reason: str = "") -> None:
     by_kind: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_kind.setdefault(outcome.kind, []).append(outcome)
-    in_flight = f"{TABLE}.status IN ('{Status.SENDING}', '{Status.UNKNOWN}')"
     with transaction.atomic():
         # A status webhook may already have moved the row past `sent`: keep its status.
-        update_recipients_from_rows(
+        transition_rows(
+            "answer_sent",
             ["id", "wamid", "at"],
             [(o.recipient_id, o.wamid, o.at) for o in by_kind.get("sent", [])],
-            f"wamid = v.wamid, sent_at = COALESCE({TABLE}.sent_at, v.at), updated_at = %s, "
-            f"lease_expires_at = NULL, "
-            f"status = CASE WHEN {in_flight} THEN '{Status.SENT}' ELSE {TABLE}.status END",
-            "1 = 1",
-            [now],
+            f"wamid = v.wamid, sent_at = COALESCE({TABLE}.sent_at, v.at), lease_expires_at = NULL",
+            others_too=True,
         )
         retries = by_kind.get("retry", [])
         if stop_reason:
-            _skip_sending([o.recipient_id for o in retries], stop_reason)
+            _skip_in_flight([o.recipient_id for o in retries], stop_reason)
         else:
-            update_recipients_from_rows(
+            transition_rows(
+                "retry",
                 ["id", "retry_at", "code", "title"],
                 [(o.recipient_id, o.retry_at, o.error_code, o.error_title) for o in retries],
-                f"status = '{Status.QUEUED}', next_attempt_at = v.retry_at, updated_at = %s, "
-                "error_code = v.code, error_title = v.title, claim_token = '', "
-                "lease_expires_at = NULL",
-                f"{TABLE}.status = '{Status.SENDING}'",
-                [now],
+                "next_attempt_at = v.retry_at, error_code = v.code, error_title = v.title, "
+                "claim_token = '', lease_expires_at = NULL",
             )
         lost = [o.recipient_id for o in by_kind.get("unknown", [])]
         if lost:
-            SendRecipient.objects.filter(pk__in=lost, status=Status.SENDING).update(
-                status=Status.UNKNOWN,
+            transition(
+                "lose",
+                SendRecipient.objects.filter(pk__in=lost),
                 error_title="No answer from Meta.",
                 lease_expires_at=None,
                 updated_at=now,
             )
         handed_back = [o.recipient_id for o in by_kind.get("requeue", [])]
         if stop_reason:
-            _skip_sending(handed_back, stop_reason)
+            _skip_in_flight(handed_back, stop_reason)
         elif handed_back:
-            SendRecipient.objects.filter(pk__in=handed_back, status=Status.SENDING).update(
-                status=Status.QUEUED,
+            transition(
+                "retry",
+                SendRecipient.objects.filter(pk__in=handed_back),
                 attempts=F("attempts") - 1,
                 claim_token="",
                 lease_expires_at=None,
                 updated_at=now,
             )
-        update_recipients_from_rows(
+        transition_rows(
+            "answer_failed",
             ["id", "code", "title", "detail"],
             [
                 (o.recipient_id, o.error_code, o.error_title, o.error_detail)
                 for o in by_kind.get("failed", [])
             ],
-            f"status = '{Status.FAILED}', error_code = v.code, error_title = v.title, "
-            "error_detail = v.detail, failed_at = %s, updated_at = %s, lease_expires_at = NULL",
-            in_flight,
-            [now, now],
+            "error_code = v.code, error_title = v.title, error_detail = v.detail, "
+            "failed_at = %s, lease_expires_at = NULL",
+            params=[now],
         )
 
 
-def _skip_sending(ids: list[int], reason: str) -> None:
+def _skip_in_flight(ids: list[int], reason: str) -> None:
     """Rows whose request never left (or must not be retried) when the send was stopped."""
     if ids:
-        SendRecipient.objects.filter(pk__in=ids, status=Status.SENDING).update(**_skipped(reason))
+        rows = SendRecipient.objects.filter(pk__in=ids)
+        transition("skip_in_flight", rows, **_skipped(reason))

@@ -24,8 +24,11 @@ from setter.phones import normalize_phone
 
 from . import services
 from .eligibility import Eligible
-from .feedback import _FORWARD_FROM, _IMPLIED_TIMES
+
+# A test send moves as a recipient does on Meta's reports: the recipients' own table.
+from .feedback import _IMPLIED_TIMES, _REPORTS
 from .models import Send, TestPhone, TestSend
+from .recipients import RECIPIENT_TRANSITIONS
 from .rendering import MissingParameter, compile_parameters, render_body, sender_of
 
 logger = logging.getLogger(__name__)
@@ -196,9 +199,10 @@ def ingest_test_statuses(updates: list) -> tuple[int, list]:
             others.append(update)
             continue
         pk = update.callback_data.removeprefix(CALLBACK_PREFIX)
-        sources = _FORWARD_FROM.get(update.status)
-        if not pk.isdigit() or sources is None:
+        report = _REPORTS.get(update.status)
+        if not pk.isdigit() or report is None:
             continue
+        sources = RECIPIENT_TRANSITIONS[report].sources
         fields = {
             column: Coalesce(F(column), Value(update.timestamp))
             for column in _IMPLIED_TIMES[update.status]
