@@ -20,25 +20,10 @@ from setter.ids import pk_from_text
 
 from .models import Send, SendRecipient
 from .recipient_sql import TABLE
-from .recipients import transition_rows
+from .recipients import IMPLIED_TIMES, REPORTED_STATUS_TRANSITIONS, transition_rows
 
 logger = logging.getLogger(__name__)
 Status = SendRecipient.Status
-
-# For each reported status: the recipient transition it is.
-_REPORTS = {
-    Status.SENT: "report_sent",
-    Status.DELIVERED: "report_delivered",
-    Status.READ: "report_read",
-    Status.FAILED: "report_failed",
-}
-# Timestamps a status implies: `read` means delivered and sent too.
-_IMPLIED_TIMES = {
-    Status.SENT: ("sent_at",),
-    Status.DELIVERED: ("sent_at", "delivered_at"),
-    Status.READ: ("sent_at", "delivered_at", "read_at"),
-    Status.FAILED: ("failed_at",),
-}
 
 
 class StatusUpdate(NamedTuple):
@@ -59,19 +44,19 @@ class Ingested(NamedTuple):
 
 def ingest_statuses(updates: list[StatusUpdate]) -> Ingested:
     """Apply a batch of status reports, and act on the verdict of each failure."""
-    updates = [u for u in updates if u.status in _REPORTS]
+    updates = [u for u in updates if u.status in REPORTED_STATUS_TRANSITIONS]
     if not updates:
         return Ingested(0, 0)
     resolved = _resolve_recipients(updates)
     changed = 0
-    for status, report in _REPORTS.items():
+    for status, report in REPORTED_STATUS_TRANSITIONS.items():
         rows = [
             (resolved[u], u.wamid, u.timestamp, u.error_code, u.error_title, u.error_detail)
             for u in updates
             if u.status == status and u in resolved
         ]
         times = ", ".join(
-            f"{column} = COALESCE({TABLE}.{column}, v.at)" for column in _IMPLIED_TIMES[status]
+            f"{column} = COALESCE({TABLE}.{column}, v.at)" for column in IMPLIED_TIMES[status]
         )
         errors = (
             ", error_code = v.code, error_title = v.title, error_detail = v.detail"

@@ -75,6 +75,21 @@ RECIPIENT_TRANSITIONS: dict[str, RecipientTransition] = {
     ),
 }
 
+# Meta's reports (feedback and test sends alike): the transition each reported status is.
+REPORTED_STATUS_TRANSITIONS = {
+    Status.SENT: "report_sent",
+    Status.DELIVERED: "report_delivered",
+    Status.READ: "report_read",
+    Status.FAILED: "report_failed",
+}
+# Timestamps a status implies: `read` means delivered and sent too.
+IMPLIED_TIMES = {
+    Status.SENT: ("sent_at",),
+    Status.DELIVERED: ("sent_at", "delivered_at"),
+    Status.READ: ("sent_at", "delivered_at", "read_at"),
+    Status.FAILED: ("failed_at",),
+}
+
 
 def _rule(verb: str) -> RecipientTransition:
     rule = RECIPIENT_TRANSITIONS.get(verb)

@@ -26,9 +26,8 @@ from . import services
 from .eligibility import Eligible
 
 # A test send moves as a recipient does on Meta's reports: the recipients' own table.
-from .feedback import _IMPLIED_TIMES, _REPORTS
 from .models import Send, TestPhone, TestSend
-from .recipients import RECIPIENT_TRANSITIONS
+from .recipients import IMPLIED_TIMES, RECIPIENT_TRANSITIONS, REPORTED_STATUS_TRANSITIONS
 from .rendering import MissingParameter, compile_parameters, render_body, sender_of
 
 logger = logging.getLogger(__name__)
@@ -199,13 +198,13 @@ def ingest_test_statuses(updates: list) -> tuple[int, list]:
             others.append(update)
             continue
         pk = update.callback_data.removeprefix(CALLBACK_PREFIX)
-        report = _REPORTS.get(update.status)
+        report = REPORTED_STATUS_TRANSITIONS.get(update.status)
         if not pk.isdigit() or report is None:
             continue
         sources = RECIPIENT_TRANSITIONS[report].sources
         fields = {
             column: Coalesce(F(column), Value(update.timestamp))
-            for column in _IMPLIED_TIMES[update.status]
+            for column in IMPLIED_TIMES[update.status]
         }
         if update.status == Status.FAILED:
             fields |= {
