@@ -177,8 +177,9 @@ class OptOut(models.Model):
         MANUAL = "manual", "Added by staff"
         API = "api", "API"
 
+    # No index of its own: unique_opt_out leads with the organization and serves its lookups.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="opt_outs"
+        Organization, on_delete=models.CASCADE, related_name="opt_outs", db_index=False
     )
     phone_e164 = models.CharField(max_length=20)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ALL)
