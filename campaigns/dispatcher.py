@@ -242,7 +242,7 @@ class DispatchRun:
             self.send.pk, self.token, self.batch_size, settings.DISPATCH_LEASE_SECONDS
         )
         incomplete = []
-        for row in self._drop_opted_out(rows):
+        for row in self._drop_no_longer_eligible(rows):
             try:
                 self.held.append((row, self.render_parameters(row.lead)))
             except MissingParameter:
@@ -250,19 +250,23 @@ class DispatchRun:
         # A message with a hole in it never reaches a customer.
         recipients.skip(incomplete, SkipReason.MISSING_PARAMETER, holder=self.token)
 
-    def _drop_opted_out(self, rows: list[SendRecipient]) -> list[SendRecipient]:
-        """Honour a STOP that arrived after materialization: those recipients are skipped."""
-        if not rows:
-            return rows
-        opted_out = eligibility.opted_out_phones(self.send, [r.phone_e164 for r in rows])
-        if not opted_out:
-            return rows
-        recipients.skip(
-            [r.pk for r in rows if r.phone_e164 in opted_out],
-            SkipReason.OPTED_OUT,
-            holder=self.token,
-        )
-        return [r for r in rows if r.phone_e164 not in opted_out]
+    def _drop_no_longer_eligible(self, rows: list[SendRecipient]) -> list[SendRecipient]:
+        """Honour what changed since materialization: a STOP that arrived, or a message
+        another campaign sent that puts the phone at the frequency cap. Those rows are
+        skipped, with their reason."""
+        for reason, re_check in (
+            (SkipReason.OPTED_OUT, eligibility.opted_out_phones),
+            (SkipReason.FREQUENCY_CAP, eligibility.capped_phones),
+        ):
+            if not rows:
+                return rows
+            dropped = re_check(self.send, [r.phone_e164 for r in rows])
+            if dropped:
+                recipients.skip(
+                    [r.pk for r in rows if r.phone_e164 in dropped], reason, holder=self.token
+                )
+                rows = [r for r in rows if r.phone_e164 not in dropped]
+        return rows
 
     def _hand_out(self) -> float:
         """Take the next moment's slots for held rows and start their deliveries. Returns

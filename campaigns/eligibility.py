@@ -8,7 +8,10 @@ ok — a UTILITY send may also reach US numbers (`ineligible_geo`), a MARKETING 
 answers 131049) — minus the organization's opt-outs (ALL stops every send, MARKETING only
 MARKETING ones), the send's latest audience-filter event applied, its event filter applied
 relative to the fire time, and one lead per phone (the lowest id), so a phone in two segments
-of the campaign gets one message.
+of the campaign gets one message. A phone the organization's frequency cap holds (issue 16.3:
+already N messages in the D days before the fire time) stays in the set, marked `held`: the
+materializer writes it skipped with reason frequency_cap, so it is counted and shown, and
+the gate and the dry run count it apart.
 
 One row per phone is DISTINCT ON over the membership branches, not `IN (SELECT MIN(id) …
 GROUP BY)` over a CTE scanned twice: planned without statistics (a fresh import, autovacuum
@@ -20,6 +23,7 @@ row holding the minimum.
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -30,13 +34,20 @@ from audiences.models import Lead, LeadEvent, OptOut
 from audiences.segments import member_branches
 from messaging.models import Category
 
-from .models import AudienceFilterEvent, Campaign, Send
+from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
 
 NO_FILTER_EVENT_REASON = (
     "No recipients: the send's audience filter is on, but no filter event arrived before the "
     "deadline."
 )
 COLUMNS = ("id", "phone_e164", "limited_reporting")
+# What a message already sent in the cap's window is: on the wire, whatever Meta said since.
+CAP_COUNTED_STATUSES = (
+    SendRecipient.Status.SENT,
+    SendRecipient.Status.DELIVERED,
+    SendRecipient.Status.READ,
+    SendRecipient.Status.UNKNOWN,
+)
 
 
 def reachable_statuses(category: str) -> list[str]:
@@ -64,6 +75,85 @@ def opted_out_phones(send: Send, phones: list[str]) -> set[str]:
     recipients claimed after a STOP that arrived since materialization."""
     stopping = opt_outs(send.campaign.organization_id, stopping_scopes(send.category))
     return set(stopping.filter(phone_e164__in=phones).values_list("phone_e164", flat=True))
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most `messages` messages per phone in the `days` before `fire_at`, counting the
+    organization's other sends of the capped categories (marketing; utility too if the
+    organization says so)."""
+
+    organization_id: int
+    messages: int
+    days: int
+    categories: tuple[str, ...]
+    fire_at: dt.datetime
+    send_id: int | None
+
+    @classmethod
+    def of(cls, campaign: Campaign, category: str, fire_at: dt.datetime, send_id: int | None):
+        """The cap a send of `category` is under, or None (no cap, or not a capped category)."""
+        organization = campaign.organization
+        if not organization.frequency_cap_messages:
+            return None
+        categories = (Category.MARKETING,)
+        if organization.frequency_cap_utility:
+            categories = (Category.MARKETING, Category.UTILITY)
+        if category not in categories:
+            return None
+        return cls(
+            organization.pk,
+            organization.frequency_cap_messages,
+            organization.frequency_cap_days,
+            categories,
+            fire_at,
+            send_id,
+        )
+
+    def reached_sql(self, phones: list[str] | None = None) -> tuple[str, list]:
+        """SQL of the phones the cap holds (one column, phone_e164), among `phones` if given.
+
+        Set-based: one aggregate over the recipients of the organization's sends, which the
+        (send, phone) unique index serves; the send being decided is not counted."""
+        recipient = SendRecipient._meta.db_table
+        send = Send._meta.db_table
+        campaign = Campaign._meta.db_table
+        statuses = ", ".join(["%s"] * len(CAP_COUNTED_STATUSES))
+        categories = ", ".join(["%s"] * len(self.categories))
+        params: list = [
+            self.organization_id,
+            *self.categories,
+            self.send_id or 0,
+            *CAP_COUNTED_STATUSES,
+            self.fire_at - dt.timedelta(days=self.days),
+        ]
+        among = ""
+        if phones is not None:
+            among = f" AND r.phone_e164 IN ({', '.join(['%s'] * len(phones))})"
+            params.extend(phones)
+        params.append(self.messages)
+        return (
+            f"SELECT r.phone_e164 FROM {recipient} r "
+            f"JOIN {send} s ON s.id = r.send_id JOIN {campaign} c ON c.id = s.campaign_id "
+            f"WHERE c.organization_id = %s AND s.category IN ({categories}) AND s.id <> %s "
+            f"AND r.status IN ({statuses}) AND COALESCE(r.sent_at, r.updated_at) > %s{among} "
+            "GROUP BY r.phone_e164 HAVING COUNT(*) >= %s"
+        ), params
+
+    def reached_among(self, phones: list[str]) -> set[str]:
+        if not phones:
+            return set()
+        sql, params = self.reached_sql(phones)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row[0] for row in cursor.fetchall()}
+
+
+def capped_phones(send: Send, phones: list[str]) -> set[str]:
+    """Which of these phones the frequency cap now holds: the dispatcher's re-check, for a
+    message another campaign sent them since this send materialized."""
+    cap = FrequencyCap.of(send.campaign, send.category, send.scheduled_for, send.pk)
+    return cap.reached_among(phones) if cap else set()
 
 
 @dataclass(frozen=True)
@@ -98,6 +188,7 @@ class Eligible:
     category: str
     filter_event: AudienceFilterEvent | None = None
     event_filter: EventFilter | None = None
+    cap: FrequencyCap | None = None
     reason: str = ""
 
     @classmethod
@@ -112,13 +203,14 @@ class Eligible:
                 send.event_filter_within_minutes,
                 send.scheduled_for,
             )
-        eligible = cls(send.campaign, send.category, event_filter=event_filter)
+        cap = FrequencyCap.of(send.campaign, send.category, send.scheduled_for, send.pk)
+        eligible = cls(send.campaign, send.category, event_filter=event_filter, cap=cap)
         if send.audience_filter_mode != Send.AudienceFilterMode.WEBHOOK_FILTERED:
             return eligible
         latest = send.filter_events.order_by("-received_at", "-id").first()
         if latest is None:
             return cls(send.campaign, send.category, reason=NO_FILTER_EVENT_REASON)
-        return cls(send.campaign, send.category, latest, event_filter)
+        return cls(send.campaign, send.category, latest, event_filter, cap)
 
     def branches(self) -> list[QuerySet[Lead]]:
         """Each membership branch with the rule applied: a lead once per branch it is in."""
@@ -158,8 +250,19 @@ class Eligible:
         return f"SELECT {source} WHERE f.id = %s", [self.filter_event.pk]
 
     def sql(self) -> tuple[str, list]:
-        """SQL of the eligible set, one row per phone (id, phone_e164, limited_reporting), and
-        its parameters (%s placeholders), for the materializer and the dry run to wrap."""
+        """SQL of the eligible set, one row per phone (id, phone_e164, limited_reporting, held)
+        and its parameters (%s placeholders), for the materializer and the dry run to wrap.
+        `held` is the SkipReason that keeps the row from the wire ('' for none)."""
+        members, params = self._one_per_phone()
+        if self.cap is None:
+            return f"SELECT e.*, '' AS held FROM ({members}) e", params
+        reached, cap_params = self.cap.reached_sql()
+        return (
+            "SELECT e.*, CASE WHEN c.phone_e164 IS NULL THEN '' ELSE %s END AS held "
+            f"FROM ({members}) e LEFT JOIN ({reached}) c ON c.phone_e164 = e.phone_e164"
+        ), [SendRecipient.SkipReason.FREQUENCY_CAP, *params, *cap_params]
+
+    def _one_per_phone(self) -> tuple[str, list]:
         parts, params = [], []
         for branch in self.branches():
             try:
@@ -182,25 +285,35 @@ class Eligible:
         ), params
 
     def count(self) -> int:
-        """How many phones the send reaches."""
-        return self.summary()[0]
+        """How many phones the send messages (the cap's held ones not counted)."""
+        return self.summary().count
 
-    def summary(self) -> tuple[int, int]:
-        """(phones reached, of which in regions where Meta reports little), in one query."""
+    def summary(self) -> "EligibleSummary":
+        """The phones messaged, of which in regions where Meta reports little, and the phones
+        the frequency cap holds, in one query."""
         sql, params = self.sql()
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT COUNT(*), "
-                "COALESCE(SUM(CASE WHEN r.limited_reporting THEN 1 ELSE 0 END), 0) "
+                "SELECT COALESCE(SUM(CASE WHEN r.held = '' THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(CASE WHEN r.held = '' AND r.limited_reporting THEN 1 ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN r.held = '' THEN 0 ELSE 1 END), 0) "
                 f"FROM ({sql}) r",
                 params,
             )
-            count, limited = cursor.fetchone()
-        return count, limited
+            return EligibleSummary(*cursor.fetchone())
 
     def first_lead_ids(self, limit: int) -> list[int]:
-        """The lowest lead ids of the set: the dry run's sample."""
+        """The lowest lead ids of the set that the send would message: the dry run's sample."""
         sql, params = self.sql()
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT r.id FROM ({sql}) r ORDER BY r.id LIMIT %s", [*params, limit])
+            cursor.execute(
+                f"SELECT r.id FROM ({sql}) r WHERE r.held = '' ORDER BY r.id LIMIT %s",
+                [*params, limit],
+            )
             return [row[0] for row in cursor.fetchall()]
+
+
+class EligibleSummary(NamedTuple):
+    count: int
+    limited_reporting: int
+    held_by_cap: int

@@ -41,11 +41,22 @@ def _insert_sql(eligible: Eligible, send: Send):
         "send_id, lead_id, phone_e164, limited_reporting, status, wamid, attempts, "
         "error_code, error_title, error_detail, skip_reason, claim_token, queued_at, updated_at"
     )
+    # A row the frequency cap holds is written skipped, with its reason, so it is counted.
     select = (
-        "SELECT %s, r.id, r.phone_e164, r.limited_reporting, %s, '', 0, '', '', "
-        f"'', '', '', %s, %s FROM ({recipients}) r"
+        "SELECT %s, r.id, r.phone_e164, r.limited_reporting, "
+        "CASE WHEN r.held = '' THEN %s ELSE %s END, '', 0, '', "
+        "CASE WHEN r.held = '' THEN '' ELSE %s END, '', r.held, '', %s, %s "
+        f"FROM ({recipients}) r"
     )
-    params = [send.pk, SendRecipient.Status.QUEUED, now, now, *params]
+    params = [
+        send.pk,
+        SendRecipient.Status.QUEUED,
+        SendRecipient.Status.SKIPPED,
+        SendRecipient.SkipReason.FREQUENCY_CAP.label,
+        now,
+        now,
+        *params,
+    ]
     table = SendRecipient._meta.db_table
     if connection.vendor == "postgresql":
         return (
@@ -135,6 +146,7 @@ class SendPreview(NamedTuple):
     limited_reporting_count: int
     sample: list[PreviewMessage]
     reason: str = ""
+    held_by_cap: int = 0  # eligible phones the frequency cap keeps from this send
 
 
 def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
@@ -147,7 +159,7 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
     if eligible.reason:
         return SendPreview(0, 0, [], eligible.reason)
     statistics.analyze_unanalysed()
-    count, limited = eligible.summary()
+    count, limited, held_by_cap = eligible.summary()
     lead_ids = eligible.first_lead_ids(sample_size)
     leads = Lead.objects.in_bulk(lead_ids)
     render_parameters = compile_parameters(send.parameter_mapping, sender=sender_of(send.campaign))
@@ -161,7 +173,7 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
             continue
         text = render_body(send.template.body_text, parameters)
         sample.append(PreviewMessage(lead.phone_e164, parameters, text))
-    return SendPreview(count, limited, sample)
+    return SendPreview(count, limited, sample, held_by_cap=held_by_cap)
 
 
 def due_send_ids(now: dt.datetime | None = None) -> list[int]:

@@ -222,6 +222,7 @@ class SendRecipient(models.Model):
         CANCELLED = "cancelled", "Campaign cancelled"
         STOPPED = "stopped", "Campaign stopped"
         MISSING_PARAMETER = "missing_parameter", "A template parameter would be empty"
+        FREQUENCY_CAP = "frequency_cap", "The organization's frequency cap was reached"
 
     # Rows a dispatcher may still send, held or not: a stop skips them, a pause keeps them.
     UNSENT_STATUSES = (Status.QUEUED, Status.CLAIMED)

@@ -1,6 +1,7 @@
 """Tenancy: organizations, who belongs to them, and the credentials partners use to reach them."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -16,6 +17,29 @@ class Organization(models.Model):
         choices=InboundAuthMode.choices,
         default=InboundAuthMode.API_KEY,
         help_text="How partners authenticate the inbound webhooks (audience filter, lead events).",
+    )
+    # Issue 16.3: a phone gets at most this many messages in any rolling window of
+    # `frequency_cap_days`, across all the organization's campaigns. Off when empty.
+    frequency_cap_messages = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        verbose_name="frequency cap (messages)",
+        help_text=(
+            "At most this many marketing messages per phone in the rolling window below, across "
+            "all campaigns; recipients over it are skipped with reason frequency_cap. Empty: no cap."
+        ),
+    )
+    frequency_cap_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        verbose_name="frequency cap window (days)",
+        help_text="The rolling window of the frequency cap, in days before each send's fire time.",
+    )
+    frequency_cap_utility = models.BooleanField(
+        default=False,
+        verbose_name="cap utility sends too",
+        help_text="Utility sends are not capped (nor counted) unless this is on.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
