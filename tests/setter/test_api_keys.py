@@ -1,7 +1,8 @@
 import pytest
+from django.urls import reverse
 
 from setter import services
-from setter.models import ApiKey
+from setter.models import ApiKey, WebhookSigningKey
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +61,39 @@ def test_signature_of_another_organization_does_not_verify():
     assert not services.verify_signature(
         org_a, body, "sha256=" + services.sign_body(key_b.secret, body)
     )
+
+
+@pytest.mark.parametrize(
+    "model,url_name,shown",
+    [
+        (ApiKey, "setter_apikey", "New API key: "),
+        (WebhookSigningKey, "setter_webhooksigningkey", "New signing secret: "),
+    ],
+)
+def test_the_admin_shows_a_new_credential_once_and_revokes_it(admin_client, model, url_name, shown):
+    org = OrganizationFactory()
+
+    response = admin_client.post(
+        reverse(f"admin:{url_name}_add"), {"organization": org.pk, "name": "partner"}, follow=True
+    )
+
+    [message] = [str(m) for m in response.context["messages"] if str(m).startswith(shown)]
+    secret = message.removeprefix(shown).split(" — ")[0]
+    credential = model.objects.get(organization=org, name="partner")
+    if model is ApiKey:
+        assert services.authenticate_api_key(secret) == credential
+        assert secret not in {credential.key_hash, credential.prefix}
+    else:
+        assert credential.secret == secret
+    listing = admin_client.get(reverse(f"admin:{url_name}_changelist"))
+    assert secret not in listing.content.decode()
+
+    response = admin_client.post(
+        reverse(f"admin:{url_name}_changelist"),
+        {"action": "revoke", "_selected_action": [credential.pk]},
+        follow=True,
+    )
+
+    credential.refresh_from_db()
+    assert credential.revoked_at is not None
+    assert any("Revoked 1 " in str(m) for m in response.context["messages"])
