@@ -149,6 +149,16 @@ def _transition_action(action: str):
     return admin.action(description=f"{label} selected campaigns")(run)
 
 
+def _list_figure(stage: str, description: str):
+    """A campaign-list column: how many of the campaign's recipients reached `stage`."""
+
+    @admin.display(description=description)
+    def column(self, campaign):
+        return f"{getattr(selectors.list_stats_of(campaign), stage):,}"
+
+    return column
+
+
 @admin.register(Campaign)
 class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
     form = CampaignForm
@@ -211,25 +221,11 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             f"{utc:%Y-%m-%d %H:%M}",
         )
 
-    @admin.display(description="Recipients")
-    def recipients(self, campaign):
-        return f"{selectors.list_stats_of(campaign).recipients:,}"
-
-    @admin.display(description="Sent")
-    def sent(self, campaign):
-        return f"{selectors.list_stats_of(campaign).sent:,}"
-
-    @admin.display(description="Delivered")
-    def delivered(self, campaign):
-        return f"{selectors.list_stats_of(campaign).delivered:,}"
-
-    @admin.display(description="Read")
-    def read(self, campaign):
-        return f"{selectors.list_stats_of(campaign).read:,}"
-
-    @admin.display(description="Failed")
-    def failed(self, campaign):
-        return f"{selectors.list_stats_of(campaign).failed:,}"
+    recipients = _list_figure("recipients", "Recipients")
+    sent = _list_figure("sent", "Sent")
+    delivered = _list_figure("delivered", "Delivered")
+    read = _list_figure("read", "Read")
+    failed = _list_figure("failed", "Failed")
 
     @admin.display(description="Read rate")
     def read_rate(self, campaign):
