@@ -450,7 +450,7 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
     run = DispatchRun(send, slice_seconds or settings.DISPATCH_SLICE_SECONDS)
     more_work = run.run()
     if run.pause_reason:
-        sends.pause_for_send_level_error(send, run.pause_reason)
+        sends.pause_automatically(send, run.pause_reason)
         return False
     sends.settle_send(send_id)
     return more_work

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import recipients, services
+from . import events, recipients, services
 from .models import Campaign, Send, SendRecipient
 
 logger = logging.getLogger(__name__)
@@ -155,14 +155,18 @@ def _end_send(send: Send, action: str, now) -> str:
     return status
 
 
-def pause_for_send_level_error(send: Send, reason: str) -> None:
-    """An error that would fail every recipient (template, token, account) pauses the
-    campaign with the reason for the marketer instead of burning through the audience."""
+def pause_automatically(send: Send, reason: str) -> None:
+    """The engine pauses the send's campaign by itself: an error that would fail every
+    recipient (template, token, account), or the quality guard. The marketer sees the reason
+    on the send and the campaign, partners get `send.paused`; resuming is theirs to do."""
     message = f"Paused automatically: {reason}"
-    Send.objects.filter(pk=send.pk).update(status_reason=message)
-    campaign = Campaign.objects.get(pk=send.campaign_id)
-    if campaign.status in Campaign.ACTIVE_STATUSES:
-        services.transition_campaign(campaign, "pause", reason=message)
+    with transaction.atomic():
+        Send.objects.filter(pk=send.pk).update(status_reason=message)
+        send.status_reason = message
+        campaign = Campaign.objects.get(pk=send.campaign_id)
+        if campaign.status in Campaign.ACTIVE_STATUSES:
+            services.transition_campaign(campaign, "pause", reason=message)
+            events.send_paused(send, reason)
     logger.warning(
         "send paused",
         extra={"campaign_id": send.campaign_id, "send_id": send.pk, "reason": reason},

@@ -25,14 +25,18 @@ class ProductPolicy(models.TextChoices):
 class WhatsAppNumber(models.Model):
     class MessagingLimit(models.TextChoices):
         # Meta's messaging_limit_tier values: unique recipients per rolling 24 hours.
+        TIER_50 = "TIER_50", "50 recipients / 24 h"
         TIER_250 = "TIER_250", "250 recipients / 24 h"
+        TIER_1K = "TIER_1K", "1,000 recipients / 24 h"
         TIER_2K = "TIER_2K", "2,000 recipients / 24 h"
         TIER_10K = "TIER_10K", "10,000 recipients / 24 h"
         TIER_100K = "TIER_100K", "100,000 recipients / 24 h"
         TIER_UNLIMITED = "TIER_UNLIMITED", "Unlimited"
 
     LIMIT_COUNTS = {
+        MessagingLimit.TIER_50: 50,
         MessagingLimit.TIER_250: 250,
+        MessagingLimit.TIER_1K: 1_000,
         MessagingLimit.TIER_2K: 2_000,
         MessagingLimit.TIER_10K: 10_000,
         MessagingLimit.TIER_100K: 100_000,
@@ -60,6 +64,9 @@ class WhatsAppNumber(models.Model):
         help_text="The WABA accepted the Marketing Messages Lite terms in Meta's App Dashboard.",
     )
     quality_rating = models.CharField(max_length=16, blank=True)
+    # The latest phone_number_quality_update event (FLAGGED, UNFLAGGED, UPGRADE, …) and when.
+    quality_event = models.CharField(max_length=32, blank=True)
+    quality_event_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

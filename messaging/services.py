@@ -8,6 +8,7 @@ template, or a tier too small for the audience, blocks a send before it fires).
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -41,9 +42,9 @@ NEUTRAL_TEMPLATE_EVENTS = {"FLAGGED"}
 # Meta tiers we do not model map to the nearest one we do: TIER_1K numbers became 2K in
 # Meta's 2025 limit change; TIER_50 is below our lowest tier.
 MESSAGING_TIERS = {
-    "TIER_50": Tier.TIER_250,
+    "TIER_50": Tier.TIER_50,
     "TIER_250": Tier.TIER_250,
-    "TIER_1K": Tier.TIER_2K,
+    "TIER_1K": Tier.TIER_1K,
     "TIER_2K": Tier.TIER_2K,
     "TIER_10K": Tier.TIER_10K,
     "TIER_100K": Tier.TIER_100K,
@@ -239,3 +240,62 @@ def apply_template_status_update(value: dict, waba_id: str | None = None) -> int
     if matches is None:
         return 0
     return matches.exclude(status=status).update(status=status, updated_at=timezone.now())
+
+
+# phone_number_quality_update events (Meta's webhook reference).
+QUALITY_EVENTS = frozenset(
+    {"DOWNGRADE", "FLAGGED", "ONBOARDING", "THROUGHPUT_UPGRADE", "UNFLAGGED", "UPGRADE"}
+)
+# Quality that pauses the number's campaigns: a flag from the webhook, RED from the Graph API.
+DEGRADED_QUALITY = frozenset({"FLAGGED", "RED"})
+
+
+class QualityUpdate(NamedTuple):
+    number: WhatsAppNumber
+    event: str
+    changed: list[str]
+
+    @property
+    def degraded(self) -> bool:
+        return self.event in DEGRADED_QUALITY
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def apply_quality_update(value: dict, *, waba_id: str) -> QualityUpdate | None:
+    """Apply one `phone_number_quality_update` webhook value to its number: the event and the
+    messaging limit Meta now applies. The number is found by its WABA (the entry's id) and
+    its display number, as Meta names it in this webhook. None when it is not ours.
+
+    An unknown event or tier is refused loudly (logged, the number left as it was), never
+    guessed at: a wrong limit would let the gate overshoot Meta's."""
+    display = _digits(str(value.get("display_phone_number") or ""))
+    event = str(value.get("event") or "").upper()
+    if event not in QUALITY_EVENTS:
+        logger.warning("unknown phone_number_quality_update event %r ignored", event)
+        return None
+    number = next(
+        (
+            candidate
+            for candidate in WhatsAppNumber.objects.filter(waba_id=waba_id)
+            if display and _digits(candidate.display_phone_number) == display
+        ),
+        None,
+    )
+    if number is None:
+        return None
+    changed = ["quality_event", "quality_event_at"]
+    number.quality_event, number.quality_event_at = event, timezone.now()
+    tier_name = str(
+        value.get("max_daily_conversations_per_business") or value.get("current_limit") or ""
+    )
+    tier = MESSAGING_TIERS.get(tier_name)
+    if tier is None and tier_name not in ("", "TIER_NOT_SET"):
+        logger.warning("unknown messaging limit tier %r of %s ignored", tier_name, number)
+    if tier is not None and tier != number.messaging_limit:
+        number.messaging_limit = tier
+        changed.append("messaging_limit")
+    number.save(update_fields=changed)
+    return QualityUpdate(number, event, changed)

@@ -20,6 +20,7 @@ class EventType(models.TextChoices):
     CAMPAIGN_STOPPED = "campaign.stopped", "Campaign stopped"
     SEND_STARTED = "send.started", "Send started"
     SEND_COMPLETED = "send.completed", "Send completed"
+    SEND_PAUSED = "send.paused", "Send paused by the engine"
 
 
 class WebhookEndpoint(models.Model):

@@ -47,6 +47,16 @@ def status_changed(sender, *, obj: Campaign | Send, previous_status: str, **kwar
         emit_event(campaign.organization_id, event_type, lambda: _payload(event_type, obj))
 
 
+def send_paused(sender, *, send: Send, reason: str, **kwargs) -> None:
+    """The engine paused the send's campaign by itself (a send-level error, the quality
+    guard): partners hear it with the reason, inside the pausing transaction."""
+    emit_event(
+        send.campaign.organization_id,
+        EventType.SEND_PAUSED,
+        lambda: {**_payload(EventType.SEND_PAUSED, send), "reason": reason},
+    )
+
+
 def _payload(event_type: str, obj: Campaign | Send) -> dict:
     """Seed 003's event shape: the type, the object with its status and stats, the instant."""
     if isinstance(obj, Campaign):

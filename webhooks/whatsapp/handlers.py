@@ -14,10 +14,11 @@ from audiences.models import OptOut
 from audiences.optouts import lift_marketing_opt_out, record_opt_out
 from campaigns.feedback import StatusUpdate, ingest_statuses
 from campaigns.models import SendRecipient
+from campaigns.quality_guard import pause_for_number_quality
 from campaigns.testsends import ingest_test_statuses
 from messaging.keywords import is_stop_message
 from messaging.models import WhatsAppNumber
-from messaging.services import apply_template_status_update
+from messaging.services import apply_quality_update, apply_template_status_update
 from setter.instants import in_supported_range
 from setter.phones import canonical_or_normalized
 from webhooks.services import record_rejected_statuses
@@ -73,6 +74,11 @@ def _handle_change(change, waba_id: str, statuses: list, counts: Counter) -> Non
         _handle_preferences(phone_number_id, _list(value.get("user_preferences")), counts)
     elif field == "message_template_status_update":
         counts["template_updates"] += apply_template_status_update(value, waba_id=waba_id)
+    elif field == "phone_number_quality_update":
+        update = apply_quality_update(value, waba_id=waba_id)
+        counts["quality_updates"] += update is not None
+        if update is not None and update.degraded:
+            counts["paused_sends"] += len(pause_for_number_quality(update.number, update.event))
     else:
         counts["ignored"] += 1
 

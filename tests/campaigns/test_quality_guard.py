@@ -1,0 +1,196 @@
+"""The quality guard (issue 16.4): Meta's phone_number_quality_update webhook keeps the number's
+messaging limit and quality event current, and a FLAGGED number pauses every active campaign on
+it, with the reason shown and a `send.paused` event, until the marketer resumes it."""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from campaigns import dispatcher, services
+from campaigns import sends as send_lifecycle
+from campaigns.materializer import materialize_send
+from campaigns.models import Campaign, Send, SendRecipient
+from messaging.models import WhatsAppNumber
+from tests.factories import (
+    AudienceFactory,
+    CampaignFactory,
+    LeadFactory,
+    SendFactory,
+    WhatsAppNumberFactory,
+)
+from tests.support import META_WEBHOOKS
+from webhooks.models import EventType, WebhookDelivery
+from webhooks.outbound import services as outbound
+
+FIXTURES = META_WEBHOOKS.parent / "phone_number_quality_update.json"
+Tier = WhatsAppNumber.MessagingLimit
+
+
+def quality_update(variant: str, number: WhatsAppNumber, **value_fields) -> dict:
+    """The fixture's payload, about `number` (its WABA as the entry, its display number)."""
+    payload = json.loads(FIXTURES.read_text())[variant]
+    payload["entry"][0]["id"] = number.waba_id
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["display_phone_number"] = "".join(c for c in number.display_phone_number if c.isdigit())
+    value.update(value_fields)
+    return payload
+
+
+def post(client, payload):
+    body = json.dumps(payload).encode()
+    digest = hmac.new(settings.WHATSAPP_APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = client.post(
+        "/webhooks/whatsapp",
+        body,
+        content_type="application/json",
+        headers={"X-Hub-Signature-256": f"sha256={digest}"},
+    )
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def flaggable(number):
+    """The sandbox's number, written as Meta's Graph API shows it, at the 10K tier."""
+    WhatsAppNumber.objects.filter(pk=number.pk).update(
+        display_phone_number="+1 555-078-3881", messaging_limit=Tier.TIER_10K
+    )
+    number.refresh_from_db()
+    return number
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "variant,event,tier",
+    [
+        ("flagged", "FLAGGED", Tier.TIER_2K),
+        ("downgrade", "DOWNGRADE", Tier.TIER_250),
+        ("upgrade_limit_only", "UPGRADE", Tier.TIER_50),
+    ],
+)
+def test_the_webhook_keeps_the_numbers_limit_and_quality_event(
+    client, flaggable, variant, event, tier
+):
+    post(client, quality_update(variant, flaggable))
+
+    flaggable.refresh_from_db()
+    assert flaggable.quality_event == event
+    assert flaggable.quality_event_at is not None
+    assert flaggable.messaging_limit == tier
+    assert (
+        flaggable.messaging_limit_count == {"TIER_2K": 2000, "TIER_250": 250, "TIER_50": 50}[tier]
+    )
+
+
+@pytest.mark.django_db
+def test_an_unknown_tier_or_event_is_refused_loudly_and_changes_nothing(client, flaggable, caplog):
+    with caplog.at_level(logging.WARNING):
+        post(
+            client,
+            quality_update("downgrade", flaggable, max_daily_conversations_per_business="TIER_7K"),
+        )
+        post(client, quality_update("downgrade", flaggable, event="SOMETHING_NEW"))
+
+    flaggable.refresh_from_db()
+    assert flaggable.messaging_limit == Tier.TIER_10K
+    assert "unknown messaging limit tier 'TIER_7K'" in caplog.text
+    assert "unknown phone_number_quality_update event 'SOMETHING_NEW'" in caplog.text
+
+
+@pytest.mark.django_db
+def test_another_wabas_number_with_the_same_display_number_is_untouched(client, flaggable):
+    elsewhere = WhatsAppNumberFactory(
+        waba_id="999",
+        display_phone_number=flaggable.display_phone_number,
+        messaging_limit=Tier.TIER_10K,
+    )
+    campaign = CampaignFactory(
+        organization=elsewhere.organization,
+        whatsapp_number=elsewhere,
+        status=Campaign.Status.SCHEDULED,
+    )
+    SendFactory(campaign=campaign)
+
+    post(client, quality_update("flagged", flaggable))
+
+    elsewhere.refresh_from_db()
+    campaign.refresh_from_db()
+    assert (elsewhere.quality_event, elsewhere.messaging_limit) == ("", Tier.TIER_10K)
+    assert campaign.status == Campaign.Status.SCHEDULED
+
+
+def running_send(number, marketing_template, phones):
+    campaign = CampaignFactory(
+        organization=number.organization, whatsapp_number=number, status=Campaign.Status.SCHEDULED
+    )
+    audience = AudienceFactory(organization=number.organization)
+    campaign.audiences.add(audience)
+    for phone in phones:
+        LeadFactory(
+            audience=audience, phone_e164=phone, first_name="Ann", variables={"coupon": "C1"}
+        )
+    send = SendFactory(
+        campaign=campaign,
+        template=marketing_template,
+        parameter_mapping=["first_name", "variables.coupon"],
+        max_messages_per_second=1000,
+        scheduled_for=timezone.now() + dt.timedelta(seconds=30),
+    )
+    materialize_send(send.pk)
+    Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
+    assert send_lifecycle.start_due_sends() == [send.pk]
+    return send
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast_engine")
+def test_a_flagged_number_pauses_its_running_send_until_the_marketer_resumes(
+    client, sandbox, flaggable, marketing_template
+):
+    phones = [f"+4420794602{n:02d}" for n in range(40)]
+    send = running_send(flaggable, marketing_template, phones)
+    outbound.create_endpoint(flaggable.organization, "https://crm.example.com/setter")
+    idle = CampaignFactory(organization=flaggable.organization, status=Campaign.Status.DRAFT)
+
+    post(client, quality_update("flagged", flaggable))
+
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    send.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "FLAGGED" in send.status_reason and "FLAGGED" in campaign.status_reason
+    [event] = WebhookDelivery.objects.filter(event_type=EventType.SEND_PAUSED)
+    assert event.payload["send"]["id"] == str(send.pk)
+    assert "FLAGGED" in event.payload["reason"]
+    idle.refresh_from_db()
+    assert idle.status == Campaign.Status.DRAFT
+
+    assert dispatcher.dispatch_send(send.pk) is False
+    assert sandbox.requests()["count"] == 0
+    assert set(send.recipients.values_list("status", flat=True)) == {SendRecipient.Status.QUEUED}
+
+    services.transition_campaign(campaign, "resume")
+    while dispatcher.dispatch_send(send.pk):
+        pass
+
+    assert sandbox.requests()["count"] == len(phones)
+    assert set(send.recipients.values_list("status", flat=True)) == {SendRecipient.Status.SENT}
+
+
+@pytest.mark.django_db
+def test_an_upgrade_pauses_nothing(client, flaggable):
+    campaign = CampaignFactory(
+        organization=flaggable.organization,
+        whatsapp_number=flaggable,
+        status=Campaign.Status.SCHEDULED,
+    )
+    SendFactory(campaign=campaign)
+
+    post(client, quality_update("upgrade_limit_only", flaggable))
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SCHEDULED
