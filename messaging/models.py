@@ -31,7 +31,7 @@ class WhatsAppNumber(models.Model):
         TIER_100K = "TIER_100K", "100,000 recipients / 24 h"
         TIER_UNLIMITED = "TIER_UNLIMITED", "Unlimited"
 
-    LIMIT_COUNTS = {
+    LIMIT_COUNTS: dict[str, int | None] = {
         MessagingLimit.TIER_250: 250,
         MessagingLimit.TIER_2K: 2_000,
         MessagingLimit.TIER_10K: 10_000,
