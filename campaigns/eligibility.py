@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Combinable, RawSQL
 
 from audiences.models import Lead, LeadEvent, OptOut
 from audiences.segments import member_branches
@@ -126,7 +126,7 @@ class Eligible:
             return []
         organization_id = self.campaign.organization_id
         stopping = opt_outs(organization_id, stopping_scopes(self.category))
-        rule = (
+        rule: Q | Combinable = (
             Q(ingest_status__in=reachable_statuses(self.category))
             & ~Q(phone_e164="")
             & ~Exists(stopping.filter(phone_e164=OuterRef("phone_e164")))
@@ -155,12 +155,14 @@ class Eligible:
             source = f"jsonb_array_elements_text(f.{column}) FROM {table} f"
         else:
             source = f"j.value FROM {table} f, json_each(f.{column}) j"
+        assert self.filter_event is not None  # only asked when the send filters on an event
         return f"SELECT {source} WHERE f.id = %s", [self.filter_event.pk]
 
     def sql(self) -> tuple[str, list]:
         """SQL of the eligible set, one row per phone (id, phone_e164, limited_reporting), and
         its parameters (%s placeholders), for the materializer and the dry run to wrap."""
-        parts, params = [], []
+        parts: list[str] = []
+        params: list = []
         for branch in self.branches():
             try:
                 sql, branch_params = branch.values_list(*COLUMNS).query.sql_with_params()
