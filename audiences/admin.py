@@ -38,10 +38,10 @@ class AudienceAdmin(OrganizationScopedAdmin):
     search_fields = ["name"]
     change_form_template = "admin/audiences/audience/change_form.html"
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = AudienceUploadForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request, obj=None):
         return UPLOAD_FIELDS if obj is None else EDITABLE_FIELDS + DETAIL_FIELDS

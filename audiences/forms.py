@@ -47,8 +47,10 @@ class AudienceUploadForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["default_region"].choices = region_choices()
-        self.fields["default_region"].initial = settings.AUDIENCE_DEFAULT_REGION
+        region = self.fields["default_region"]
+        assert isinstance(region, forms.ChoiceField)  # declared above
+        region.choices = region_choices()
+        region.initial = settings.AUDIENCE_DEFAULT_REGION
 
 
 class OptOutForm(forms.ModelForm):

@@ -5,6 +5,7 @@ webhook; bad rows are reported, not fatal.
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -63,7 +64,8 @@ def record_lead_events(
     )
 
 
-_EVENT_TYPE_MAX_LENGTH = LeadEvent._meta.get_field("event_type").max_length
+# A CharField's, so an int; the stub of get_field cannot tell which field it returns.
+_EVENT_TYPE_MAX_LENGTH = cast(int, LeadEvent._meta.get_field("event_type").max_length)
 
 
 def _lead_event_row(event, region: str, latest_allowed: dt.datetime) -> tuple:
@@ -82,6 +84,9 @@ def _lead_event_row(event, region: str, latest_allowed: dt.datetime) -> tuple:
             raise ValueError(f"{name} is missing.")
         if not isinstance(value, str):
             raise ValueError(f"{name} must be a string.")
+    # The loop above refused anything but strings; this tells the type checker.
+    assert isinstance(raw_phone, str) and isinstance(event_type, str)
+    assert isinstance(raw_occurred_at, str)
     phone = canonical_or_normalized(raw_phone, region)
     if not phone:
         raise ValueError(f"phoneE164 is not a valid phone number: {raw_phone[:40]!r}.")

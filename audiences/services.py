@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from multiprocessing.pool import AsyncResult
+from typing import cast
 
 import phonenumbers
 from django.conf import settings
@@ -339,7 +341,7 @@ def _parsed(jobs, processes: int) -> Iterator[tuple[object, int, int]]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["audiences.ingest_rows"])
     with context.Pool(processes) as pool:
-        pending = deque()
+        pending: deque[tuple[AsyncResult, int, int]] = deque()
         for job, position in jobs:
             pending.append((pool.apply_async(process_chunk, (job,)), len(job.rows), position))
             if len(pending) >= processes * CHUNKS_IN_FLIGHT_PER_PROCESS:
@@ -351,7 +353,11 @@ def _parsed(jobs, processes: int) -> Iterator[tuple[object, int, int]]:
 
 
 def _lead_columns() -> list[models.Field]:
-    return [Lead._meta.get_field(name) for name in ("audience", "organization", *LEAD_FIELDS)]
+    # All concrete columns; the stub of get_field also returns reverse relations and generic keys.
+    return [
+        cast(models.Field, Lead._meta.get_field(name))
+        for name in ("audience", "organization", *LEAD_FIELDS)
+    ]
 
 
 def _copy_writer(db_thread: ThreadPoolExecutor):

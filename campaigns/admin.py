@@ -42,7 +42,7 @@ SYSTEM_FIELDS = ["api_identifier", "status", "status_reason", "created_at"]
 # Changelist parameters of SendRecipientAdmin naming another object: the CSV export answers 404
 # for one outside the staff member's organizations, as the object's own pages do.
 SEND_FILTER = "send__id__exact"
-SCOPED_FILTERS = {
+SCOPED_FILTERS: dict[str, tuple[type[Send] | type[Campaign], str]] = {
     SEND_FILTER: (Send, "campaign__organization"),
     "send__campaign__id__exact": (Campaign, "organization"),
 }

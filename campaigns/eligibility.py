@@ -28,7 +28,7 @@ from typing import NamedTuple
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Combinable, RawSQL
 
 from audiences.models import Lead, LeadEvent, OptOut
 from audiences.segments import member_branches
@@ -96,7 +96,7 @@ class FrequencyCap:
         organization = campaign.organization
         if not organization.frequency_cap_messages:
             return None
-        categories = (Category.MARKETING,)
+        categories: tuple[str, ...] = (Category.MARKETING,)
         if organization.frequency_cap_utility:
             categories = (Category.MARKETING, Category.UTILITY)
         if category not in categories:
@@ -218,7 +218,7 @@ class Eligible:
             return []
         organization_id = self.campaign.organization_id
         stopping = opt_outs(organization_id, stopping_scopes(self.category))
-        rule = (
+        rule: Q | Combinable = (
             Q(ingest_status__in=reachable_statuses(self.category))
             & ~Q(phone_e164="")
             & ~Exists(stopping.filter(phone_e164=OuterRef("phone_e164")))
@@ -247,6 +247,7 @@ class Eligible:
             source = f"jsonb_array_elements_text(f.{column}) FROM {table} f"
         else:
             source = f"j.value FROM {table} f, json_each(f.{column}) j"
+        assert self.filter_event is not None  # only asked when the send filters on an event
         return f"SELECT {source} WHERE f.id = %s", [self.filter_event.pk]
 
     def sql(self) -> tuple[str, list]:
@@ -263,7 +264,8 @@ class Eligible:
         ), [SendRecipient.SkipReason.FREQUENCY_CAP, *params, *cap_params]
 
     def _one_per_phone(self) -> tuple[str, list]:
-        parts, params = [], []
+        parts: list[str] = []
+        params: list = []
         for branch in self.branches():
             try:
                 sql, branch_params = branch.values_list(*COLUMNS).query.sql_with_params()
@@ -286,7 +288,7 @@ class Eligible:
 
     def count(self) -> int:
         """How many phones the send messages (the cap's held ones not counted)."""
-        return self.summary().count
+        return self.summary().messaged
 
     def summary(self) -> "EligibleSummary":
         """The phones messaged, of which in regions where Meta reports little, and the phones
@@ -314,6 +316,6 @@ class Eligible:
 
 
 class EligibleSummary(NamedTuple):
-    count: int
+    messaged: int
     limited_reporting: int
     held_by_cap: int

@@ -23,7 +23,7 @@ class CampaignForm(forms.ModelForm):
         ]
 
     def _post_clean(self):
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # a private ModelForm hook the stubs omit
         if self.errors:
             return
         if SCHEDULE_FIELDS & set(self.changed_data):
@@ -35,7 +35,7 @@ class CampaignForm(forms.ModelForm):
         try:
             services.validate_campaign(self.instance, self.cleaned_data.get("audiences", ()))
         except ValidationError as error:
-            self._update_errors(error)
+            self._update_errors(error)  # type: ignore[attr-defined]  # private, as above
 
 
 def _time_zone_choices():
@@ -75,12 +75,16 @@ class SendForm(forms.ModelForm):
         self.resolved: services.ResolvedInstant | None = None
         if campaign is not None and campaign.organization_id and "template" in self.fields:
             template = self.fields["template"]
-            template.queryset = template.queryset.filter(organization_id=campaign.organization_id)
+            assert isinstance(template, forms.ModelChoiceField)  # the model's ForeignKey
+            # A ForeignKey's field always has its queryset; the stub allows None.
+            template.queryset = template.queryset.filter(  # type: ignore[union-attr]
+                organization_id=campaign.organization_id
+            )
 
     def _post_clean(self):
         """After the model's own checks, the editor's: a real local time, the organization's
         template, a mapping that fits it, a complete event filter."""
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # a private ModelForm hook the stubs omit
         if self.errors:
             return
         if SCHEDULE_FIELDS & set(self.changed_data):
@@ -91,7 +95,7 @@ class SendForm(forms.ModelForm):
                 self.instance, self.campaign, variables=self._audience_variables()
             )
         except ValidationError as error:
-            self._update_errors(error)
+            self._update_errors(error)  # type: ignore[attr-defined]  # private, as above
 
     def _audience_variables(self) -> set[str] | None:
         campaign = self.campaign

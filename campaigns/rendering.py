@@ -119,7 +119,8 @@ class _FirstItems:
 
 def _bounded_for(parser, token):
     node = defaulttags.do_for(parser, token)
-    node.sequence = _FirstItems(node.sequence)
+    # ForNode only calls resolve() on its sequence, which _FirstItems provides.
+    node.sequence = _FirstItems(node.sequence)  # type: ignore[assignment]
     return node
 
 
@@ -194,7 +195,9 @@ def _compile(entry: str):
             )
     template = _ENGINE.from_string(entry)
     for loop in template.nodelist.get_nodes_by_type(ForNode):
-        if loop.nodelist_loop.get_nodes_by_type(ForNode):
+        assert isinstance(loop, ForNode)  # the stub returns list[Node]
+        # A parsed loop's body is a NodeList; the stub also allows list[str].
+        if loop.nodelist_loop.get_nodes_by_type(ForNode):  # type: ignore[union-attr]
             raise TemplateSyntaxError("{% for %} loops may not nest")
     return template
 

@@ -70,7 +70,8 @@ def resolve_local_time(local_date: dt.date, local_time: dt.time, time_zone: str)
         )
     utc = first.astimezone(dt.UTC)
     if utc.astimezone(zone).replace(tzinfo=None) != wall:
-        start, end = _gap_around(wall, zone, first.utcoffset(), second.utcoffset())
+        # Aware datetimes with a ZoneInfo always have an offset; the stub allows None.
+        start, end = _gap_around(wall, zone, first.utcoffset(), second.utcoffset())  # type: ignore[arg-type]
         raise ValidationError(
             f"{_clock(wall)} on {wall:%Y-%m-%d} does not exist in {time_zone}: "
             f"clocks jump from {_clock(start)} to {_clock(end)}",
@@ -80,7 +81,7 @@ def resolve_local_time(local_date: dt.date, local_time: dt.time, time_zone: str)
         return ResolvedInstant(utc, False)
     note = (
         f"{_clock(wall)} on {wall:%Y-%m-%d} happens twice in {time_zone}; using the first "
-        f"occurrence ({first.tzname()}, {_utc_offset(first.utcoffset())})"
+        f"occurrence ({first.tzname()}, {_utc_offset(first.utcoffset())})"  # type: ignore[arg-type]
     )
     return ResolvedInstant(utc, True, note)
 
@@ -200,6 +201,7 @@ def validate_send(
         ]
     if errors:
         raise ValidationError(errors)
+    assert resolved is not None  # no errors, so the local time resolved
     return resolved
 
 
@@ -591,7 +593,8 @@ def start_campaign(
         if scheduled_for is not None:
             _refuse_sends_before(locked, scheduled_for)
         for send in locked.sends.filter(start_offset_minutes__isnull=False):
-            instant = (start + dt.timedelta(minutes=send.start_offset_minutes)).astimezone(dt.UTC)
+            # Never None: the query above excludes those.
+            instant = (start + dt.timedelta(minutes=send.start_offset_minutes)).astimezone(dt.UTC)  # type: ignore[arg-type]
             send.local_date, send.local_time = instant.date(), instant.time().replace(tzinfo=None)
             send.time_zone, send.scheduled_for = "UTC", instant
             send.save(update_fields=["local_date", "local_time", "time_zone", "scheduled_for"])

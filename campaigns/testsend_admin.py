@@ -30,6 +30,7 @@ class TestPhoneForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean returns cleaned_data
         organization = cleaned.get("organization")
         others = TestPhone.objects.filter(organization=organization).exclude(pk=self.instance.pk)
         if organization is not None and others.count() >= TestPhone.MAX_PER_ORGANIZATION:
@@ -72,7 +73,7 @@ class TestSendForm(forms.Form):
         text = self.cleaned_data["lead_id"].strip()
         if not text:
             return None
-        lead = Lead.objects.filter(
+        lead = Lead.objects.filter(  # type: ignore[misc]  # pk=None matches no row: not found
             organization_id=self.organization_id, pk=pk_from_text(text)
         ).first()
         if lead is None:

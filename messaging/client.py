@@ -15,6 +15,7 @@ Meta, TLS) handshake per message. The same code talks to Meta and to our sandbox
 import os
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import certifi
@@ -64,7 +65,7 @@ def template_payload(
 ):
     """The Cloud API / MM Lite request body of a template message with positional body text;
     product_policy only for MM Lite (/marketing_messages), where it goes on every call."""
-    template = {"name": template_name, "language": {"code": language}}
+    template: dict[str, Any] = {"name": template_name, "language": {"code": language}}
     if parameters:
         template["components"] = [
             {
@@ -212,7 +213,7 @@ class WhatsAppClient(_GraphApi):
 
     def list_templates(self, number: WhatsAppNumber) -> list[dict]:
         """Every message template of the number's WABA, following Meta's cursor paging."""
-        url = self.url(number.waba_id, "message_templates")
+        url: str | None = self.url(number.waba_id, "message_templates")
         params: dict | None = {"fields": TEMPLATE_FIELDS, "limit": 100}
         templates: list[dict] = []
         while url:

@@ -101,7 +101,7 @@ class SendLevelError(WhatsAppError):
     @property
     def marketer_message(self) -> str:
         """Why the send was paused and what to do, in the marketer's words."""
-        reason = _MARKETER_MESSAGES.get(self.code)
+        reason = None if self.code is None else _MARKETER_MESSAGES.get(self.code)
         if reason is None and self.code is not None and 132000 <= self.code < 133000:
             reason = _MARKETER_MESSAGES[132000]
         reason = reason or "Meta refused the send for a reason that applies to every recipient."
@@ -188,7 +188,8 @@ def classify(http_status: int | None, error_json, *, to: str = "") -> WhatsAppEr
     error = error_json.get("error") if isinstance(error_json, dict) else None
     error = error if isinstance(error, dict) else {}
     code = _as_int(error.get("code"))
-    error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    error_data = error.get("error_data")
+    error_data = error_data if isinstance(error_data, dict) else {}
     message = str(error.get("message") or f"HTTP {http_status}")
     error_class = error_class_for(code, http_status)
     return error_class(

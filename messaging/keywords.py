@@ -32,4 +32,6 @@ _STOP_MESSAGE = re.compile(
 
 def is_stop_message(text: str | None) -> bool:
     """True when an inbound text is a request to stop receiving messages."""
-    return bool(text) and _STOP_MESSAGE.match(text) is not None
+    if not text:
+        return False
+    return _STOP_MESSAGE.match(text) is not None

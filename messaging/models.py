@@ -33,7 +33,7 @@ class WhatsAppNumber(models.Model):
         TIER_100K = "TIER_100K", "100,000 recipients / 24 h"
         TIER_UNLIMITED = "TIER_UNLIMITED", "Unlimited"
 
-    LIMIT_COUNTS = {
+    LIMIT_COUNTS: dict[str, int | None] = {
         MessagingLimit.TIER_50: 50,
         MessagingLimit.TIER_250: 250,
         MessagingLimit.TIER_1K: 1_000,

@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from django.conf import settings
 
@@ -54,7 +54,8 @@ class Grant(NamedTuple):
     With count 0, first_wait says when the next slot will be free. `held_by`: the scope of
     the limit that decided ("send" or "number")."""
 
-    count: int
+    # The field shadows tuple.count(); no caller counts a Grant's items.
+    count: int  # type: ignore[assignment]
     first_wait: float
     spacing: float
     held_by: str = ""
@@ -65,7 +66,7 @@ class Grant(NamedTuple):
 
 class WaitTotals(NamedTuple):
     seconds: float
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count(), as Grant's does
 
 
 class AdaptedRate(NamedTuple):
@@ -255,12 +256,13 @@ class RedisRateLimiter:
         )
 
     def adapted_rate(self, limit: Limit) -> AdaptedRate:
-        rate, at, cut_at, share = self.redis.hmget(
-            self._state_key(limit.key), "rate", "at", "cut_at", "share"
+        # redis-py types each command for its sync and asyncio clients at once; this one is sync.
+        rate, at, cut_at, share = cast(
+            list, self.redis.hmget(self._state_key(limit.key), ["rate", "at", "cut_at", "share"])
         )
         if rate is None:
             return AdaptedRate(float(limit.rate), float(limit.rate))
-        now_s, now_us = self.redis.time()
+        now_s, now_us = cast(tuple[int, int], self.redis.time())
         now = now_s * 1_000_000 + now_us
         return _adapted(
             limit.rate, float(rate), int(at), now, int(cut_at), float(share), self.policy
@@ -268,7 +270,7 @@ class RedisRateLimiter:
 
     def wait_totals(self) -> dict[str, WaitTotals]:
         """Every wait handed out so far, per limit scope: the counters behind /metrics."""
-        raw = self.redis.hgetall(self.prefix + self.WAITS_KEY)
+        raw = cast(dict, self.redis.hgetall(self.prefix + self.WAITS_KEY))
         fields = {key.decode(): float(value) for key, value in raw.items()}
         scopes = {name.rsplit(":", 1)[0] for name in fields}
         return {

@@ -8,9 +8,9 @@ template, or a tier too small for the audience, blocks a send before it fires).
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from .client import WhatsAppClient
@@ -53,7 +53,7 @@ MESSAGING_TIERS = {
 THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000}
 
 
-def _body_text(components: list) -> str:
+def _body_text(components: list | None) -> str:
     for component in components or []:
         if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
             return str(component.get("text") or "")
@@ -107,7 +107,7 @@ def sync_templates(number: WhatsAppNumber, client: WhatsAppClient | None = None)
             key = (str(item["name"]), str(item["language"]))
             label = f"{key[0]} ({key[1]})"
             seen.add(key)
-            fields = {
+            fields: dict[str, Any] = {
                 "waba_id": number.waba_id,
                 "category": category,
                 "status": TEMPLATE_STATUSES.get(str(item.get("status", "")), Status.PENDING),
@@ -176,8 +176,10 @@ class MetaSync:
             parts.append(f"templates unchanged ({templates.unchanged})")
         if templates.skipped:
             parts.append(f"{templates.skipped} of other categories not copied")
+        # All concrete fields; the stub of get_field also returns relations without verbose_name.
         fields = [
-            str(WhatsAppNumber._meta.get_field(name).verbose_name) for name in self.number_changed
+            str(cast(models.Field, WhatsAppNumber._meta.get_field(name)).verbose_name)
+            for name in self.number_changed
         ]
         number = f"number's {', '.join(fields)} updated" if fields else "number unchanged"
         return f"{self.number}: {number}; " + "; ".join(parts) + "."

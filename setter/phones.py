@@ -127,7 +127,9 @@ def _checked(number: phonenumbers.PhoneNumber, strict: bool, invalid: str) -> No
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     region = phonenumbers.region_code_for_number(
         number
-    ) or phonenumbers.region_code_for_country_code(number.country_code)
+        # A parsed number always has its country code; the stub's field is Optional because an
+        # empty PhoneNumber() can be built.
+    ) or phonenumbers.region_code_for_country_code(number.country_code)  # type: ignore[arg-type]
     region = "" if region == phonenumbers.UNKNOWN_REGION else region
     return NormalizedPhone(e164, region, "")
 

@@ -1,5 +1,7 @@
 """Organization scoping for the admin: one place decides what a staff member may see."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
@@ -43,6 +45,14 @@ def scope_queryset(queryset, user, path: str | None = None):
     return queryset.filter(**{f"{path}__in": organizations_of(user)})
 
 
+# What the mixin below extends, for the type checker (ModelAdmin and the inlines share it); at
+# run time it stays a plain mixin.
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin
+else:
+    _AdminBase = object
+
+
 def _is_relation(model, lookup) -> bool:
     try:
         return get_fields_from_path(model, lookup)[-1].is_relation
@@ -50,12 +60,12 @@ def _is_relation(model, lookup) -> bool:
         return False
 
 
-class OrganizationScopedMixin:
+class OrganizationScopedMixin(_AdminBase):
     """For ModelAdmin and inlines: rows, foreign-key choices and permissions limited to the
     staff member's organizations. Models reach their organization through a ForeignKey named
     by `organization_path` on the admin (or found automatically when direct)."""
 
-    organization_path = None
+    organization_path: str | None = None
 
     def _is_member(self, request):
         """Asked for every row and action of a page: the answer is kept on the request."""

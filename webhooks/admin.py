@@ -27,6 +27,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean returns cleaned_data
         organization = cleaned.get("organization")
         limit = services.MAX_ENDPOINTS_PER_ORGANIZATION
         if self.instance.pk is None and organization is not None:
@@ -79,7 +80,8 @@ class WebhookAttemptInline(OrganizationScopedMixin, admin.TabularInline):
     model = WebhookAttempt
     organization_path = WebhookAttempt.organization_path
     fields = ["attempted_at", "status_code", "duration_ms", "error", "response_body"]
-    readonly_fields = fields
+    # Flat field names, so valid readonly fields too; the stub types `fields` as nested groups.
+    readonly_fields = fields  # type: ignore[assignment]
     extra = 0
     can_delete = False
 
@@ -122,7 +124,8 @@ class WebhookDeliveryAdmin(ReadOnlyScopedAdmin):
         "finished_at",
         "payload_json",
     ]
-    readonly_fields = fields
+    # Flat field names, so valid readonly fields too; the stub types `fields` as nested groups.
+    readonly_fields = fields  # type: ignore[assignment]
     inlines = [WebhookAttemptInline]
     actions = ["resend"]
 

@@ -5,6 +5,8 @@ Every error body is `{"error": <code>, "detail": <sentence>}`, plus `errors` —
 the payload's own names: `leads[3].phoneE164`; `$` is the body as a whole.
 """
 
+from typing import Any
+
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -47,7 +49,7 @@ def field_errors(detail, path: str = "") -> list[dict]:
 def webhook_exception_handler(exc, context):
     """DRF exception handler of the webhook views: every failure is JSON in one shape."""
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
-        body = {"error": "unauthorized", "detail": str(exc.detail)}
+        body: dict[str, Any] = {"error": "unauthorized", "detail": str(exc.detail)}
         return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=_challenge(context))
     if isinstance(exc, InvalidPayload):
         body = {"error": "invalid_request", "detail": exc.message, "errors": exc.errors}

@@ -71,7 +71,8 @@ class FilterLeadsField(serializers.Field):
                 if len(errors) == MAX_FIELD_ERRORS:
                     break
         if errors:
-            raise serializers.ValidationError(errors)
+            # DRF keeps the lead indexes as the keys; the stub only allows str keys.
+            raise serializers.ValidationError(errors)  # type: ignore[arg-type]
         return data
 
     def to_representation(self, value):
@@ -174,7 +175,9 @@ class FieldErrorSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField(help_text="Machine-readable code, e.g. unauthorized.")
     detail = serializers.CharField()
-    errors = FieldErrorSerializer(many=True, required=False)
+    # The body's `errors` member. This serializer only describes the schema, so shadowing
+    # Serializer.errors (never read here) is harmless.
+    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
 
 
 def lead_events_from_body(data) -> list:

@@ -1,5 +1,7 @@
 """The inbound partner webhooks: validate, authenticate in the organization's mode, call a service."""
 
+from typing import Any
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,7 +59,7 @@ class AudienceFilterView(PartnerWebhookView):
             mode=data["mode"],
             leads=data["leads"],
         )
-        body = {"status": result.status}
+        body: dict[str, Any] = {"status": result.status}
         if result.lead_count is not None:
             body["leadCount"] = result.lead_count
         return Response(body)

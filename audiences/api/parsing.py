@@ -5,6 +5,8 @@ error names its place in the body (`persons[2].phone: ...`); the first few are r
 together so a partner can fix a payload in one round.
 """
 
+from typing import Any
+
 from audiences.ingest_rows import MAX_LENGTHS
 from audiences.segments import MAX_TARGETS_PER_CALL
 from setter.api.bodies import object_body, unknown_key_errors
@@ -101,7 +103,8 @@ def segment_from_body(data) -> dict:
 def segment_changes_from_body(data) -> dict:
     """The fields a PATCH sets, as update_segment's keywords; absent ones are left alone."""
     data = object_body(data, SEGMENT_CHANGE_KEYS)
-    errors, changes = [], {}
+    errors: list[str] = []
+    changes: dict[str, Any] = {}
     if "name" in data:
         changes["name"] = _text(data["name"], "name", MAX_NAME_LENGTH, errors).strip()
         if not changes["name"] and not errors:

@@ -13,7 +13,7 @@ KINDS = {
     "targets": Audience.Source.TARGETS,
     "dynamic": Audience.Source.DYNAMIC,
 }
-KIND_NAMES = {source: kind for kind, source in KINDS.items()}
+KIND_NAMES: dict[str, str] = {source: kind for kind, source in KINDS.items()}
 
 SEGMENT_FILTERS = both_cases(
     {

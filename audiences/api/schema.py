@@ -93,7 +93,9 @@ class SegmentSerializer(serializers.Serializer):
 
 
 class CreateSegmentResponseSerializer(serializers.Serializer):
-    data = CreatedSegmentSerializer()
+    # The seed's `data` member. This serializer only describes the schema, so shadowing
+    # Serializer.data (never read here) is harmless.
+    data = CreatedSegmentSerializer()  # type: ignore[assignment]
     errorMessage = serializers.CharField(help_text="Always empty on 200.")
     segment = SegmentSerializer(required=False, help_text="Dynamic segments only.")
 

@@ -8,6 +8,7 @@ Nothing here writes: campaigns.api.services does, once the whole body is known t
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.core.exceptions import ValidationError
 
@@ -130,7 +131,7 @@ def campaign_changes(
 
 
 class _Reader:
-    def __init__(self, data: dict, organization: Organization, creating: bool):
+    def __init__(self, data: dict, organization: Organization | None, creating: bool):
         self.data, self.organization, self.creating = data, organization, creating
         self.errors: list[str] = []
 
@@ -228,7 +229,7 @@ class _Reader:
         if len(values) > limit:
             self.errors.append(f"{key}: at most {limit:,} ids, got {len(values):,}")
             return []
-        ids = {}
+        ids: dict[str, int] = {}
         for index, value in enumerate(values):
             if isinstance(value, bool) or not isinstance(value, (str, int)):
                 self.errors.append(f"{key}[{index}]: expected a string id")
@@ -261,7 +262,10 @@ class _Reader:
         if len(values) > MAX_SENDS:
             self.errors.append(f"sends: at most {MAX_SENDS}, got {len(values)}")
             return []
-        return [self._send(value, f"sends[{index}]", index) for index, value in enumerate(values)]
+        sends = [self._send(value, f"sends[{index}]", index) for index, value in enumerate(values)]
+        # A None comes with its error in self.errors, and a body with errors is refused before
+        # its sends are read (campaign_changes), so the callers only see sends.
+        return cast(list[Send], sends)
 
     def _send(self, data, path: str, position: int) -> Send | None:
         if not isinstance(data, dict):

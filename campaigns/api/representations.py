@@ -15,7 +15,7 @@ from campaigns.rendering import api_parameter
 
 # The campaign statuses in seed 003's vocabulary: a paused campaign is still in progress
 # (`paused` says it is held), a cancelled one was stopped before its end.
-API_STATUSES = {
+API_STATUSES: dict[str, str] = {
     Campaign.Status.DRAFT: "draft",
     Campaign.Status.SCHEDULED: "scheduled",
     Campaign.Status.RUNNING: "in_progress",
@@ -25,7 +25,7 @@ API_STATUSES = {
     Campaign.Status.COMPLETED: "completed",
 }
 # What a status filter value stands for.
-STATUS_FILTER_VALUES = {
+STATUS_FILTER_VALUES: dict[str, str | list[str]] = {
     api: [db for db, name in API_STATUSES.items() if name == api]
     for api in dict.fromkeys(API_STATUSES.values())
 }

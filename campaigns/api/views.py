@@ -87,7 +87,7 @@ class CampaignStartView(ApiView):
     def post(self, request, campaign_id):
         campaign = _campaign(request, campaign_id)
         data = body_object(request, START_KEYS)
-        errors = []
+        errors: list[str] = []
         scheduled_for = parse_instant(data.get("scheduledFor"), "scheduledFor", errors)
         stop_at = parse_instant(data.get("stopAt"), "stopAt", errors)
         if errors:
@@ -145,7 +145,7 @@ class CampaignQueryView(ApiView):
 def _send(request, campaign_id: str, send_id: str) -> Send:
     campaign = _campaign(request, campaign_id)
     sends = Send.objects.select_related("template", "campaign__organization")
-    send = sends.filter(campaign=campaign, pk=pk_from_text(send_id)).first()
+    send = sends.filter(campaign=campaign, pk=pk_from_text(send_id)).first()  # type: ignore[misc]  # pk=None matches no row: not found
     if send is None:
         raise NotFound(f"No send {send_id!r} in campaign {campaign_id!r}")
     return send
@@ -154,7 +154,7 @@ def _send(request, campaign_id: str, send_id: str) -> Send:
 def _lead(request, lead_id) -> Lead:
     if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)):
         raise BadRequest("leadId: required: the id of one of your leads")
-    lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()
+    lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()  # type: ignore[misc]  # pk=None matches no row: not found
     if lead is None:
         raise NotFound(f"leadId: no lead {lead_id!r}")
     return lead
@@ -188,7 +188,7 @@ class TestSendStateView(ApiView):
     @schema.get_test_send_schema
     def get(self, request, campaign_id, send_id, test_send_id):
         send = _send(request, campaign_id, send_id)
-        test_send = send.test_sends.filter(pk=pk_from_text(test_send_id)).first()
+        test_send = send.test_sends.filter(pk=pk_from_text(test_send_id)).first()  # type: ignore[misc]  # pk=None matches no row: not found
         if test_send is None:
             raise NotFound(f"No test send {test_send_id!r} of send {send_id!r}")
         return Response({"testSend": testsends.test_send_json(test_send)})

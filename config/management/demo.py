@@ -16,6 +16,7 @@ import secrets
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -322,7 +323,7 @@ def _seed_sends(
     if campaign.status != Campaign.Status.DRAFT:
         return list(campaign.sends.filter(position__in=[0, 1]).order_by("position"))
     today = timezone.now().astimezone(zoneinfo.ZoneInfo(SEND_TIME_ZONE)).date()
-    specs = [
+    specs: list[dict[str, Any]] = [
         {
             "name": "Spring sale (skips buyers)",
             "local_date": today + dt.timedelta(days=1),

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 
 class ChildExited(Exception):
@@ -47,6 +47,18 @@ class Child:
     restarts: int = 0
     deaths: deque = field(default_factory=deque)
     restart_at: float | None = None
+
+    @property
+    def started(self) -> subprocess.Popen[bytes]:
+        """The child's process: every caller runs after the first `_spawn`."""
+        assert self.process is not None, f"{self.name} was never started"
+        return self.process
+
+    @property
+    def output(self) -> IO[bytes]:
+        """The read end of the child's stdout pipe (spawned with `stdout=PIPE`)."""
+        assert self.started.stdout is not None
+        return self.started.stdout
 
 
 class Supervisor:
@@ -103,8 +115,8 @@ class Supervisor:
         )
         child.reaped = False
         child.restart_at = None
-        os.set_blocking(child.process.stdout.fileno(), False)
-        self._selector.register(child.process.stdout, selectors.EVENT_READ, child)
+        os.set_blocking(child.output.fileno(), False)
+        self._selector.register(child.output, selectors.EVENT_READ, child)
 
     def run(
         self,
@@ -198,7 +210,7 @@ class Supervisor:
             if child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
                 self._spawn(child)
-                self._emit(child, f"restarted (pid {child.process.pid})")
+                self._emit(child, f"restarted (pid {child.started.pid})")
                 self._say(
                     "Restarts so far: "
                     + ", ".join(f"{name} {count}" for name, count in self.restart_counts().items())
@@ -246,7 +258,7 @@ class Supervisor:
     def _drain_child(self, child: Child) -> None:
         """Copy a dead child's last output, then close its pipe (the log stays open)."""
         deadline = time.monotonic() + 1
-        while child.process.stdout in self._registered() and time.monotonic() < deadline:
+        while child.output in self._registered() and time.monotonic() < deadline:
             self.pump(0.1)
         self._flush_pending(child)
         self._unregister(child)
@@ -262,7 +274,7 @@ class Supervisor:
         if child.reaped:
             return
         _signal_group(child, signal.SIGKILL)
-        child.process.wait()
+        child.started.wait()
         child.reaped = True
 
     def _request_stop(self, signum, frame) -> None:
@@ -319,10 +331,10 @@ class Supervisor:
 
     def _unregister(self, child: Child) -> None:
         try:
-            self._selector.unregister(child.process.stdout)
+            self._selector.unregister(child.output)
         except (KeyError, ValueError):
             return
-        child.process.stdout.close()
+        child.output.close()
 
     def _emit(self, child: Child, line: str) -> None:
         self._say(f"{child.name:<{self._label_width}} | {line}")
@@ -344,6 +356,6 @@ def _has_exited(process: subprocess.Popen) -> bool:
 
 def _signal_group(child: Child, signum: int) -> None:
     try:
-        os.killpg(child.process.pid, signum)
+        os.killpg(child.started.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass

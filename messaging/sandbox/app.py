@@ -13,6 +13,7 @@ import base64
 import os
 import secrets
 import time
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -147,7 +148,8 @@ async def send_message(request: web.Request) -> web.Response:
         if not isinstance(payload, dict):
             raise ValueError
         to = str(payload.get("to", "")).lstrip("+")
-        template = payload.get("template") if isinstance(payload.get("template"), dict) else {}
+        template = payload.get("template")
+        template = template if isinstance(template, dict) else {}
         template_name = str(template.get("name", ""))
         callback = str(payload.get("biz_opaque_callback_data", ""))
         parameters = _body_parameters(template)
@@ -327,7 +329,10 @@ async def list_templates(request: web.Request) -> web.Response:
     except ValueError:
         return graph_error(400, 100, "(#100) Invalid parameter", "limit and after are numbers.")
     page = templates[start : start + limit]
-    result = {"data": [t.as_graph() for t in page], "paging": {"cursors": {"before": str(start)}}}
+    result: dict[str, Any] = {
+        "data": [t.as_graph() for t in page],
+        "paging": {"cursors": {"before": str(start)}},
+    }
     if page:
         result["paging"]["cursors"]["after"] = str(start + len(page))
     if start + limit < len(templates):

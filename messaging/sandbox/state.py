@@ -204,7 +204,7 @@ class Recorder:
 
     def __init__(self, max_records: int = 2_000_000):
         self.max_records = max_records
-        self.records: list[tuple] = []
+        self.records: list[SendRecord] = []
         self.total = 0
         self.accepted_per_recipient: Counter = Counter()
         self.errors: Counter = Counter()

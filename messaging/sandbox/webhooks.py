@@ -16,6 +16,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -56,7 +57,7 @@ def sign(app_secret: str, body: bytes) -> str:
 
 def _status(message: Accepted, status: str, error_code: int | None) -> dict:
     now = int(time.time())
-    item = {
+    item: dict[str, Any] = {
         "id": message.wamid,
         "status": status,
         "timestamp": str(now),
@@ -76,7 +77,10 @@ def _status(message: Accepted, status: str, error_code: int | None) -> dict:
             }
         ]
         return item
-    conversation = {"id": message.conversation_id, "origin": {"type": message.pricing_category}}
+    conversation: dict[str, Any] = {
+        "id": message.conversation_id,
+        "origin": {"type": message.pricing_category},
+    }
     if status == "sent":
         conversation["expiration_timestamp"] = str(now + 86_400)
     item["conversation"] = conversation
@@ -214,6 +218,7 @@ class StatusNotifier:
             "Content-Type": "application/json",
             "X-Hub-Signature-256": sign(self.config.app_secret, body),
         }
+        assert self.session is not None  # opened by start(), before any delivery
         for attempt in range(POST_ATTEMPTS):
             try:
                 async with self.session.post(url, data=body, headers=headers) as response:

@@ -45,7 +45,8 @@ def api_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
-        headers = {"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else {}
+        auth_header = getattr(exc, "auth_header", None)
+        headers: dict[str, str] | None = {"WWW-Authenticate": auth_header} if auth_header else {}
         body = {"statusCode": 401, "message": "Unauthorized"}
         return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=headers)
     if isinstance(exc, exceptions.APIException):

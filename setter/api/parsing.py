@@ -18,6 +18,7 @@ once.
 import gc
 import json
 import re
+from typing import TYPE_CHECKING
 
 import orjson
 from django.conf import settings
@@ -33,6 +34,12 @@ from .errors import PayloadTooLarge
 LEADING_MEMBER_BYTES = 4096
 # A parsed body at least this large is collected as its request ends.
 COLLECT_AFTER_BYTES = 1024 * 1024
+# What the mixin below extends, for the type checker; at run time it stays a plain mixin.
+if TYPE_CHECKING:
+    from rest_framework.views import APIView as _ViewBase
+else:
+    _ViewBase = object
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
@@ -70,6 +77,12 @@ class Missing(Exception):
     """The member is not among the leading members of the body's object."""
 
 
+def _skip_whitespace(text: str, index: int = 0) -> int:
+    match = _WHITESPACE.match(text, index)
+    assert match is not None  # the pattern matches the empty string at any index
+    return match.end()
+
+
 def leading_member(body: bytes, name: str):
     """The value of the top-level member `name` when it is among the members starting in the
     first LEADING_MEMBER_BYTES of a JSON object; Missing otherwise. Only that window is
@@ -77,24 +90,25 @@ def leading_member(body: bytes, name: str):
     text = body[:LEADING_MEMBER_BYTES].decode("utf-8", "replace")
     decoder = json.JSONDecoder()
     try:
-        index = _WHITESPACE.match(text).end()
+        index = _skip_whitespace(text)
         if text[index : index + 1] != "{":
             raise Missing
-        index = _WHITESPACE.match(text, index + 1).end()
+        index = _skip_whitespace(text, index + 1)
         while text[index : index + 1] == '"':
-            key, index = json.decoder.scanstring(text, index + 1)
-            index = _WHITESPACE.match(text, index).end()
+            # The C string scanner json's decoder uses; typeshed does not list it.
+            key, index = json.decoder.scanstring(text, index + 1)  # type: ignore[attr-defined]
+            index = _skip_whitespace(text, index)
             if text[index : index + 1] != ":":
                 raise Missing
-            value, index = decoder.raw_decode(text, _WHITESPACE.match(text, index + 1).end())
-            index = _WHITESPACE.match(text, index).end()
+            value, index = decoder.raw_decode(text, _skip_whitespace(text, index + 1))
+            index = _skip_whitespace(text, index)
             if index >= len(text):
                 raise Missing  # the value may go on past the window (a number cut short)
             if key == name:
                 return value
             if text[index : index + 1] != ",":
                 raise Missing
-            index = _WHITESPACE.match(text, index + 1).end()
+            index = _skip_whitespace(text, index + 1)
     except (ValueError, RecursionError):
         raise Missing from None
     raise Missing
@@ -115,7 +129,7 @@ def release_body(request) -> None:
         gc.collect()
 
 
-class BodyAfterCredentials:
+class BodyAfterCredentials(_ViewBase):
     """Mixin of the API and webhook views: size, then credentials, then the body; and the
     body released when the view returns."""
 

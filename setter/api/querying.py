@@ -78,7 +78,7 @@ class FilterField:
 
 def both_cases(fields: dict[str, Any]) -> dict[str, Any]:
     """The same mapping reachable by snake_case and camelCase names (`created_at`/`createdAt`)."""
-    aliased = {}
+    aliased: dict[str, Any] = {}
     for name, value in fields.items():
         for alias in (name, snake_case(name), camel_case(name)):
             aliased.setdefault(alias, value)

@@ -98,7 +98,7 @@ def _iso(moment):
 
 def _endpoint(request, endpoint_id: str) -> WebhookEndpoint:
     """Another organization's endpoint, or a malformed id, is simply not found."""
-    endpoint = WebhookEndpoint.objects.filter(
+    endpoint = WebhookEndpoint.objects.filter(  # type: ignore[misc]  # pk=None matches no row: not found
         pk=pk_from_text(endpoint_id), organization=request.auth
     ).first()
     if endpoint is None:
@@ -229,7 +229,7 @@ class ResendDeliveryView(ApiView):
     def post(self, request, endpoint_id, delivery_id):
         body_object(request, ())
         endpoint = _endpoint(request, endpoint_id)
-        delivery = endpoint.deliveries.filter(pk=pk_from_text(delivery_id)).first()
+        delivery = endpoint.deliveries.filter(pk=pk_from_text(delivery_id)).first()  # type: ignore[misc]  # pk=None matches no row: not found
         if delivery is None:
             raise NotFound("Webhook delivery not found.")
         if not services.resend(delivery):

@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import requests
@@ -127,7 +128,7 @@ def _record(delivery: WebhookDelivery, answer: Answer, now: dt.datetime) -> str:
     schedule = settings.OUTBOUND_WEBHOOK_RETRY_SCHEDULE
     succeeded = answer.status_code is not None and 200 <= answer.status_code < 300
     gone = answer.status_code == 410
-    fields = {
+    fields: dict[str, Any] = {
         "attempt_count": count,
         "last_status_code": answer.status_code,
         "last_error": answer.error or ("" if succeeded else f"HTTP {answer.status_code}"),

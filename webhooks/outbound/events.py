@@ -3,6 +3,8 @@ status change to an outbound event. `status_changed` receives campaigns' status-
 signal (connected when the webhooks app is ready), inside the transaction that saves the new
 status."""
 
+from typing import Any
+
 from django.utils import timezone
 
 from campaigns.api.representations import campaign_json, send_json
@@ -60,7 +62,7 @@ def send_paused(sender, *, send: Send, reason: str, **kwargs) -> None:
 def _payload(event_type: str, obj: Campaign | Send) -> dict:
     """Seed 003's event shape: the type, the object with its status and stats, the instant."""
     if isinstance(obj, Campaign):
-        body = {"campaign": campaign_json(obj)}
+        body: dict[str, Any] = {"campaign": campaign_json(obj)}
     else:
         body = {"campaignId": obj.campaign.api_id, "send": send_json(obj)}
     created_at = timezone.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")

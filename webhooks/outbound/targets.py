@@ -22,6 +22,7 @@ loopback through, for a receiver on the developer's own machine.
 
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -79,7 +80,9 @@ def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
 def resolve(host: str, port: int) -> list[Address]:
     """Every address the name resolves to (socket.gaierror when it resolves to none)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+    return list(
+        dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos)
+    )
 
 
 def checked_addresses(host: str, port: int) -> list[Address]:
@@ -121,7 +124,14 @@ def validate_webhook_url(url: str) -> None:
         return
 
 
-class _CheckedConnectionMixin:
+# What the mixin below extends, for the type checker; at run time it stays a plain mixin.
+if TYPE_CHECKING:
+    _ConnectionBase = HTTPConnection
+else:
+    _ConnectionBase = object
+
+
+class _CheckedConnectionMixin(_ConnectionBase):
     """Resolve, check, and connect to a checked address: one resolution per connection."""
 
     def _new_conn(self) -> socket.socket:
@@ -129,7 +139,7 @@ class _CheckedConnectionMixin:
             addresses = checked_addresses(self._dns_host, self.port)
         except socket.gaierror as error:
             raise NameResolutionError(self.host, self, error) from error
-        last_error = None
+        last_error: Exception | None = None
         for address in addresses:
             try:
                 return create_connection(
@@ -144,6 +154,7 @@ class _CheckedConnectionMixin:
             except OSError as error:
                 last_error = NewConnectionError(self, f"Failed to connect to {address}: {error}")
                 last_error.__cause__ = error
+        assert last_error is not None  # checked_addresses returns at least one address
         raise last_error
 
 

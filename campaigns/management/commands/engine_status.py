@@ -27,7 +27,7 @@ class Command(BaseCommand):
             .select_related("campaign")
             .order_by("scheduled_for", "pk")
         )
-        counts = {send.pk: {} for send in sends}
+        counts: dict[int, dict] = {send.pk: {} for send in sends}
         rows = (
             SendRecipient.objects.filter(send__in=sends)
             .values("send_id", "status")

@@ -32,10 +32,10 @@ class Command(BaseCommand):
             raise CommandError("--older-than-days must be ≥ 0 and --batch-size ≥ 1.")
         cutoff = timezone.now() - dt.timedelta(days=older_than_days)
         if dry_run:
-            sends = retention.purgeable_sends(cutoff)
-            recipients = SendRecipient.objects.filter(send__in=sends).count()
+            purgeable = retention.purgeable_sends(cutoff)
+            recipients = SendRecipient.objects.filter(send__in=purgeable).count()
             self.stdout.write(
-                f"Would delete {recipients} recipients of {sends.count()} sends finished "
+                f"Would delete {recipients} recipients of {purgeable.count()} sends finished "
                 f"before {cutoff:%Y-%m-%d %H:%M} UTC."
             )
             return
