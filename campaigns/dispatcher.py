@@ -127,6 +127,38 @@ def reset_delivery_loop() -> None:
         _current_delivery_loop = None
 
 
+class FailureGuard:
+    """The quality guard's failure share (issue 16.4): over this run's latest `window` answers
+    from Meta, more than `percent` recipient-permanent failures (undeliverable, blocked,
+    stopped marketing) pause the send: an audience that bad damages the number's quality."""
+
+    def __init__(self, percent: int, window: int):
+        self.percent = percent
+        self.answers: deque[bool] = deque(maxlen=window)
+        self.failures = 0
+
+    @classmethod
+    def of(cls, organization) -> "FailureGuard":
+        return cls(organization.guard_failure_percent, organization.guard_failure_window)
+
+    def observe(self, outcomes: list[Outcome]) -> str:
+        """Count the answers; the reason to pause once the share passes the threshold."""
+        for outcome in outcomes:
+            if outcome.kind not in ("sent", "failed") or not outcome.answered:
+                continue
+            if len(self.answers) == self.answers.maxlen:
+                self.failures -= self.answers[0]
+            self.answers.append(outcome.permanent)
+            self.failures += outcome.permanent
+        window = self.answers.maxlen or 0
+        if len(self.answers) < window or self.failures * 100 <= self.percent * window:
+            return ""
+        return (
+            f"{self.failures} of Meta's last {window} answers were recipient-permanent "
+            f"failures (over {self.percent}%): check the audience's numbers before resuming."
+        )
+
+
 # --- The dispatch run --------------------------------------------------------------------------
 
 
@@ -161,6 +193,7 @@ class DispatchRun:
         self.blocked: tuple[float, str] | None = None
         self.last_hand_out = time.monotonic()
         self.waits: dict[str, WaitTotals] = {}
+        self.failure_guard = FailureGuard.of(send.campaign.organization)
 
     # The loop. Every tick: look at the campaign, keep the lease, write outcomes, take the
     # next moment's slots and hand their rows to the delivery loop.
@@ -346,6 +379,11 @@ class DispatchRun:
         feedback.act_on_verdicts(
             {o.recipient_id: o.verdict for o in outcomes if o.kind == "failed"}
         )
+        tripped = self.failure_guard.observe(outcomes)
+        if tripped and not self.pause_reason:
+            self.pause_reason = tripped
+            self.more_work = False
+            self.stop.set()
         answered = sum(o.answered for o in outcomes)
         if answered:
             get_rate_limiter().report(self.number_limit, answered, sum(o.refused for o in outcomes))
@@ -427,7 +465,7 @@ class DispatchRun:
         if isinstance(error, errors.PairRateLimited):
             return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
         if isinstance(error, errors.RecipientPermanentError):
-            return _failure(recipient, error, verdict=error.verdict)
+            return _failure(recipient, error, verdict=error.verdict, permanent=True)
         return _retry(recipient, error)
 
 
@@ -457,7 +495,12 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
 
 
 def _failure(
-    recipient, error, *, verdict: errors.RecipientVerdict | None = None, refused=False
+    recipient,
+    error,
+    *,
+    verdict: errors.RecipientVerdict | None = None,
+    refused=False,
+    permanent=False,
 ) -> Outcome:
     return Outcome(
         recipient.pk,
@@ -468,6 +511,7 @@ def _failure(
         answered=getattr(error, "http_status", None) is not None,
         refused=refused,
         verdict=verdict or errors.RecipientVerdict(),
+        permanent=permanent,
     )
 
 

@@ -41,13 +41,6 @@ NO_FILTER_EVENT_REASON = (
     "deadline."
 )
 COLUMNS = ("id", "phone_e164", "limited_reporting")
-# What a message already sent in the cap's window is: on the wire, whatever Meta said since.
-CAP_COUNTED_STATUSES = (
-    SendRecipient.Status.SENT,
-    SendRecipient.Status.DELIVERED,
-    SendRecipient.Status.READ,
-    SendRecipient.Status.UNKNOWN,
-)
 
 
 def reachable_statuses(category: str) -> list[str]:
@@ -118,13 +111,13 @@ class FrequencyCap:
         recipient = SendRecipient._meta.db_table
         send = Send._meta.db_table
         campaign = Campaign._meta.db_table
-        statuses = ", ".join(["%s"] * len(CAP_COUNTED_STATUSES))
+        statuses = ", ".join(["%s"] * len(SendRecipient.MESSAGED_STATUSES))
         categories = ", ".join(["%s"] * len(self.categories))
         params: list = [
             self.organization_id,
             *self.categories,
             self.send_id or 0,
-            *CAP_COUNTED_STATUSES,
+            *SendRecipient.MESSAGED_STATUSES,
             self.fire_at - dt.timedelta(days=self.days),
         ]
         among = ""

@@ -230,6 +230,9 @@ class SendRecipient(models.Model):
     OPEN_STATUSES = (Status.QUEUED, Status.CLAIMED, Status.SENDING)
     # Rows whose request may have left: only Meta's answer or reports settle them.
     IN_FLIGHT_STATUSES = (Status.SENDING, Status.UNKNOWN)
+    # Messages on the wire, whatever Meta said since: what the frequency cap and the quality
+    # guard count as a message the phone got.
+    MESSAGED_STATUSES = (Status.SENT, Status.DELIVERED, Status.READ, Status.UNKNOWN)
 
     # No database constraints on these two: checking them cost about half the time of a
     # million-row materialization (one trigger call per row). The materializer writes both

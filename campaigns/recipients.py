@@ -157,6 +157,7 @@ class Outcome:
     answered: bool = False
     refused: bool = False
     verdict: RecipientVerdict = RecipientVerdict()  # what a failure means beyond this message
+    permanent: bool = False  # a recipient-permanent failure (the quality guard counts them)
 
 
 def claim(send_id: int, token: str, size: int, lease_seconds: float) -> list[SendRecipient]:

@@ -1,5 +1,7 @@
 """Tenancy: organizations, who belongs to them, and the credentials partners use to reach them."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -40,6 +42,33 @@ class Organization(models.Model):
         default=False,
         verbose_name="cap utility sends too",
         help_text="Utility sends are not capped (nor counted) unless this is on.",
+    )
+    # Issue 16.4: the quality guard pauses a running send before the number's quality suffers.
+    guard_failure_percent = models.PositiveSmallIntegerField(
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        verbose_name="pause at recipient-permanent failures (%)",
+        help_text=(
+            "A running send pauses when more than this share of Meta's last answers (the window "
+            "below) are recipient-permanent failures (undeliverable, blocked, stopped marketing)."
+        ),
+    )
+    guard_failure_window = models.PositiveIntegerField(
+        default=200,
+        validators=[MinValueValidator(20), MaxValueValidator(10_000)],
+        verbose_name="failure window (answers)",
+        help_text="How many of a worker's latest answers for a send the failure share is taken over.",
+    )
+    guard_stop_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("2.00"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        verbose_name="pause at STOP replies (%)",
+        help_text=(
+            "A send pauses when STOP replies from its recipients within an hour of its start "
+            "pass this share of the messages it sent (counted from 100 messages sent)."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

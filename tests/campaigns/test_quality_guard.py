@@ -10,6 +10,8 @@ import logging
 
 import pytest
 from django.conf import settings
+from django.forms.models import model_to_dict
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import dispatcher, services
@@ -21,6 +23,7 @@ from tests.factories import (
     AudienceFactory,
     CampaignFactory,
     LeadFactory,
+    OrganizationFactory,
     SendFactory,
     WhatsAppNumberFactory,
 )
@@ -194,3 +197,112 @@ def test_an_upgrade_pauses_nothing(client, flaggable):
 
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SCHEDULED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast_engine")
+@pytest.mark.parametrize("permanent_ratio,paused", [(0.5, True), (0.05, False)])
+def test_a_send_whose_answers_are_mostly_permanent_failures_pauses(
+    sandbox, number, marketing_template, permanent_ratio, paused
+):
+    organization = number.organization
+    organization.guard_failure_percent, organization.guard_failure_window = 20, 50
+    organization.save()
+    sandbox.configure(ratio_permanent=permanent_ratio, ratio_async_failure=0.0, seed=7)
+    phones = [f"+4420794603{n:02d}" for n in range(100)] + [
+        f"+4420794604{n:02d}" for n in range(100)
+    ]
+    send = running_send(number, marketing_template, phones)
+
+    while dispatcher.dispatch_send(send.pk):
+        pass
+
+    campaign = Campaign.objects.get(pk=send.campaign_id)
+    send.refresh_from_db()
+    requests = sandbox.requests(limit=1000)["count"]
+    if paused:
+        assert campaign.status == Campaign.Status.PAUSED
+        assert "recipient-permanent failures (over 20%)" in send.status_reason
+        assert 50 <= requests < len(phones)
+        assert send.recipients.filter(status=SendRecipient.Status.QUEUED).exists()
+    else:
+        assert campaign.status == Campaign.Status.COMPLETED
+        assert requests == len(phones)
+
+
+def stop_reply(number, sender: str) -> dict:
+    """A text message saying STOP from `sender` to `number`, in Meta's webhook shape."""
+    payload = json.loads((META_WEBHOOKS / "message.json").read_text())["text"]
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = number.phone_number_id
+    message = value["messages"][0]
+    message["text"]["body"], message["from"] = "STOP", sender.lstrip("+")
+    return payload
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stops,paused", [(5, True), (4, False)])
+def test_a_burst_of_stop_replies_to_a_send_pauses_it(client, stops, paused):
+    """200 messages sent within the hour, 2% allowed: 5 STOPs pause it, 4 do not; STOPs from
+    phones the send did not message never count."""
+    number = WhatsAppNumberFactory()
+    campaign = CampaignFactory(
+        organization=number.organization, whatsapp_number=number, status=Campaign.Status.RUNNING
+    )
+    send = SendFactory(
+        campaign=campaign,
+        status=Send.Status.SENDING,
+        started_at=timezone.now() - dt.timedelta(minutes=20),
+    )
+    phones = [f"+4420794605{n:02d}" for n in range(100)] + [
+        f"+4420794606{n:02d}" for n in range(100)
+    ]
+    SendRecipient.objects.bulk_create(
+        SendRecipient(send=send, phone_e164=phone, status=SendRecipient.Status.DELIVERED)
+        for phone in phones
+    )
+    outbound.create_endpoint(number.organization, "https://crm.example.com/setter")
+
+    for n in range(6):
+        post(client, stop_reply(number, f"+4420794607{n:02d}"))  # never messaged by the send
+    for phone in phones[:stops]:
+        post(client, stop_reply(number, phone))
+
+    campaign.refresh_from_db()
+    send.refresh_from_db()
+    if paused:
+        assert campaign.status == Campaign.Status.PAUSED
+        assert "5 of the 200 recipients messaged so far replied STOP" in send.status_reason
+        [event] = WebhookDelivery.objects.filter(event_type=EventType.SEND_PAUSED)
+        assert event.payload["reason"].startswith("5 of the 200")
+    else:
+        assert campaign.status == Campaign.Status.RUNNING
+        assert not WebhookDelivery.objects.filter(event_type=EventType.SEND_PAUSED).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("guard_failure_percent", "0"),
+        ("guard_failure_percent", "101"),
+        ("guard_failure_window", "5"),
+        ("guard_stop_percent", "0"),
+        ("guard_stop_percent", "-1"),
+    ],
+)
+def test_the_organization_form_refuses_guard_thresholds_out_of_range(admin_client, field, value):
+    organization = OrganizationFactory()
+    data = {
+        key: "" if value is None else value
+        for key, value in model_to_dict(organization).items()
+        if key not in ("id",)
+    }
+    data |= {field: value, "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}
+
+    response = admin_client.post(
+        reverse("admin:setter_organization_change", args=[organization.pk]), data
+    )
+
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors

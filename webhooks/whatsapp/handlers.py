@@ -14,7 +14,7 @@ from audiences.models import OptOut
 from audiences.optouts import lift_marketing_opt_out, record_opt_out
 from campaigns.feedback import StatusUpdate, ingest_statuses
 from campaigns.models import SendRecipient
-from campaigns.quality_guard import pause_for_number_quality
+from campaigns.quality_guard import pause_for_number_quality, pause_for_stop_bursts
 from campaigns.testsends import ingest_test_statuses
 from messaging.keywords import is_stop_message
 from messaging.models import WhatsAppNumber
@@ -206,12 +206,16 @@ def _handle_messages(phone_number_id: str, messages: list, counts: Counter) -> N
     organization_id = _organization_of(phone_number_id)
     if organization_id is None:
         return
+    new_stops = 0
     for message in stops:
         phone = _phone(message.get("from", ""))
         if phone and record_opt_out(
             organization_id, phone, scope=OptOut.Scope.ALL, source=OptOut.Source.KEYWORD
         ):
-            counts["opt_outs"] += 1
+            new_stops += 1
+    counts["opt_outs"] += new_stops
+    if new_stops:
+        counts["paused_sends"] += len(pause_for_stop_bursts(organization_id))
 
 
 def _handle_preferences(phone_number_id: str, preferences: list, counts: Counter) -> None:
