@@ -1,7 +1,16 @@
 """Tenancy: organizations, who belongs to them, and the credentials partners use to reach them."""
 
+import zoneinfo
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def validate_time_zone(name: str) -> None:
+    """An IANA zone this system knows (the editor offers and accepts the same list)."""
+    if name and name not in zoneinfo.available_timezones():
+        raise ValidationError(f"{name!r} is not an IANA time zone, e.g. Europe/London.")
 
 
 class Organization(models.Model):
@@ -16,6 +25,13 @@ class Organization(models.Model):
         choices=InboundAuthMode.choices,
         default=InboundAuthMode.API_KEY,
         help_text="How partners authenticate the inbound webhooks (audience filter, lead events).",
+    )
+    default_time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA zone a new send starts in, e.g. Europe/London. Blank: the zone of the "
+        "country of the organization's first WhatsApp number (UTC without one).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
