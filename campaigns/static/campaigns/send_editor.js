@@ -226,8 +226,18 @@
     document.querySelector(".field-audiences")?.addEventListener("click", () => setTimeout(refreshAll));
     document.querySelector(".field-audiences")?.addEventListener("dblclick", () => setTimeout(refreshAll));
   });
+  /* Django renumbers the ids of an added row (its zone box's datalist too), not the box's
+   * `list` attribute naming the datalist: point it at the renumbered one. */
+  function renumberZones(row) {
+    row.querySelectorAll("input[list]").forEach((input) => {
+      const zones = input.nextElementSibling;
+      if (zones?.tagName === "DATALIST") input.setAttribute("list", zones.id);
+    });
+  }
+
   document.addEventListener("formset:added", (event) => {
     if (event.detail?.formsetName !== "sends") return;
+    renumberZones(event.target);
     followLast(event.target);
     setUp(event.target);
   });
