@@ -28,7 +28,12 @@ from django.utils.html import format_html
 from audiences.models import Audience
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.ids import pk_from_text
-from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin, scope_queryset
+from setter.tenancy import (
+    OrganizationScopedMixin,
+    ReadOnlyScopedAdmin,
+    organizations_of,
+    scope_queryset,
+)
 
 from . import duplication, materializer, pacing, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
@@ -282,6 +287,10 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
         if isinstance(inline, SendInline):
             kwargs["visible_sends"] = inline.get_queryset(request)
+            organizations = organizations_of(request.user)
+            if obj.organization_id is None and len(organizations[:2]) == 1:
+                # A new campaign's one possible organization, preselected on the page.
+                kwargs["organization"] = organizations.get()
         return kwargs
 
     def save_model(self, request, obj, form, change):

@@ -111,7 +111,9 @@ class SendForm(forms.ModelForm):
             "fixed text in double quotes.",
         }
 
-    def __init__(self, *args, campaign: Campaign | None = None, **kwargs):
+    def __init__(self, *args, campaign: Campaign | None = None, organization=None, **kwargs):
+        """`organization`: the campaign's when it has none yet (a new campaign of a staff
+        member of one organization), for the zone a new send starts in."""
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         self.resolved: services.ResolvedInstant | None = None
@@ -120,8 +122,9 @@ class SendForm(forms.ModelForm):
         if self.instance.pk is None and campaign is not None:
             # A new send follows the last one, in the organization's zone.
             self.initial["position"] = selectors.next_send_position(campaign)
-            if campaign.organization_id:
-                self.initial["time_zone"] = organization_time_zone(campaign.organization)
+            organization = campaign.organization if campaign.organization_id else organization
+            if organization is not None:
+                self.initial["time_zone"] = organization_time_zone(organization)
 
     @property
     def number(self):
@@ -179,12 +182,17 @@ class SendInlineFormSet(BaseInlineFormSet):
     the staff member may see); by default the campaign's own. Django's default accepts
     the id of any send of any organization."""
 
-    def __init__(self, *args, visible_sends=None, **kwargs):
+    def __init__(self, *args, visible_sends=None, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.visible_sends = visible_sends
+        self.organization = organization
 
     def get_form_kwargs(self, index):
-        return {**super().get_form_kwargs(index), "campaign": self.instance}
+        return {
+            **super().get_form_kwargs(index),
+            "campaign": self.instance,
+            "organization": self.organization,
+        }
 
     def add_fields(self, form, index):
         super().add_fields(form, index)

@@ -350,6 +350,17 @@ def test_a_new_send_follows_the_last_one_in_the_organizations_zone(marketer, org
     assert '<option value="America/Sao_Paulo">' in html
 
 
+def test_on_a_new_campaign_a_send_starts_in_the_zone_of_the_staff_members_organization(
+    marketer, org
+):
+    WhatsAppNumberFactory(organization=org, display_phone_number="+55 11 98888 7777")
+
+    page = marketer.get(ADD_URL)
+
+    empty = page.context["inline_admin_formsets"][0].formset.empty_form
+    assert (empty.initial["position"], empty.initial["time_zone"]) == (0, "America/Sao_Paulo")
+
+
 @pytest.mark.parametrize(
     ("display_phone_number", "zone"),
     [
