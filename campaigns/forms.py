@@ -143,6 +143,10 @@ class SendForm(forms.ModelForm):
         field.queryset = templates.filter(
             Q(pk__in=offered.values("pk")) | Q(pk=self.instance.template_id)
         )
+        field.error_messages["invalid_choice"] = (
+            "Pick one of the templates offered: the organization's APPROVED templates of the "
+            "number's WABA."
+        )
 
     def _post_clean(self):
         """After the model's own checks, the editor's: a real local time, the organization's

@@ -10,13 +10,7 @@ from audiences.models import Lead
 from campaigns.models import Campaign
 from messaging.models import Category, MessageTemplate
 from messaging.time_zones import organization_time_zone
-from tests.campaigns.editor import ready_campaign
-from tests.campaigns.test_editor_admin import (
-    ADD_URL,
-    change_url,
-    new_campaign_data,
-    send_row,
-)
+from tests.campaigns.editor import ADD_URL, change_url, new_campaign_data, ready_campaign, send_row
 from tests.factories import (
     AudienceFactory,
     CampaignFactory,
@@ -33,6 +27,9 @@ from tests.setter.admin_forms import change_form_post_data
 pytestmark = pytest.mark.django_db
 
 PREVIEW_URL = reverse("admin:campaigns_campaign_send_preview")
+OFFERED_ONLY = (
+    "Pick one of the templates offered: the organization's APPROVED templates of the number's WABA."
+)
 
 
 @pytest.fixture
@@ -95,8 +92,8 @@ def test_the_template_drop_down_offers_the_numbers_approved_templates_with_their
 @pytest.mark.parametrize(
     ("template_fields", "message"),
     [
-        ({"status": "PENDING"}, "Select a valid choice"),
-        ({"waba_id": "999"}, "Select a valid choice"),
+        ({"status": "PENDING"}, OFFERED_ONLY),
+        ({"waba_id": "999"}, OFFERED_ONLY),
         ({"category": Category.UTILITY},
          "The template 'offer' is UTILITY: pick a MARKETING template for this send."),
     ],
