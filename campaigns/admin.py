@@ -5,6 +5,7 @@ calls a service and turns its answer into admin messages.
 """
 
 import datetime as dt
+import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -24,8 +25,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audiences.models import Audience
+from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.ids import pk_from_text
-from setter.tenancy import OrganizationScopedMixin, ReadOnlyScopedAdmin, scope_queryset
+from setter.tenancy import (
+    OrganizationScopedMixin,
+    ReadOnlyScopedAdmin,
+    organizations_of,
+    scope_queryset,
+)
 
 from . import duplication, materializer, pacing, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
@@ -275,6 +283,10 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
         if isinstance(inline, SendInline):
             kwargs["visible_sends"] = inline.get_queryset(request)
+            organizations = organizations_of(request.user)
+            if obj.organization_id is None and len(organizations[:2]) == 1:
+                # A new campaign's one possible organization, preselected on the page.
+                kwargs["organization"] = organizations.get()
         return kwargs
 
     def save_model(self, request, obj, form, change):
@@ -398,7 +410,75 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             send_state["delivery"] = delivery_text(send_analytics.send)
         return JsonResponse(state)
 
+    PREVIEW_PARAMETERS = {"template", "category", "mapping", "audiences", "number"}
+
+    def send_preview_view(self, request):
+        """The send editor's live preview (JSON): a template's placeholders, the columns of
+        the audiences chosen on the page, and the message for their first eligible lead.
+        Everything named must be of the template's organization, one of the staff member's:
+        anything else is not found."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        query = request.GET
+        unknown = sorted(set(query) - self.PREVIEW_PARAMETERS)
+        if unknown:
+            return JsonResponse(
+                {"error": f"Unknown parameter(s): {', '.join(unknown)}."}, status=400
+            )
+        category = query.get("category", "")
+        if category not in Category.values:
+            return JsonResponse(
+                {"error": f"category: one of {', '.join(Category.values)}."}, status=400
+            )
+        try:
+            mapping = json.loads(query.get("mapping") or "[]")
+        except ValueError:
+            return JsonResponse({"error": "mapping: a JSON list of strings."}, status=400)
+        template = self._visible(request, MessageTemplate, query.get("template"))
+        organization_id = template.organization_id
+        number = None
+        if query.get("number"):
+            number = self._visible(request, WhatsAppNumber, query["number"], organization_id)
+        audiences = [
+            self._visible(request, Audience, pk, organization_id)
+            for pk in query.getlist("audiences")
+            if pk
+        ]
+        campaign = Campaign(organization=template.organization, whatsapp_number=number)
+        preview = selectors.send_editor_preview(campaign, audiences, template, mapping, category)
+        lead = preview.lead
+        return JsonResponse(
+            {
+                "template": {"name": template.name, "body": template.body_text},
+                "placeholders": preview.placeholders,
+                "otherParameters": preview.other_parameters,
+                "columns": preview.columns,
+                "lead": lead and {"phoneE164": lead.phone_e164, "firstName": lead.first_name},
+                "parameters": preview.parameters,
+                "text": preview.text,
+                "problems": preview.problems,
+            }
+        )
+
+    @staticmethod
+    def _visible(request, model, pk_text, organization_id=None):
+        """The object if one of the staff member's organizations (this one, when given) holds
+        it; 404 for any other, as if it did not exist."""
+        pk = pk_from_text(pk_text or "")
+        objects = scope_queryset(model.objects.all(), request.user, "organization")
+        if organization_id is not None:
+            objects = objects.filter(organization_id=organization_id)
+        found = objects.filter(pk=pk).first() if pk is not None else None
+        if found is None:
+            raise Http404(f"No such {model._meta.verbose_name}.")
+        return found
+
     def get_urls(self):
+        send_preview = path(
+            "send-preview/",
+            self.admin_site.admin_view(self.send_preview_view),
+            name="campaigns_campaign_send_preview",
+        )
         transition = path(
             "<path:object_id>/transition/<str:action>/",
             self.admin_site.admin_view(self.transition_view),
@@ -419,7 +499,7 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.duplicate_view),
             name="campaigns_campaign_duplicate",
         )
-        return [transition, dry_run, progress, duplicate, *super().get_urls()]
+        return [send_preview, transition, dry_run, progress, duplicate, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """Another organization's campaign is not found, rather than a redirect to the index."""
@@ -427,6 +507,7 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["send_preview_url"] = reverse("admin:campaigns_campaign_send_preview")
         if obj is not None:
             context["transition_actions"] = [
                 {"name": action, "label": ACTION_LABELS[action][0]}

@@ -183,6 +183,9 @@ class Eligible:
     event_filter: EventFilter | None = None
     cap: FrequencyCap | None = None
     reason: str = ""
+    # The audiences to read instead of the campaign's saved ones: the editor's preview of a
+    # campaign whose audiences are being chosen on the page.
+    audiences: tuple | None = None
 
     @classmethod
     def of_send(cls, send: Send) -> "Eligible":
@@ -224,7 +227,8 @@ class Eligible:
             has_event = Exists(self.event_filter.matching(organization_id))
             keep = self.event_filter.mode == Send.EventFilterMode.INCLUDE
             rule &= Q(has_event) if keep else ~Q(has_event)
-        return [branch.filter(rule) for branch in member_branches(self.campaign.audiences.all())]
+        audiences = self.campaign.audiences.all() if self.audiences is None else self.audiences
+        return [branch.filter(rule) for branch in member_branches(audiences)]
 
     def _filter_event_matches(self) -> Q:
         """Leads the filter event names, by external id (case-sensitive) or phone. The lists

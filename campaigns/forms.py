@@ -2,7 +2,11 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html, format_html_join
+
+from messaging.time_zones import organization_time_zone
 
 from . import selectors, services
 from .models import Campaign, Send
@@ -45,10 +49,42 @@ def _time_zone_choices():
 SCHEDULE_FIELDS = {"local_date", "local_time", "time_zone"}
 
 
+class TimeZoneInput(forms.TextInput):
+    """A text box that finds a zone as the marketer types ("sao" → America/Sao_Paulo): an
+    HTML datalist of every zone, since 600 zones do not fit a drop-down."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id', name)}-zones"
+        attrs = {**(attrs or {}), "list": list_id, "autocomplete": "off", "size": 28}
+        zones = format_html_join(
+            "", '<option value="{}">', ((z,) for z in services.time_zone_names())
+        )
+        return format_html(
+            '{}<datalist id="{}">{}</datalist>',
+            super().render(name, value, attrs, renderer),
+            list_id,
+            zones,
+        )
+
+
+class TemplateSelect(forms.Select):
+    """The template drop-down; each option carries its category, so the page offers only
+    the templates of the category the send has (the form refuses any other)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        template = getattr(value, "instance", None)
+        if template is not None:
+            option["attrs"]["data-category"] = template.category
+        return option
+
+
 class SendForm(forms.ModelForm):
     """One send of the campaign being edited; `campaign` is that campaign, even unsaved."""
 
-    time_zone = forms.ChoiceField(choices=_time_zone_choices, initial="UTC")
+    time_zone = forms.ChoiceField(
+        choices=_time_zone_choices, initial="UTC", widget=TimeZoneInput, help_text="Type to search."
+    )
 
     class Meta:
         model = Send
@@ -68,18 +104,51 @@ class SendForm(forms.ModelForm):
             "max_messages_per_second",
         ]
         labels = {"position": "Order"}
+        widgets = {"template": TemplateSelect}
+        help_texts = {
+            "parameter_mapping": "Pick a column or a fixed text for each {{n}} of the template. "
+            'Stored as one entry per {{n}}: a column ("first_name", "variables.coupon") or a '
+            "fixed text in double quotes.",
+        }
 
-    def __init__(self, *args, campaign: Campaign | None = None, **kwargs):
+    def __init__(self, *args, campaign: Campaign | None = None, organization=None, **kwargs):
+        """`organization`: the campaign's when it has none yet (a new campaign of a staff
+        member of one organization), for the zone a new send starts in."""
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         self.resolved: services.ResolvedInstant | None = None
-        if campaign is not None and campaign.organization_id and "template" in self.fields:
-            template = self.fields["template"]
-            assert isinstance(template, forms.ModelChoiceField)  # the model's ForeignKey
-            # A ForeignKey's field always has its queryset; the stub allows None.
-            template.queryset = template.queryset.filter(  # type: ignore[union-attr]
-                organization_id=campaign.organization_id
-            )
+        if "template" in self.fields:
+            self._offer_templates()
+        if self.instance.pk is None and campaign is not None:
+            # A new send follows the last one, in the organization's zone.
+            self.initial["position"] = selectors.next_send_position(campaign)
+            organization = campaign.organization if campaign.organization_id else organization
+            if organization is not None:
+                self.initial["time_zone"] = organization_time_zone(organization)
+
+    @property
+    def number(self):
+        """The campaign's WhatsApp number, once chosen (on the page being saved, too)."""
+        campaign = self.campaign
+        return campaign.whatsapp_number if campaign and campaign.whatsapp_number_id else None
+
+    def _offer_templates(self):
+        """The organization's APPROVED templates of the number's WABA, and the send's current
+        one (so a template paused since shows, and the form says why it no longer fits)."""
+        field = self.fields["template"]
+        assert isinstance(field, forms.ModelChoiceField)  # the model's ForeignKey
+        templates = field.queryset
+        assert templates is not None  # a ForeignKey's field always has one; the stub allows None
+        if self.campaign is not None and self.campaign.organization_id:
+            templates = templates.filter(organization_id=self.campaign.organization_id)
+        offered = services.offered_templates(templates, self.number)
+        field.queryset = templates.filter(
+            Q(pk__in=offered.values("pk")) | Q(pk=self.instance.template_id)
+        )
+        field.error_messages["invalid_choice"] = (
+            "Pick one of the templates offered: the organization's APPROVED templates of the "
+            "number's WABA."
+        )
 
     def _post_clean(self):
         """After the model's own checks, the editor's: a real local time, the organization's
@@ -90,6 +159,13 @@ class SendForm(forms.ModelForm):
         if SCHEDULE_FIELDS & set(self.changed_data):
             # A time the marketer typed wins over "when the campaign starts" set by the API.
             self.instance.start_offset_minutes = None
+        if self.instance.pk is None or {"template", "category"} & set(self.changed_data):
+            problem = services.template_choice_problem(
+                self.instance.template, self.number, self.instance.category
+            )
+            if problem:
+                self.add_error("template", problem)
+                return
         try:
             self.resolved = services.validate_send(
                 self.instance, self.campaign, variables=self._audience_variables()
@@ -112,12 +188,17 @@ class SendInlineFormSet(BaseInlineFormSet):
     the staff member may see); by default the campaign's own. Django's default accepts
     the id of any send of any organization."""
 
-    def __init__(self, *args, visible_sends=None, **kwargs):
+    def __init__(self, *args, visible_sends=None, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.visible_sends = visible_sends
+        self.organization = organization
 
     def get_form_kwargs(self, index):
-        return {**super().get_form_kwargs(index), "campaign": self.instance}
+        return {
+            **super().get_form_kwargs(index),
+            "campaign": self.instance,
+            "organization": self.organization,
+        }
 
     def add_fields(self, form, index):
         super().add_fields(form, index)

@@ -219,6 +219,8 @@ def parameter_problem(entry, variables: set[str] | None = None) -> str | None:
     if len(entry) > MAX_PARAMETER_LENGTH:
         return f"at most {MAX_PARAMETER_LENGTH:,} characters, got {len(entry):,}"
     entry = entry.strip()
+    if not entry:
+        return "not mapped: choose one of the audience's columns or type a fixed text"
     if is_expression(entry):
         try:
             template = _compile(entry)
@@ -310,6 +312,12 @@ def _collect(value, lookups: set, depth: int = 0) -> None:
     elif isinstance(value, (TokenBase, TemplateLiteral, _FirstItems)):
         for item in vars(value).values():
             _collect(item, lookups, depth + 1)
+
+
+def editor_columns(variables: set[str] | None) -> list[str]:
+    """What the editor's drop-downs offer for a parameter: the lead fields, then the
+    audience's variables (none while the audience is not known or still ingesting)."""
+    return [*LEAD_FIELDS, *(f"{VARIABLE_PREFIX}{name}" for name in sorted(variables or ()))]
 
 
 def count_problem(mapping: list, parameter_count: int) -> str | None:

@@ -16,7 +16,7 @@ from audiences.selectors import variable_names
 from messaging.models import Category
 from setter.csvstream import line_writer
 
-from . import eligibility
+from . import eligibility, rendering
 from .models import Campaign, Send, SendRecipient
 
 
@@ -42,6 +42,68 @@ def available_variables(audiences) -> set[str] | None:
     if not audiences or any(a.status != Audience.Status.READY for a in audiences):
         return None
     return variable_names(members_of_any(audiences))
+
+
+def next_send_position(campaign: Campaign) -> int:
+    """The order a new send of the campaign takes: after its last one."""
+    if campaign.pk is None:
+        return 0
+    last = campaign.sends.aggregate(last=Max("position"))["last"]
+    return 0 if last is None else last + 1
+
+
+@dataclass(frozen=True)
+class EditorPreview:
+    """What the send editor shows beside a template: its placeholders, the columns a
+    placeholder may take, and the message as the first eligible lead would read it."""
+
+    placeholders: list[int]
+    other_parameters: list[str]
+    columns: list[str]
+    lead: Lead | None
+    parameters: list[str]
+    text: str
+    problems: list[str]
+
+
+def send_editor_preview(
+    campaign: Campaign, audiences: list[Audience], template, mapping, category: str
+) -> EditorPreview:
+    """The editor's live preview, through the rendering module the dispatcher uses, for the
+    first lead a send of `category` to these audiences reaches (campaigns.eligibility; the
+    send's own filters apply only when it fires). `campaign` may be unsaved: it brings the
+    organization and, when chosen, the number (the `sender` templates read)."""
+    variables = available_variables(audiences)
+    problems = rendering.validate_parameter_mapping(mapping, template.parameter_count, variables)
+    problems += [
+        f"The template's {name} is not filled by sends: pick a template without it."
+        for name in template.other_parameters
+    ]
+    lead = None
+    if audiences:
+        eligible = eligibility.Eligible(campaign, category, audiences=tuple(audiences))
+        first = eligible.first_lead_ids(1)
+        lead = Lead.objects.filter(pk__in=first).first()
+    parameters, text = [], ""
+    if lead is None:
+        problems.append("No lead of the chosen audiences can receive this send yet.")
+    elif not problems:
+        sender = rendering.sender_of(campaign) if campaign.whatsapp_number_id else None
+        try:
+            parameters = rendering.render_parameters(mapping, lead, sender=sender)
+        except rendering.MissingParameter as missing:
+            problems.append(f"{missing}: that lead would be skipped.")
+        else:
+            text = rendering.render_body(template.body_text, parameters)
+    return EditorPreview(
+        placeholders=list(range(1, template.parameter_count + 1)),
+        other_parameters=template.other_parameters,
+        columns=rendering.editor_columns(variables),
+        lead=lead,
+        parameters=parameters,
+        text=text,
+        problems=problems,
+    )
 
 
 class ListStats(NamedTuple):

@@ -12,11 +12,12 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audiences.models import Audience
 from audiences.segments import delete_segment
-from messaging.models import Category, MessageTemplate
+from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.instants import in_supported_range
 
 from . import events, recipients, selectors
@@ -157,6 +158,37 @@ def save_campaign(campaign: Campaign, *, audiences=None) -> Campaign:
 
 # Seed 001's `within.minutes` bound, wherever an event filter is written.
 MAX_EVENT_WINDOW_MINUTES = 525_600
+
+
+def offered_templates(
+    templates: QuerySet[MessageTemplate], number: WhatsAppNumber | None = None
+) -> QuerySet[MessageTemplate]:
+    """Of these templates, those the editor offers a send: APPROVED ones of the number's WABA
+    (or synced without one) when the number is known. The send's category narrows them
+    further on the page, as the marketer picks it."""
+    templates = templates.filter(status=MessageTemplate.Status.APPROVED)
+    if number is not None:
+        templates = templates.filter(Q(waba_id=number.waba_id) | Q(waba_id=""))
+    return templates
+
+
+def template_choice_problem(
+    template: MessageTemplate, number: WhatsAppNumber | None, category: str
+) -> str | None:
+    """Why the editor refuses this template for a send (offered_templates' rule, in words)."""
+    if template.status != MessageTemplate.Status.APPROVED:
+        return f"The template '{template.name}' is {template.status}: pick an APPROVED one."
+    if number is not None and template.waba_id not in ("", number.waba_id):
+        return (
+            f"The template '{template.name}' belongs to WABA {template.waba_id}, not to the "
+            f"number's WABA {number.waba_id}."
+        )
+    if template.category != category:
+        return (
+            f"The template '{template.name}' is {template.category}: pick a {category} template "
+            "for this send."
+        )
+    return None
 
 
 def validate_send(

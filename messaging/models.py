@@ -121,3 +121,28 @@ class MessageTemplate(models.Model):
     def parameter_count(self) -> int:
         """Highest positional parameter in the body: {{1}} … {{n}}."""
         return max((int(n) for n in PARAMETER_PATTERN.findall(self.body_text)), default=0)
+
+    @property
+    def other_parameters(self) -> list[str]:
+        """Parameters outside the body ("header {{1}}", "button Shop {{1}}"), as synced from
+        Meta: a send fills body parameters only, so the editor names these as unfilled."""
+        found = []
+        for component in self.components if isinstance(self.components, list) else []:
+            if not isinstance(component, dict):
+                continue
+            kind = str(component.get("type", "")).upper()
+            if kind == "HEADER":
+                texts = [("header", component.get("text"))]
+            elif kind == "BUTTONS":
+                texts = [
+                    (f"button {button.get('text', '')}".strip(), button.get("url"))
+                    for button in component.get("buttons", [])
+                    if isinstance(button, dict)
+                ]
+            else:
+                continue
+            for label, text in texts:
+                found += [
+                    f"{label} {{{{{n}}}}}" for n in PARAMETER_PATTERN.findall(str(text or ""))
+                ]
+        return found

@@ -1,10 +1,18 @@
 """Tenancy: organizations, who belongs to them, and the credentials partners use to reach them."""
 
+import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+
+def validate_time_zone(name: str) -> None:
+    """An IANA zone this system knows (the editor offers and accepts the same list)."""
+    if name and name not in zoneinfo.available_timezones():
+        raise ValidationError(f"{name!r} is not an IANA time zone, e.g. Europe/London.")
 
 
 class Organization(models.Model):
@@ -69,6 +77,13 @@ class Organization(models.Model):
             "A send pauses when STOP replies from its recipients within an hour of its start "
             "pass this share of the messages it sent (counted from 100 messages sent)."
         ),
+    )
+    default_time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA zone a new send starts in, e.g. Europe/London. Blank: the zone of the "
+        "country of the organization's first WhatsApp number (UTC without one).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,7 +1,6 @@
 """A marketer builds a campaign with two sends in the editor and schedules it."""
 
 import datetime as dt
-import json
 import zoneinfo
 
 import pytest
@@ -9,6 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from campaigns.models import Campaign
+from tests.browser.send_editor import choose_parameter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,10 +24,11 @@ def add_send(page, index, *, name, local_date, local_time, category, template, m
     page.fill(prefix + "name", name)
     page.fill(prefix + "local_date", local_date.isoformat())
     page.fill(prefix + "local_time", local_time)
-    page.select_option(prefix + "time_zone", ZONE)
+    page.fill(prefix + "time_zone", ZONE)
     page.select_option(prefix + "category", category)
     page.select_option(prefix + "template", str(template.pk))
-    page.fill(prefix + "parameter_mapping", json.dumps(mapping))
+    for position, entry in enumerate(mapping, start=1):
+        choose_parameter(page, index, position, entry)
 
 
 def test_a_campaign_with_two_sends_is_created_in_the_editor_and_scheduled(staff_page, demo):

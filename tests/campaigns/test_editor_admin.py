@@ -10,26 +10,25 @@ from django.urls import reverse
 from audiences.models import Audience
 from campaigns.models import AudienceFilterEvent, Campaign, Send, SendRecipient
 from messaging.models import WhatsAppNumber
-from tests.campaigns.editor import ready_campaign, refreshed
+from tests.campaigns.editor import (
+    ADD_URL,
+    change_url,
+    new_campaign_data,
+    ready_campaign,
+    refreshed,
+    send_row,
+)
 from tests.factories import (
-    AudienceFactory,
-    LeadFactory,
     MessageTemplateFactory,
     OrganizationFactory,
     SendFactory,
     UserFactory,
-    WhatsAppNumberFactory,
 )
 from tests.setter.admin_forms import change_form_post_data
 
 pytestmark = pytest.mark.django_db
 
-ADD_URL = reverse("admin:campaigns_campaign_add")
 LIST_URL = reverse("admin:campaigns_campaign_changelist")
-
-
-def change_url(campaign):
-    return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
 
 
 def transition_url(campaign, action):
@@ -49,51 +48,6 @@ def org():
 def marketer(client, org):
     client.force_login(UserFactory(organization=org))
     return client
-
-
-def send_row(index, template, **fields):
-    row = {
-        "id": "",
-        "position": str(index),
-        "name": "",
-        "local_date": "2030-07-01",
-        "local_time": "09:00",
-        "time_zone": "UTC",
-        "category": "MARKETING",
-        "template": str(template.pk),
-        "parameter_mapping": json.dumps(["first_name", "variables.coupon"]),
-        "audience_filter_mode": "off",
-        "event_filter_mode": "off",
-        "event_filter_type": "",
-        "event_filter_within_minutes": "",
-        "max_messages_per_second": "20",
-        **fields,
-    }
-    return {f"sends-{index}-{name}": value for name, value in row.items()}
-
-
-def new_campaign_data(org, rows):
-    number = WhatsAppNumberFactory(organization=org)
-    audience = AudienceFactory(organization=org)
-    LeadFactory(audience=audience, first_name="Ann", variables={"coupon": "SPRING"})
-    data = {
-        "organization": str(org.pk),
-        "name": "Spring sale",
-        "description": "",
-        "whatsapp_number": str(number.pk),
-        "audiences": [str(audience.pk)],
-        "product_policy_confirmed": "on",
-        "product_policy": "STRICT",
-        "stop_at_0": "",
-        "stop_at_1": "",
-        "sends-TOTAL_FORMS": str(len(rows)),
-        "sends-INITIAL_FORMS": "0",
-        "sends-MIN_NUM_FORMS": "0",
-        "sends-MAX_NUM_FORMS": "1000",
-    }
-    for row in rows:
-        data.update(row)
-    return data
 
 
 # --- Adding and changing ----------------------------------------------------------------------
