@@ -189,7 +189,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "setter.api.schema.forbid_unknown_keys",
+        "setter.api.schema.body_rules",
         "setter.api.schema.document_errors",
     ],
 }

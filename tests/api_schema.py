@@ -50,6 +50,15 @@ def response_schema(route: str, method: str, status: int) -> dict | None:
     return None if content is None else content["schema"]
 
 
+def request_validator(path: str, method: str) -> Draft202012Validator:
+    """A JSON Schema validator of the operation's request body, as the schema publishes it."""
+    operation = published_schema()["paths"][path][method.lower()]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    return Draft202012Validator(
+        {**_json_schema(schema), "components": _components()}, format_checker=FormatChecker()
+    )
+
+
 def assert_matches_schema(response) -> None:
     request = response.request
     match = response.resolver_match

@@ -1,15 +1,21 @@
 """Request and response shapes of the partner webhooks, in the seeds' camelCase.
 
-They validate the small top-level fields and document everything for OpenAPI. The long lists
-(100,000 leads, 50,000 events) are checked by plain loops instead of one nested serializer per
-item, which would cost seconds.
+Each body is declared once here (setter.api.contract): the schema publishes these shapes and
+the views read the bodies by them. The audience filter's serializer validates the top-level
+fields; the long lists (100,000 leads, 50,000 events) are checked by plain loops over the keys
+declared here instead of one nested serializer per item, which would cost seconds. A lead
+event's values are checked by the service, row by row (seed 001: a malformed event is that
+event's reject), but its keys and NUL here, for the whole call.
 """
+
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import AudienceFilterEvent
 from setter.api.bodies import NUL_MESSAGE, nul_place, unknown_keys
+from setter.api.contract import StrictIntegerField, keys
 from setter.api.querying import MAX_ID
 
 from .exceptions import BODY_PATH, InvalidPayload
@@ -17,42 +23,30 @@ from .exceptions import BODY_PATH, InvalidPayload
 MAX_FILTER_LEADS = 100_000
 MAX_LEAD_EVENTS = 50_000
 MAX_FIELD_ERRORS = 20
-FILTER_LEAD_KEYS = ("externalId", "phoneE164")
-LEAD_EVENT_KEYS = ("phoneE164", "eventType", "occurredAt")
-LEAD_EVENT_BATCH_KEYS = ("events",)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: DRF's IntegerField would also take "42" and 42.0."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-@extend_schema_field(
-    {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": MAX_FILTER_LEADS,
-        "items": {
-            "type": "object",
-            "description": "A lead to match: externalId and/or phoneE164.",
-            "additionalProperties": False,
-            "properties": {
-                "externalId": {
-                    "type": "string",
-                    "description": "The lead's external_id from the audience CSV (case-sensitive).",
-                },
-                "phoneE164": {
-                    "type": "string",
-                    "description": "The lead's phone; normalised like audience phones.",
-                },
+FILTER_LEADS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_FILTER_LEADS,
+    "items": {
+        "type": "object",
+        "description": "A lead to match: externalId and/or phoneE164.",
+        "additionalProperties": False,
+        "properties": {
+            "externalId": {
+                "type": "string",
+                "description": "The lead's external_id from the audience CSV (case-sensitive).",
+            },
+            "phoneE164": {
+                "type": "string",
+                "description": "The lead's phone; normalised like audience phones.",
             },
         },
-    }
-)
+    },
+}
+FILTER_LEAD_KEYS = tuple(FILTER_LEADS_SCHEMA["items"]["properties"])
+
+
+@extend_schema_field(FILTER_LEADS_SCHEMA)
 class FilterLeadsField(serializers.Field):
     """1–100,000 objects, each with a non-empty string externalId and/or phoneE164."""
 
@@ -148,8 +142,11 @@ class LeadEventSerializer(serializers.Serializer):
 
 
 class LeadEventBatchSerializer(serializers.Serializer):
-    # Documentation only: lead_events_from_body and the service check events row by row.
     events = LeadEventSerializer(many=True, help_text=f"1 to {MAX_LEAD_EVENTS:,} events.")
+
+
+LEAD_EVENT_KEYS = keys(LeadEventSerializer)
+LEAD_EVENT_BATCH_KEYS = keys(LeadEventBatchSerializer)
 
 
 class LeadEventRejectSerializer(serializers.Serializer):

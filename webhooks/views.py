@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from audiences import lead_events
 from campaigns import audience_filters
+from setter.api.contract import StrictIntegerField
 from setter.api.parsing import (
     LEADING_MEMBER_BYTES,
     BodyAfterCredentials,
@@ -26,7 +27,7 @@ from .authentication import (
 )
 from .exceptions import BODY_PATH, InvalidPayload, webhook_exception_handler
 from .schema import audience_filter_schema, lead_events_schema
-from .serializers import AudienceFilterRequestSerializer, StrictIntegerField, lead_events_from_body
+from .serializers import AudienceFilterRequestSerializer, lead_events_from_body
 
 
 class PartnerWebhookView(BodyAfterCredentials, APIView):

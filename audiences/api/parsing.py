@@ -1,7 +1,8 @@
 """Reading segment bodies: create (seed 002's persons, or seed 003's filter), update, targets.
 
-Plain loops rather than a serializer per person: a call carries up to 10,000 of them. Each
-error names its place in the body (`persons[2].phone: ...`); the first few are reported
+The keys each object may have are those audiences.api.contract declares (the schema's
+source too). Plain loops rather than running a serializer per person: a call carries up to
+10,000 of them. Each error names its place in the body (`persons[2].phone: ...`); the first few are reported
 together so a partner can fix a payload in one round.
 """
 
@@ -10,41 +11,26 @@ from typing import Any
 from audiences.ingest_rows import MAX_LENGTHS
 from audiences.segments import MAX_TARGETS_PER_CALL
 from setter.api.bodies import object_body, unknown_key_errors
+from setter.api.contract import keys
 from setter.api.errors import BadRequest
 from setter.api.querying import parse_id
 from setter.ids import api_id_problem
 
-MAX_SEGMENT_PERSONS = 10_000
-MAX_NAME_LENGTH = 200
+from .contract import (
+    MAX_NAME_LENGTH,
+    MAX_SEGMENT_PERSONS,
+    CreateSegmentSerializer,
+    SegmentChangesSerializer,
+    TargetIdsSerializer,
+)
+
 MAX_REPORTED_ERRORS = 20
 ALL_USERS_KEYS = ("allUsers", "all_users")
-# Seed 002's body (its broadcastMediumId, segmentType, TagId and filters are accepted and
-# ignored), and seed 003's type, filter and allUsers.
-SEGMENT_KEYS = (
-    "id",
-    "name",
-    "description",
-    "broadcastMediumId",
-    "segmentType",
-    "TagId",
-    "filters",
-    "persons",
-    "type",
-    "filter",
-    *ALL_USERS_KEYS,
-)
-SEGMENT_CHANGE_KEYS = ("name", "description", "filter", *ALL_USERS_KEYS)
-PERSON_KEYS = (
-    "externalId",
-    "firstName",
-    "lastName",
-    "phone",
-    "phoneNumber",
-    "email",
-    "substitutionTags",
-)
-TAG_KEYS = ("tag", "value")
-TARGET_KEYS = ("targetIds", "target_ids")
+SEGMENT_KEYS = keys(CreateSegmentSerializer)
+SEGMENT_CHANGE_KEYS = keys(SegmentChangesSerializer)
+PERSON_KEYS = keys(CreateSegmentSerializer, "persons")
+TAG_KEYS = keys(CreateSegmentSerializer, "persons", "substitutionTags")
+TARGET_KEYS = keys(TargetIdsSerializer)
 # Seed 003's segment types: channel segments do not exist here.
 SEGMENT_TYPES = ("user",)
 # Person fields and the lead fields they fill, with the lead field's length limit.

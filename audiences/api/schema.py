@@ -1,63 +1,13 @@
-"""OpenAPI description of the segment API: its key header, bodies and the seed's example."""
+"""OpenAPI description of the segment API: its operations, answers and the seed's example;
+the bodies are declared in audiences.api.contract."""
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 from audiences.segments import MAX_TARGETS_PER_CALL
+from setter.api.contract import QueryRequestSerializer
 
-from .parsing import MAX_SEGMENT_PERSONS
-
-
-# Documentation only: audiences.api.parsing reads the body.
-class SubstitutionTagSerializer(serializers.Serializer):
-    tag = serializers.CharField(help_text="Template variable name, e.g. coupon.")
-    value = serializers.CharField(help_text="Its value for this person.")
-
-
-class PersonSerializer(serializers.Serializer):
-    externalId = serializers.CharField(required=False, help_text="Your id of the person.")
-    firstName = serializers.CharField(required=False)
-    lastName = serializers.CharField(required=False)
-    phone = serializers.CharField(
-        required=False,
-        help_text="WhatsApp number, ideally +E.164; without a country code it is read as US. "
-        "phone or phoneNumber is required.",
-    )
-    phoneNumber = serializers.CharField(required=False, help_text="Same as phone.")
-    email = serializers.CharField(required=False)
-    substitutionTags = SubstitutionTagSerializer(
-        many=True, required=False, help_text="Become the lead's template variables {tag: value}."
-    )
-
-
-class CreateSegmentSerializer(serializers.Serializer):
-    id = serializers.RegexField(
-        r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
-        required=False,
-        help_text="Seed 003: your id for the segment (not only digits; 409 when taken); "
-        "without one the segment's id is its number.",
-    )
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
-    broadcastMediumId = serializers.CharField(required=False, help_text="Accepted and ignored.")
-    segmentType = serializers.CharField(required=False, help_text="Accepted and ignored.")
-    TagId = serializers.CharField(required=False, help_text="Accepted and ignored.")
-    filters = serializers.ListField(required=False, help_text="Accepted and ignored.")
-    persons = PersonSerializer(
-        many=True, required=False, help_text=f"Up to {MAX_SEGMENT_PERSONS:,} persons."
-    )
-    filter = serializers.JSONField(
-        required=False,
-        help_text="Seed 003: a dynamic segment of the leads this filter matches (see Querying "
-        "in docs/api.md); not with persons or allUsers.",
-    )
-    allUsers = serializers.BooleanField(
-        required=False, help_text="Seed 003: a dynamic segment of every lead."
-    )
-    all_users = serializers.BooleanField(required=False, help_text="Same as allUsers.")
-    type = serializers.ChoiceField(
-        ["user"], required=False, help_text="Seed 003: user (the only kind; channel is a 400)."
-    )
+from .contract import CreateSegmentSerializer, SegmentChangesSerializer, TargetIdsSerializer
 
 
 class CreatedPersonSerializer(serializers.Serializer):
@@ -212,29 +162,6 @@ class SegmentResponseSerializer(serializers.Serializer):
     segment = SegmentSerializer()
 
 
-class SegmentChangesSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
-    filter = serializers.JSONField(
-        required=False, allow_null=True, help_text="Dynamic segments only; replaces allUsers."
-    )
-    allUsers = serializers.BooleanField(
-        required=False, help_text="Dynamic segments only; replaces the filter."
-    )
-    all_users = serializers.BooleanField(required=False, help_text="Same as allUsers.")
-
-
-class TargetIdsSerializer(serializers.Serializer):
-    targetIds = serializers.ListField(
-        child=serializers.CharField(),
-        required=False,
-        help_text=f"Lead ids (persons[].id of create segment), at most {MAX_TARGETS_PER_CALL:,}.",
-    )
-    target_ids = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Same as targetIds."
-    )
-
-
 class AddedSerializer(serializers.Serializer):
     added = serializers.IntegerField(help_text="Leads that were not members yet.")
     size = serializers.IntegerField()
@@ -252,21 +179,6 @@ class ExistsSerializer(serializers.Serializer):
 class DeletedSerializer(serializers.Serializer):
     id = serializers.CharField()
     deleted = serializers.BooleanField()
-
-
-class QuerySortSerializer(serializers.Serializer):
-    field = serializers.CharField()
-    direction = serializers.ChoiceField([1, -1], default=1)
-
-
-class QueryRequestSerializer(serializers.Serializer):
-    filter = serializers.JSONField(required=False, help_text="See Querying in docs/api.md.")
-    sort = QuerySortSerializer(many=True, required=False)
-    limit = serializers.IntegerField(required=False, max_value=10_000, min_value=1)
-    next = serializers.CharField(required=False, help_text="An answer's next: the page after.")
-    prev = serializers.CharField(
-        required=False, help_text="An answer's prev: the page before (not with next)."
-    )
 
 
 class TargetSerializer(serializers.Serializer):

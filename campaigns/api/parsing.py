@@ -1,12 +1,14 @@
 """Reading a campaign body (create or update) into unsaved models and resolved references.
 
-Every problem names its place in the body (`sends[1].template: ...`); all of them are
-collected and reported together, up to a bound, so a partner fixes a payload in one round.
+The keys each object of a body may have are those campaigns.api.contract declares (the
+schema's source too); this reader resolves what a schema cannot (templates, segments, leads
+and the sender, in the organization) and the rules between fields. Every problem names its
+place in the body (`sends[1].template: ...`); all of them are collected and reported
+together, up to a bound, so a partner fixes a payload in one round.
 Nothing here writes: campaigns.api.services does, once the whole body is known to be good.
 """
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -19,16 +21,24 @@ from campaigns.models import Campaign, Send
 from campaigns.rendering import count_problem, parameter_problem, stored_parameter
 from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
 from setter.api.bodies import object_body, unknown_key_errors
+from setter.api.contract import keys
 from setter.api.errors import BadRequest
 from setter.ids import api_id_problem, pk_from_text
 from setter.instants import in_supported_range
 from setter.models import Organization
 
-MAX_SEGMENTS = 25
-MAX_LEADS = 1_000
-MAX_SENDS = 20
+from .contract import (
+    LOCAL_TIME_PATTERN,
+    MAX_LEADS,
+    MAX_NAME_LENGTH,
+    MAX_SEGMENTS,
+    MAX_SENDS,
+    MAX_START_OFFSET_MINUTES,
+    CampaignBodySerializer,
+    DuplicateBodySerializer,
+)
+
 MAX_REPORTED_ERRORS = 20
-MAX_NAME_LENGTH = 200
 SCHEDULE_FIELDS = {
     "scheduledFor": "an instant",
     "localDate": "a local date, time and zone",
@@ -45,39 +55,13 @@ SEND_FIELD_PATHS = {
     "event_filter_mode": "eventFilter.mode",
     "event_filter_within_minutes": "eventFilter.within.minutes",
 }
-
-MAX_START_OFFSET_MINUTES = 366 * 24 * 60
-CAMPAIGN_KEYS = (
-    "id",
-    "name",
-    "description",
-    "senderId",
-    "segmentIds",
-    "userIds",
-    "leadIds",
-    "productPolicyConfirmed",
-    "productPolicy",
-    "stopAt",
-    "sends",
-)
-SEND_KEYS = (
-    "name",
-    "template",
-    "language",
-    "category",
-    "parameters",
-    "schedule",
-    "maxMessagesPerSecond",
-    "audienceFilter",
-    "eventFilter",
-)
-START_KEYS = ("scheduledFor", "stopAt")
-DUPLICATE_KEYS = ("id", "name")
+CAMPAIGN_KEYS = keys(CampaignBodySerializer)
+SEND_KEYS = keys(CampaignBodySerializer, "sends")
+SCHEDULE_KEYS = keys(CampaignBodySerializer, "sends", "schedule")
 # Seed 001's event filter: {"mode", "eventType", "within": {"minutes": n}}.
-EVENT_FILTER_KEYS = ("mode", "eventType", "within")
-WITHIN_KEYS = ("minutes",)
-# A wall-clock time as the schedule takes it and shows it: HH:MM or HH:MM:SS, no offset.
-LOCAL_TIME_PATTERN = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?")
+EVENT_FILTER_KEYS = keys(CampaignBodySerializer, "sends", "eventFilter")
+WITHIN_KEYS = keys(CampaignBodySerializer, "sends", "eventFilter", "within")
+DUPLICATE_KEYS = keys(DuplicateBodySerializer)
 
 
 @dataclass
@@ -353,7 +337,7 @@ class _Reader:
         if not isinstance(schedule, dict):
             self.errors.append(f"{path}: expected an object")
             return
-        unknown = unknown_key_errors(schedule, [*SCHEDULE_FIELDS, "localTime", "timeZone"], path)
+        unknown = unknown_key_errors(schedule, SCHEDULE_KEYS, path)
         if unknown:
             self.errors += unknown
             return

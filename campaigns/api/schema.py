@@ -1,120 +1,29 @@
-"""OpenAPI description of the campaign API: bodies, answers and examples.
+"""OpenAPI description of the campaign API: operations, answers and examples.
 
-Documentation only: campaigns.api.parsing reads the bodies, campaigns.api.representations
-writes the answers.
+The bodies are declared in campaigns.api.contract (the readers take their keys from there
+too); campaigns.api.representations writes the answers described here.
 """
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
-from audiences.api.schema import (
-    BadRequestSerializer,
-    QueryRequestSerializer,
-    UnauthorizedSerializer,
-)
-from campaigns.services import MAX_EVENT_WINDOW_MINUTES
+from audiences.api.schema import BadRequestSerializer, UnauthorizedSerializer
 from messaging.models import ProductPolicy
 
-from .parsing import (
-    LOCAL_TIME_PATTERN,
+from .contract import (
     MAX_LEADS,
     MAX_SEGMENTS,
-    MAX_SENDS,
-    MAX_START_OFFSET_MINUTES,
+    CampaignBodySerializer,
+    DuplicateBodySerializer,
+    PreviewBodySerializer,
+    QueryBodySerializer,
+    SendSerializer,
+    StartBodySerializer,
+    TestSendBodySerializer,
 )
 from .querying import MAX_LIMIT
 from .representations import STATUS_FILTER_VALUES
-
-
-class ScheduleSerializer(serializers.Serializer):
-    scheduledFor = serializers.DateTimeField(required=False, help_text="An instant (UTC).")
-    localDate = serializers.DateField(required=False)
-    localTime = serializers.RegexField(
-        f"^{LOCAL_TIME_PATTERN.pattern}$",
-        required=False,
-        help_text="Wall-clock time HH:MM or HH:MM:SS in timeZone, without an offset.",
-    )
-    timeZone = serializers.CharField(required=False, help_text="IANA zone, e.g. Europe/London.")
-    startOffsetMinutes = serializers.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=MAX_START_OFFSET_MINUTES,
-        help_text="Minutes after the campaign's start (the default, 0, when no schedule).",
-    )
-
-
-class WithinSerializer(serializers.Serializer):
-    minutes = serializers.IntegerField(min_value=1, max_value=MAX_EVENT_WINDOW_MINUTES)
-
-
-class EventFilterSerializer(serializers.Serializer):
-    """Seed 001's event filter, as written there."""
-
-    mode = serializers.ChoiceField(["off", "include", "exclude"])
-    eventType = serializers.CharField(max_length=100)
-    within = WithinSerializer(
-        required=False,
-        allow_null=True,
-        help_text="Only events whose occurredAt lies within this many minutes before the send "
-        "fires; null or absent: any time.",
-    )
-
-
-class SendSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False)
-    template = serializers.CharField(help_text="Name of one of your templates.")
-    language = serializers.CharField(
-        required=False, help_text="Needed when the template exists in several languages."
-    )
-    category = serializers.ChoiceField(
-        ["MARKETING", "UTILITY"], required=False, help_text="Defaults to the template's."
-    )
-    parameters = serializers.ListField(
-        child=serializers.CharField(),
-        help_text="One per {{n}} of the template: a literal, or a Django template over the "
-        'lead such as {{ lead.first_name }} or {{ lead.variables.coupon|default:"WELCOME" }}.',
-    )
-    schedule = ScheduleSerializer(
-        required=False,
-        help_text="One of scheduledFor, localDate+localTime+timeZone, startOffsetMinutes; "
-        "omitted: the send fires when the campaign starts.",
-    )
-    maxMessagesPerSecond = serializers.IntegerField(
-        required=False, default=20, min_value=1, max_value=1000
-    )
-    audienceFilter = serializers.ChoiceField(["off", "webhook_filtered"], required=False)
-    eventFilter = EventFilterSerializer(required=False, allow_null=True)
-
-
-class CampaignBodySerializer(serializers.Serializer):
-    id = serializers.CharField(
-        required=False, help_text="Your id for the campaign (else a UUID is generated)."
-    )
-    name = serializers.CharField(
-        required=False, max_length=200, help_text="Default: Campaign <id>."
-    )
-    description = serializers.CharField(required=False)
-    senderId = serializers.CharField(help_text="phone_number_id of one of your WhatsApp numbers.")
-    segmentIds = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text=f"At most {MAX_SEGMENTS}."
-    )
-    userIds = serializers.ListField(
-        child=serializers.CharField(),
-        required=False,
-        help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}.",
-    )
-    leadIds = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Same as userIds."
-    )
-    productPolicyConfirmed = serializers.BooleanField(required=False)
-    productPolicy = serializers.ChoiceField(
-        ProductPolicy.values,
-        required=False,
-        help_text="Sent as product_policy on every MARKETING message; CLOUD_API_FALLBACK if omitted.",
-    )
-    stopAt = serializers.DateTimeField(required=False)
-    sends = SendSerializer(many=True, help_text=f"1 to {MAX_SENDS}.")
 
 
 class StatsSerializer(serializers.Serializer):
@@ -184,32 +93,6 @@ class CampaignResponseSerializer(serializers.Serializer):
     campaign = CampaignObjectSerializer()
 
 
-class StartBodySerializer(serializers.Serializer):
-    scheduledFor = serializers.DateTimeField(required=False, help_text="Default: now.")
-    stopAt = serializers.DateTimeField(required=False)
-
-
-class DuplicateBodySerializer(serializers.Serializer):
-    id = serializers.CharField(
-        required=False, help_text="The copy's id (default: a generated UUID)."
-    )
-    name = serializers.CharField(
-        required=False, max_length=200, help_text="Default: the original's name + ' (copy)'."
-    )
-
-
-class TestSendBodySerializer(serializers.Serializer):
-    phone = serializers.CharField(
-        help_text="One of your organization's test phones (admin: Test phones), with its "
-        "country code."
-    )
-    leadId = serializers.CharField(
-        required=False,
-        help_text="Render the message as this lead would get it (default: the first lead the "
-        "send would reach now).",
-    )
-
-
 class TestSendErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Meta's error code.")
     title = serializers.CharField(help_text="What it means, in plain words.")
@@ -234,18 +117,10 @@ class TestSendResponseSerializer(serializers.Serializer):
     testSend = TestSendObjectSerializer()
 
 
-class QueryBodySerializer(QueryRequestSerializer):
-    limit = serializers.IntegerField(required=False, default=25, min_value=1, max_value=MAX_LIMIT)
-
-
 class QueryResponseSerializer(serializers.Serializer):
     campaigns = CampaignObjectSerializer(many=True)
     next = serializers.CharField(allow_null=True, help_text="Null on the last page.")
     prev = serializers.CharField(allow_null=True, help_text="Null on the first page.")
-
-
-class PreviewBodySerializer(serializers.Serializer):
-    leadId = serializers.CharField()
 
 
 class PreviewSkipSerializer(serializers.Serializer):

@@ -13,14 +13,15 @@ from audiences.models import Lead
 from campaigns import services, testsends
 from campaigns.models import Campaign, Send
 from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
-from setter.api.bodies import body_object
+from setter.api.contract import declared_body, no_body
 from setter.api.errors import BadRequest, Conflict, TooManyRequests
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
 from setter.api.views import ApiView
 from setter.ids import pk_from_text
 
 from . import schema
-from .parsing import START_KEYS, campaign_changes, parse_instant
+from .contract import PreviewBodySerializer, StartBodySerializer, TestSendBodySerializer
+from .parsing import campaign_changes, parse_instant
 from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT, MAX_LIMIT
 from .representations import API_STATUSES, campaign_json, campaign_queryset
 from .services import DuplicateCampaignId, create_campaign, duplicate_from_body, update_campaign
@@ -86,7 +87,7 @@ class CampaignStartView(ApiView):
     @schema.start_campaign_schema
     def post(self, request, campaign_id):
         campaign = _campaign(request, campaign_id)
-        data = body_object(request, START_KEYS)
+        data = declared_body(request.data, StartBodySerializer)
         errors: list[str] = []
         scheduled_for = parse_instant(data.get("scheduledFor"), "scheduledFor", errors)
         stop_at = parse_instant(data.get("stopAt"), "stopAt", errors)
@@ -102,7 +103,7 @@ class CampaignStartView(ApiView):
 class CampaignStopView(ApiView):
     @schema.stop_campaign_schema
     def post(self, request, campaign_id):
-        body_object(request, ())
+        no_body(request.data)
         campaign = _campaign(request, campaign_id)
         try:
             services.transition_campaign(campaign, "stop", reason="Stopped through the API.")
@@ -164,7 +165,7 @@ class TestSendView(ApiView):
     @schema.test_send_schema
     def post(self, request, campaign_id, send_id):
         send = _send(request, campaign_id, send_id)
-        data = body_object(request, ("phone", "leadId"))
+        data = declared_body(request.data, TestSendBodySerializer)
         phone = data.get("phone")
         if not isinstance(phone, str):
             raise BadRequest("phone: required: one of your organization's test phones")
@@ -199,7 +200,7 @@ class SendPreviewView(ApiView):
     def post(self, request, campaign_id, send_id):
         send = _send(request, campaign_id, send_id)
         campaign = send.campaign
-        lead = _lead(request, body_object(request, ("leadId",)).get("leadId"))
+        lead = _lead(request, declared_body(request.data, PreviewBodySerializer).get("leadId"))
         try:
             parameters = render_parameters(send.parameter_mapping, lead, sender=sender_of(campaign))
         except MissingParameter as missing:

@@ -61,14 +61,10 @@ def nul_place(data, where: str = "") -> str | None:
 NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
 
 
-def body_object(request, known: Iterable[str]) -> dict:
-    """The request's JSON object body (`{}` when there is none), refused with a 400 naming the
-    place of every unknown key, or of a string holding NUL."""
-    return object_body(request.data, known)
-
-
 def object_body(data, known: Iterable[str]) -> dict:
-    """body_object for a body already read."""
+    """The JSON object body (`{}` when there is none), refused with a 400 naming the place of
+    every unknown key, or of a string holding NUL. Its keys come from the body's declaration
+    (setter.api.contract.keys)."""
     if data is None or data == b"" or (hasattr(data, "dict") and not data):
         data = {}
     if not isinstance(data, dict):

@@ -40,6 +40,7 @@ from setter.ids import pk_from_text
 from setter.instants import in_supported_range
 
 from .bodies import camel_case, object_body, snake_case, unknown_key_errors
+from .contract import QueryRequestSerializer, keys
 from .errors import BadRequest
 
 COMPARISONS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
@@ -357,7 +358,7 @@ def parse_sort(sort, sortable: dict[str, str], *, where: str = "sort") -> list[t
         place = f"{where}[{index}]"
         if not isinstance(item, dict):
             raise BadRequest(f"{place}: expected an object with field and direction")
-        errors = unknown_key_errors(item, ("field", "direction"), place)
+        errors = unknown_key_errors(item, SORT_KEYS, place)
         if errors:
             raise BadRequest("; ".join(errors))
         name = item.get("field")
@@ -377,7 +378,8 @@ def parse_sort(sort, sortable: dict[str, str], *, where: str = "sort") -> list[t
     return order
 
 
-QUERY_KEYS = ("filter", "sort", "limit", "next", "prev")
+QUERY_KEYS = keys(QueryRequestSerializer)
+SORT_KEYS = keys(QueryRequestSerializer, "sort")
 
 
 @dataclass(frozen=True)

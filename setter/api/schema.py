@@ -63,9 +63,14 @@ def document_errors(result, generator, request, public):
     return result
 
 
-def forbid_unknown_keys(result, generator, request, public):
-    """drf-spectacular hook: every object a request body may hold declares
-    `additionalProperties: false`, as the server refuses unknown keys (setter.api.bodies).
+# A string without NUL, as JSON Schema's pattern (ECMA 262 and Python's re both read it).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def body_rules(result, generator, request, public):
+    """drf-spectacular hook: the two rules the server applies to every body
+    (setter.api.contract), written into every request schema: each object a body may hold
+    declares `additionalProperties: false`, and each string `pattern: NO_NUL_PATTERN`.
 
     Free-form objects (query filters, a segment's filter) are not components and stay open.
     """
@@ -90,6 +95,8 @@ def forbid_unknown_keys(result, generator, request, public):
             schema = components[name]
             if "properties" in schema:
                 schema["additionalProperties"] = False
+        if schema.get("type") == "string":
+            schema.setdefault("pattern", NO_NUL_PATTERN)
         pending.extend(schema.get("properties", {}).values())
         pending.append(schema.get("items"))
         for key in ("allOf", "oneOf", "anyOf"):

@@ -7,19 +7,13 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
-from campaigns.models import TestSend
 from setter.ids import pk_from_text
 from setter.services import create_api_key
 from tests.api_schema import published_schema
 from tests.factories import (
-    AudienceFactory,
-    CampaignFactory,
-    LeadFactory,
     OrganizationFactory,
     SendFactory,
 )
-from webhooks.models import WebhookDelivery
-from webhooks.outbound.services import create_endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -56,33 +50,6 @@ PATH_ROUTES = [
     if hasattr(view, method)
 ]
 QUERY_ROUTES = [(route, "post") for route, _ in ROUTES if route.endswith("/query")]
-
-
-@pytest.fixture
-def world(db):
-    """One object of each kind a path can name, in the calling organization."""
-    organization = OrganizationFactory()
-    key = create_api_key(organization, "CRM")[1]
-    segment = AudienceFactory(organization=organization)
-    lead = LeadFactory(audience=segment)
-    send = SendFactory(campaign=CampaignFactory(organization=organization))
-    endpoint = create_endpoint(organization, "https://example.com/hooks")
-    delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event_id="evt_1", event_type="campaign.started", payload={}
-    )
-    test_send = TestSend.objects.create(
-        organization=organization, send=send, phone_e164="+447911123456"
-    )
-    ids = {
-        "campaign_id": send.campaign.api_id,
-        "send_id": str(send.pk),
-        "segment_id": str(segment.pk),
-        "target_id": str(lead.pk),
-        "endpoint_id": str(endpoint.pk),
-        "delivery_id": str(delivery.pk),
-        "test_send_id": str(test_send.pk),
-    }
-    return key, ids
 
 
 def call(client, world, route, method, body, **path_ids):

@@ -13,7 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from setter.api.bodies import body_object
+from setter.api.contract import StrictCharField, declared_body, no_body
 from setter.api.errors import BadRequest, Conflict
 from setter.api.views import ApiView
 from setter.ids import pk_from_text
@@ -31,7 +31,7 @@ class EndpointInputSerializer(serializers.Serializer):
         validators=[URLValidator(schemes=["http", "https"])],
         help_text="http(s) URL receiving POSTs.",
     )
-    description = serializers.CharField(max_length=200, required=False, default="")
+    description = StrictCharField(max_length=200, required=False, default="")
     eventTypes = serializers.ListField(
         child=serializers.ChoiceField(EventType.values),
         required=False,
@@ -129,7 +129,7 @@ class WebhookEndpointsView(ApiView):
         responses={201: CreatedEndpointSerializer, 400: OpenApiResponse(description="Bad field")},
     )
     def post(self, request):
-        body = body_object(request, EndpointInputSerializer().fields)
+        body = declared_body(request.data, EndpointInputSerializer)
         serializer = EndpointInputSerializer(data=body)
         if not serializer.is_valid():
             field, problems = next(iter(serializer.errors.items()))
@@ -227,7 +227,7 @@ class ResendDeliveryView(ApiView):
         },
     )
     def post(self, request, endpoint_id, delivery_id):
-        body_object(request, ())
+        no_body(request.data)
         endpoint = _endpoint(request, endpoint_id)
         delivery = endpoint.deliveries.filter(pk=pk_from_text(delivery_id)).first()  # type: ignore[misc]  # pk=None matches no row: not found
         if delivery is None:
