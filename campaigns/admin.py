@@ -520,7 +520,7 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
             ),
         )
 
-    @admin.display(description="Why", ordering="error_code")
+    @admin.display(description="Failure reason", ordering="error_code")
     def failure(self, recipient: SendRecipient) -> str:
         return selectors.failure_reason(recipient.error_code, recipient.error_title)
 

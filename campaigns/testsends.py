@@ -181,8 +181,10 @@ def _failed(test_send: TestSend, error: errors.WhatsAppError) -> None:
         title = error.marketer_message
     else:
         reason = errors.plain_words(error.code)
-        title = f"{error.title} (Meta error {error.code})" if error.code else str(error)
-        title = f"{reason} ({title})" if reason else title
+        if reason:
+            title = f"{reason} (Meta error {error.code}: {error.title})"
+        else:
+            title = f"{error.title} (Meta error {error.code})" if error.code else str(error)
     TestSend.objects.filter(pk=test_send.pk).update(
         status=Status.FAILED,
         error_code=str(error.code or ""),
