@@ -23,7 +23,7 @@ from django.http import (
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from audiences.models import Audience
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
@@ -551,21 +551,55 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
     """The per-recipient drill-down of a send's analytics, and its CSV export."""
 
     organization_path = "send__campaign__organization"
+    # The export's columns too (selectors.recipients_csv), from the same selectors.
     list_display = [
         "phone_e164",
+        "contact",
         "send",
         "status",
-        "attempts",
+        "status_timeline",
+        "message",
         "error_code",
-        "error_title",
-        "sent_at",
-        "delivered_at",
-        "read_at",
+        "failure",
+        "attempts",
     ]
     list_filter = ["status", ErrorCodeFilter, "limited_reporting", "send__campaign", "send"]
-    list_select_related = ["send__campaign"]
+    # One query per page: the send brings its body snapshot, the lead its name.
+    list_select_related = ["send__campaign", "lead"]
     search_fields = ["phone_e164", "wamid"]
     show_full_result_count = False
+
+    @admin.display(description="Contact")
+    def contact(self, recipient: SendRecipient) -> str:
+        lead = recipient.lead
+        return selectors.contact_name(lead.first_name, lead.last_name) if lead else ""
+
+    @admin.display(description="Message as sent")
+    def message(self, recipient: SendRecipient) -> str:
+        text = selectors.recipient_message(recipient.send.template_body, recipient.parameters)
+        return format_html('<div class="recipient-message">{}</div>', text) if text else "—"
+
+    @admin.display(description="Timeline (UTC)")
+    def status_timeline(self, recipient: SendRecipient) -> str:
+        steps = selectors.timeline(recipient)
+        first_day = steps[0][1].date() if steps else None
+        return format_html_join(
+            " → ",
+            '<span class="recipient-step" data-step="{}">{} <time datetime="{}">{}</time></span>',
+            (
+                (
+                    step,
+                    step,
+                    at.isoformat(),
+                    f"{at:%H:%M:%S}" if at.date() == first_day and i else f"{at:%Y-%m-%d %H:%M:%S}",
+                )
+                for i, (step, at) in enumerate(steps)
+            ),
+        )
+
+    @admin.display(description="Failure reason", ordering="error_code")
+    def failure(self, recipient: SendRecipient) -> str:
+        return selectors.failure_reason(recipient.error_code, recipient.error_title)
 
     def get_urls(self):
         export = path(

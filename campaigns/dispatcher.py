@@ -329,7 +329,7 @@ class DispatchRun:
         if not grant.count:
             return grant.first_wait
         batch = [self.held.popleft() for _ in range(grant.count)]
-        marked = recipients.mark_sending(self.token, [r.pk for r, _ in batch])
+        marked = recipients.mark_sending(self.token, [(r.pk, p) for r, p in batch])
         deliveries = []
         for (recipient, parameters), wait in zip(batch, grant.waits(), strict=True):
             if recipient.pk not in marked:  # skipped by a stop meanwhile

@@ -167,6 +167,9 @@ class Send(models.Model):
     # (campaigns.selectors.recipient_rollup), and from then on they read this instead.
     recipients_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
     recipient_rollup = models.JSONField(default=dict, blank=True, editable=False)
+    # The template's body when the send fired: each recipient's message is this with the
+    # parameters stored on its row, as sent, whatever the template says after a later sync.
+    template_body = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "scheduled_for", "position"]
@@ -260,6 +263,9 @@ class SendRecipient(models.Model):
     error_title = models.CharField(max_length=255, blank=True)
     error_detail = models.TextField(blank=True)
     skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True)
+    # The body parameters of the last attempt, written with its `sending` mark (None: never
+    # on the wire). With the send's template_body they are the message the recipient got.
+    parameters = models.JSONField(null=True, blank=True, editable=False)
     # The dispatcher holding a claimed or sending row renews this; past it, the row's holder
     # is presumed dead (claimed rows go back to the queue, sending ones become unknown).
     claim_token = models.CharField(max_length=32, blank=True)

@@ -7,6 +7,9 @@ from django.db import connection
 from .models import SendRecipient
 
 TABLE = SendRecipient._meta.db_table
+# A JSON column's value from a VALUES column of JSON text: PostgreSQL types that column as
+# text and will not assign it to jsonb uncast; SQLite keeps JSON as text.
+JSON_VALUE = "CAST({} AS jsonb)" if connection.vendor == "postgresql" else "{}"
 
 
 def update_recipients_from_rows(

@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import orjson
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -27,7 +28,7 @@ from django.utils import timezone
 from messaging.errors import RecipientVerdict
 
 from .models import SendRecipient
-from .recipient_sql import TABLE, update_recipients_from_rows
+from .recipient_sql import JSON_VALUE, TABLE, update_recipients_from_rows
 
 Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
@@ -181,14 +182,16 @@ def claim(send_id: int, token: str, size: int, lease_seconds: float) -> list[Sen
     return rows
 
 
-def mark_sending(token: str, ids: Sequence[int]) -> set[int]:
-    """Claimed rows about to go on the wire become `sending` (an attempt is counted). Returns
-    the ids that did: a row a stop skipped meanwhile is no longer the holder's to send."""
+def mark_sending(token: str, rows: Sequence[tuple[int, list[str]]]) -> set[int]:
+    """Claimed rows about to go on the wire become `sending` (an attempt is counted), each
+    with the body parameters its request carries (id, parameters): what the recipient list
+    shows as the message. Returns the ids that did: a row a stop skipped meanwhile is no
+    longer the holder's to send."""
     return transition_rows(
         "mark_sending",
-        ["id"],
-        [(pk,) for pk in ids],
-        "attempts = attempts + 1",
+        ["id", "parameters"],
+        [(pk, orjson.dumps(parameters).decode()) for pk, parameters in rows],
+        f"attempts = attempts + 1, parameters = {JSON_VALUE.format('v.parameters')}",
         f"{TABLE}.claim_token = %s",
         [token],
         returning=True,

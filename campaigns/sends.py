@@ -33,13 +33,20 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
         with transaction.atomic():
             send = (
                 Send.objects.select_for_update(of=("self",))
-                .select_related("campaign")
+                .select_related("campaign", "template")
                 .filter(pk=send_id, status=Send.Status.MATERIALIZED)
                 .first()
             )
             if send is None:  # another beat started it
                 continue
-            services.transition_send(send, "start", now=now, dispatch_heartbeat_at=now)
+            # The body its recipients get, kept for their messages in the recipient list.
+            services.transition_send(
+                send,
+                "start",
+                now=now,
+                dispatch_heartbeat_at=now,
+                template_body=send.template.body_text,
+            )
         logger.info(
             "send %s of campaign %s started",
             send_id,

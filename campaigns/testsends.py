@@ -179,7 +179,11 @@ def _failed(test_send: TestSend, error: errors.WhatsAppError) -> None:
     if isinstance(error, errors.SendLevelError):
         title = error.marketer_message
     else:
-        title = f"{error.title} (Meta error {error.code})" if error.code else str(error)
+        reason = errors.plain_words(error.code)
+        if reason:
+            title = f"{reason} (Meta error {error.code}: {error.title})"
+        else:
+            title = f"{error.title} (Meta error {error.code})" if error.code else str(error)
     TestSend.objects.filter(pk=test_send.pk).update(
         status=Status.FAILED,
         error_code=str(error.code or ""),

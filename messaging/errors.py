@@ -101,14 +101,44 @@ class SendLevelError(WhatsAppError):
     @property
     def marketer_message(self) -> str:
         """Why the send was paused and what to do, in the marketer's words."""
-        reason = None if self.code is None else _MARKETER_MESSAGES.get(self.code)
-        if reason is None and self.code is not None and 132000 <= self.code < 133000:
-            reason = _MARKETER_MESSAGES[132000]
+        reason = plain_words(self.code)
         reason = reason or "Meta refused the send for a reason that applies to every recipient."
         return f"{reason} (Meta error {self.code}: {self.title})"
 
 
-_MARKETER_MESSAGES = {
+def plain_words(code: int | str | None) -> str:
+    """What Meta's error `code` (an int, or the string a recipient row or a status webhook
+    keeps) means, in the marketer's words; "" for a code the table does not explain."""
+    code = _as_int(code)
+    if code is None:
+        return ""
+    if code not in _PLAIN_WORDS and 132000 <= code < 133000:
+        code = 132000
+    return _PLAIN_WORDS.get(code, "")
+
+
+# Meta's titles are terse and technical ("Re-engagement message"): what each code means for
+# the marketer, for a paused send's reason and a recipient's failure alike.
+_PLAIN_WORDS = {
+    # The number, the recipient: one recipient's message.
+    130429: "The number sent faster than Meta allows; the message was retried more slowly.",
+    131056: "Too many messages to this phone in a short time; Meta asked to wait.",
+    131000: "Meta had an internal problem with this message.",
+    131016: "Meta was overloaded when this message was sent.",
+    131009: "A parameter value (this lead's data) is not valid for the template.",
+    131021: "The recipient is the sending number itself.",
+    131026: "The message could not be delivered: the phone may not use WhatsApp, or has not "
+    "accepted WhatsApp's latest terms.",
+    131030: "The phone is not on the number's allowed list (a test number can only message "
+    "the phones registered for it).",
+    131047: "More than 24 hours passed since the person last wrote: only a template message "
+    "may be sent.",
+    131049: "Meta did not deliver this marketing message (the person's marketing limit, or "
+    "Meta blocks marketing to US numbers).",
+    131050: "The person stopped marketing messages from this business.",
+    130472: "Meta held the message back: the person's number is part of a Meta experiment.",
+    130497: "The business may not message people in this person's country.",
+    # The send: every recipient would fail the same way.
     100: "Meta rejected the request as invalid (unknown number or bad parameters).",
     190: "The number's access token expired or was revoked: update it on the WhatsApp number.",
     131031: "Meta locked the WhatsApp Business Account: resolve it in WhatsApp Manager.",

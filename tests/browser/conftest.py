@@ -80,11 +80,13 @@ class Screenshots:
 
 
 @contextlib.contextmanager
-def browser_page(browser, base_url: str, request):
+def browser_page(browser, base_url: str, request, **context_options):
     """A page on `base_url` that saves screenshots of its steps, and of the page a test
-    failed on."""
+    failed on. `context_options` are Playwright's (a viewer's `timezone_id`, a `viewport`)."""
     expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=base_url, **{"viewport": {"width": 1280, "height": 900}, **context_options}
+    )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.screenshots = Screenshots(page, request.node.name)

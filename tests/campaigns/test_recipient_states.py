@@ -135,10 +135,20 @@ def test_a_release_puts_claimed_rows_back_in_the_queue(rows):
 
 
 def test_marking_sending_takes_only_the_holders_claimed_rows(rows):
-    marked = recipients.mark_sending(TOKEN, [row.pk for row in rows.values()])
+    marked = recipients.mark_sending(TOKEN, [(row.pk, ["Ann"]) for row in rows.values()])
 
     assert marked == {rows[S.CLAIMED].pk}
     assert statuses(rows) == moved_by("mark_sending")
+
+
+def test_marking_sending_stores_the_parameters_the_request_carries(rows):
+    claimed = rows[S.CLAIMED]
+    recipients.mark_sending(TOKEN, [(claimed.pk, ["Zoë", '50% "off"'])])
+
+    claimed.refresh_from_db()
+    assert claimed.parameters == ["Zoë", '50% "off"']
+    # Rows that did not go on the wire keep none.
+    assert not SendRecipient.objects.exclude(pk=claimed.pk).filter(parameters__isnull=False)
 
 
 def test_a_dead_holders_rows_are_recovered_by_the_table(rows):

@@ -77,6 +77,7 @@ def test_meta_refusing_the_message_is_the_result_in_plain_words(
     assert result.status == TestSendRow.Status.FAILED
     assert result.error_code == "131026"
     assert "131026" in result.error_title
+    assert result.error_title.startswith("The message could not be delivered: the phone may")
     assert testsends.test_send_json(result)["error"] == {
         "code": "131026",
         "title": result.error_title,
