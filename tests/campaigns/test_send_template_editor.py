@@ -4,6 +4,7 @@ are offered, the form errors, the live preview endpoint, and a new send's defaul
 import json
 
 import pytest
+from django.forms.models import model_to_dict
 from django.urls import reverse
 
 from audiences.models import Lead
@@ -386,13 +387,13 @@ def test_the_organizations_default_zone_must_be_a_known_zone(client):
     client.force_login(get_user_model().objects.create_superuser("root", "r@example.com", "pw"))
     organization = OrganizationFactory()
     url = reverse("admin:setter_organization_change", args=[organization.pk])
+    # The organization as its change form shows it (every setting at its default).
     data = {
-        "name": organization.name,
-        "slug": organization.slug,
-        "inbound_auth_mode": "api_key",
-        "memberships-TOTAL_FORMS": "0",
-        "memberships-INITIAL_FORMS": "0",
+        key: "" if value is None else value
+        for key, value in model_to_dict(organization).items()
+        if key != "id"
     }
+    data |= {"memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}
 
     refused = client.post(url, {**data, "default_time_zone": "Mars/Base"})
     accepted = client.post(url, {**data, "default_time_zone": "Asia/Kolkata"})
