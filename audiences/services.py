@@ -74,14 +74,14 @@ def create_csv_audience(
 
 
 def create_api_audience(
-    *, organization, name: str, description: str = "", persons: list[dict]
+    *, organization, name: str, description: str = "", leads: list[dict]
 ) -> tuple[Audience, list[Lead]]:
-    """A ready audience of the given persons, with its leads in the persons' order.
+    """A ready audience of the given leads (seed 002's persons), in their order.
 
-    Each person is a dict of phone, external_id, first_name, last_name, email and variables.
+    Each lead is a dict of phone, external_id, first_name, last_name, email and variables.
     They go through the CSV's rules (normalisation, US ineligible for marketing, limited
     reporting, later duplicates of a phone), and every one is stored, invalid ones too, so
-    the caller gets an id per person. All or nothing: one transaction.
+    the caller gets an id per lead. All or nothing: one transaction.
     """
     statuses = {status.value: status.value for status in Lead.IngestStatus}
     now = timezone.now()
@@ -97,19 +97,19 @@ def create_api_audience(
         )
         Lead.objects.bulk_create(
             (
-                _person_lead(audience, row_number, person, statuses)
-                for row_number, person in enumerate(persons, start=1)
+                _api_lead(audience, row_number, fields, statuses)
+                for row_number, fields in enumerate(leads, start=1)
             ),
             batch_size=settings.AUDIENCE_INGEST_BATCH_SIZE,
         )
         _mark_duplicates(audience.pk)
-        statistics.analyze_after_write(len(persons), Lead)
+        statistics.analyze_after_write(len(leads), Lead)
         counts = selectors.count_leads_by_status(audience.pk)
         _update(
             audience,
             status=Audience.Status.READY,
-            total_rows=len(persons),
-            size=len(persons),
+            total_rows=len(leads),
+            size=len(leads),
             ingest_finished_at=timezone.now(),
             **{f"count_{status}": count for status, count in counts.items()},
         )
@@ -117,17 +117,17 @@ def create_api_audience(
     return audience, list(audience.leads.order_by("row_number"))
 
 
-def _person_lead(audience: Audience, row_number: int, person: dict, statuses: dict) -> Lead:
+def _api_lead(audience: Audience, row_number: int, fields: dict, statuses: dict) -> Lead:
     lead_row = classify_lead(
         row_number=row_number,
-        phone_raw=person["phone"],
+        phone_raw=fields["phone"],
         default_region=audience.default_region,
         statuses=statuses,
-        external_id=person.get("external_id", ""),
-        first_name=person.get("first_name", ""),
-        last_name=person.get("last_name", ""),
-        email=person.get("email", ""),
-        variables=person.get("variables", {}),
+        external_id=fields.get("external_id", ""),
+        first_name=fields.get("first_name", ""),
+        last_name=fields.get("last_name", ""),
+        email=fields.get("email", ""),
+        variables=fields.get("variables", {}),
     )
     return Lead(
         audience_id=audience.pk,

@@ -43,7 +43,7 @@ PERSON_TEXT_FIELDS = {
 
 
 def segment_from_body(data) -> dict:
-    """name, description, persons (dicts of lead fields) and a dynamic segment's filter and
+    """name, description, leads (seed 002's persons, as dicts of lead fields) and a dynamic segment's filter and
     all_leads, of a valid body; BadRequest else."""
     data = object_body(data, SEGMENT_KEYS)
     errors = []
@@ -80,7 +80,7 @@ def segment_from_body(data) -> dict:
         "api_id": api_id,
         "name": name,
         "description": description,
-        "persons": leads,
+        "leads": leads,
         "filter": filter_obj,
         "all_leads": all_leads,
     }

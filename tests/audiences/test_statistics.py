@@ -42,7 +42,7 @@ def test_a_segment_created_with_its_persons_is_analysed_when_it_is_large(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         services.create_api_audience(
-            organization=OrganizationFactory(), name="Partners", persons=persons(count)
+            organization=OrganizationFactory(), name="Partners", leads=persons(count)
         )
 
     assert analysed(Lead) is expected
