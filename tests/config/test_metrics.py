@@ -78,11 +78,13 @@ def test_metrics_after_a_rate_limited_send_through_the_sandbox(
         return after.get(sample, 0.0) - before.get(sample, 0.0)
 
     # Five messages at 5/s: the dispatcher waited four times with rows in hand, held back by
-    # the send's own rate (the number allows 80/s). Each wait is the 0.2 s between slots but
-    # the tick in which it noticed the next slot was not free yet.
+    # the send's own rate (the number allows 80/s). Each wait is at least the 0.2 s between
+    # slots but the tick in which it noticed the next slot was not free yet; a busy machine
+    # can stretch a wait, but never beyond the dispatch that contains it.
     assert delta('setter_rate_limiter_waits_total{scope="send"}') == 4
     waited = delta('setter_rate_limiter_wait_seconds_total{scope="send"}')
-    assert 4 * (0.2 - 2 * settings.DISPATCH_TICK_SECONDS) <= waited <= 0.8 + 0.02
+    assert 4 * (0.2 - 2 * settings.DISPATCH_TICK_SECONDS) <= waited
+    assert waited < after["setter_send_dispatch_seconds_sum"]
     assert delta('setter_rate_limiter_waits_total{scope="number"}') == 0
 
 
