@@ -8,6 +8,8 @@ database refuse with a 500. Only ASCII digits that fit a bigint are ids.
 import re
 
 _PK = re.compile(r"[0-9]{1,18}")
+# The largest primary key (PostgreSQL's bigint).
+MAX_ID = 2**63 - 1
 # Ids partners choose (campaigns, segments): URL-safe, so an id can sit in a path.
 API_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 # "query" is the query endpoints' name in the same paths.

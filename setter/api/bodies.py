@@ -61,10 +61,20 @@ def nul_place(data, where: str = "") -> str | None:
 NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
 
 
+def json_object(data) -> dict:
+    """The JSON object body (`{}` when there is none), refused with a 400 when it is another
+    JSON value or holds a NUL anywhere (a key, a string, inside a free-form filter)."""
+    if data is None or data == b"" or (hasattr(data, "dict") and not data):
+        data = {}
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object")
+    refuse_nul(data)
+    return data
+
+
 def object_body(data, known: Iterable[str]) -> dict:
-    """The JSON object body (`{}` when there is none), refused with a 400 naming the place of
-    every unknown key, or of a string holding NUL. Its keys come from the body's declaration
-    (setter.api.contract.keys)."""
+    """json_object, refused too with a 400 naming the place of every unknown key. Its keys
+    come from the body's declaration (setter.api.contract.keys)."""
     if data is None or data == b"" or (hasattr(data, "dict") and not data):
         data = {}
     if not isinstance(data, dict):
@@ -72,8 +82,7 @@ def object_body(data, known: Iterable[str]) -> dict:
     errors = unknown_key_errors(data, known)
     if errors:
         raise BadRequest("; ".join(errors))
-    refuse_nul(data)
-    return data
+    return json_object(data)
 
 
 def refuse_nul(data, where: str = "") -> None:

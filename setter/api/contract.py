@@ -1,34 +1,40 @@
 """One declaration per request body: the serializer the schema publishes is the one the
-server reads the body by.
+server validates the body with.
 
 Each body of the REST API and the partner webhooks is a DRF serializer declared once, in its
 app's `api/contract.py` (`webhooks/serializers.py` for the partner webhooks, the
 outbound endpoints' beside their views in `webhooks/outbound/api.py`). drf-spectacular
 publishes it as the operation's request schema (`extend_schema(request=...)`), and the
-server's reader takes from the same declaration the keys each object of the body may have
-(`keys`): a key the declaration does not name is refused by name, with the camelCase spelling
-it should have. Two rules hold for every body and are added to every published request schema
-by the hooks in setter.api.schema: no object takes a key it does not declare
+server runs it (`validated_body`): the types, shapes and limits are the fields below, and a
+key an object does not declare is refused by name, with the camelCase spelling it should
+have (StrictSerializer). Two rules hold for every body and are added to every published
+request schema by the hooks in setter.api.schema: no object takes a key it does not declare
 (`additionalProperties: false`), and no string holds NUL (PostgreSQL cannot store it; the
 server refuses it before any query, setter.api.bodies). The readers keep only what a schema
 cannot say: references resolved in the organization (a template by name, a segment by id)
-and the rules between fields, each problem named by its place in the body.
+and the rules between fields, reading `validated_data`. Every problem is named by its place
+in the body (setter.api.errors.problems).
 
 The fields below are the JSON types exactly as the server takes them, so the schema says what
 is refused: DRF's CharField would coerce 12345 to "12345", its IntegerField "42" to 42.
 tests/setter/test_api_contract.py checks, for every body route, that the published schema
 refuses exactly what the server refuses over mutations of a good body.
 
-Adding a body: declare its serializer in the app's contract module (fields from here when
-the JSON type is strict), publish it with `extend_schema(request=TheBody)` on the view, read
-it with `declared_body(request.data, TheBody)` (or `keys(TheBody, "nested")` for a nested
-object a reader walks), and give the route a good body in GOOD_BODIES of that test.
+Adding a body: declare its StrictSerializer in the app's contract module with fields from
+here, publish it with `extend_schema(request=TheBody)` on the view, read it with
+`validated_body(request.data, TheBody)`, and give the route a good body in GOOD_BODIES of
+that test.
 """
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
-from .bodies import object_body
+from setter.ids import API_ID_PATTERN, MAX_ID, api_id_problem, pk_from_text
+
+from .bodies import json_object, object_body, unknown_keys
+from .errors import refusal
 
 
 def keys(declaration, *path: str) -> tuple[str, ...]:
@@ -43,8 +49,19 @@ def keys(declaration, *path: str) -> tuple[str, ...]:
 
 def declared_body(data, declaration) -> dict:
     """The JSON object body (`{}` when there is none), refused with a 400 naming every key the
-    declaration does not have, or the place of a string holding NUL."""
+    declaration does not have, or the place of a string holding NUL. For the readers that
+    still check the values themselves; validated_body is the way."""
     return object_body(data, keys(declaration))
+
+
+def validated_body(data, declaration, **context) -> dict:
+    """The body validated by its declaration: `validated_data`, with only the keys given
+    (and the declared defaults). A 400 names the place of every problem, up to
+    MAX_REPORTED_ERRORS; `context` reaches the serializer's validate methods."""
+    serializer = declaration(data=json_object(data), context=context)
+    if not serializer.is_valid():
+        raise refusal(serializer.errors)
+    return serializer.validated_data
 
 
 def no_body(data) -> dict:
@@ -52,8 +69,91 @@ def no_body(data) -> dict:
     return object_body(data, ())
 
 
+def _length_problem(field, data) -> str | None:
+    """Too many items, said with the count: checked before any item is read."""
+    if field.max_length is not None and len(data) > field.max_length:
+        return field.error_messages["max_length"].format(
+            max_length=field.max_length, length=len(data)
+        )
+    return None
+
+
+class StrictListSerializer(serializers.ListSerializer):
+    """The list of a `many` body serializer: a JSON array, its bound said with the count."""
+
+    default_error_messages = {
+        "not_a_list": "expected a list",
+        "empty": "may not be empty",
+        "max_length": "at most {max_length:,} items, got {length:,}",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and (problem := _length_problem(self, data)):
+            raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [problem]})
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """A JSON object that takes the keys it declares and no other: DRF would drop an unknown
+    key quietly. Each is named, a snake_case spelling with the camelCase it should have."""
+
+    default_error_messages = {"invalid": "expected an object"}
+
+    class Meta:
+        list_serializer_class = StrictListSerializer
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        """allow_null on a list is the list's: DRF would also let each item be null."""
+        many = super().many_init(*args, **kwargs)
+        assert isinstance(many, serializers.ListSerializer) and many.child is not None
+        many.child.allow_null = False
+        return many
+
+    def to_internal_value(self, data):
+        unknown = {}
+        if isinstance(data, dict):
+            unknown = {key: [message] for key, message in unknown_keys(data, self.fields)}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**unknown, **exc.detail}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+# Every field below says what was wrong in the API's words ("name: expected a string"), and
+# reads the JSON type exactly: DRF's own fields coerce 12345 to "12345", "42" to 42, "yes" to
+# True and "1" to the choice 1.
+COMMON_MESSAGES = {"required": "required", "null": "may not be null"}
+
+
+def _range_message(kind: str, kwargs: dict) -> dict:
+    """One message for both bounds of a range, when the field has both."""
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is None or high is None:
+        return {}
+    message = f"{kind} from {low:,} to {high:,}"
+    return {"min_value": message, "max_value": message}
+
+
 class StrictCharField(serializers.CharField):
-    """A JSON string: DRF's CharField would also take 12345 and 1.5 as text."""
+    """A JSON string, kept as given unless `trim_whitespace=True`."""
+
+    default_error_messages = {
+        **COMMON_MESSAGES,
+        "invalid": "expected a string",
+        "blank": "may not be empty",
+        "max_length": "at most {max_length} characters, got %(show_value)s",
+        "min_length": "at least {min_length} characters",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -62,7 +162,18 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: DRF's IntegerField would also take "42" and 42.0."""
+    """A JSON integer."""
+
+    default_error_messages = {
+        **COMMON_MESSAGES,
+        "invalid": "expected an integer",
+        "min_value": "at least {min_value:,}",
+        "max_value": "at most {max_value:,}",
+    }
+
+    def __init__(self, **kwargs):
+        messages = {**_range_message("an integer", kwargs), **kwargs.get("error_messages", {})}
+        super().__init__(**{**kwargs, "error_messages": messages})
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
@@ -70,9 +181,88 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false."""
+
+    default_error_messages = {**COMMON_MESSAGES, "invalid": "expected true or false"}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """One of the choices, of the choice's JSON type."""
+
+    default_error_messages = {**COMMON_MESSAGES, "invalid_choice": "one of {choices}"}
+
+    def to_internal_value(self, data):
+        for choice in self.choices:
+            if type(choice) is type(data) and choice == data:
+                return choice
+        self.fail("invalid_choice", choices=", ".join(str(choice) for choice in self.choices))
+
+
+class StrictListField(serializers.ListField):
+    """A JSON array, its bound said with the count before any item is read."""
+
+    default_error_messages = {
+        **COMMON_MESSAGES,
+        "not_a_list": "expected a list",
+        "empty": "may not be empty",
+        "max_length": "at most {max_length:,} items, got {length:,}",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and (problem := _length_problem(self, data)):
+            raise serializers.ValidationError(problem)
+        return super().to_internal_value(data)
+
+
+class ApiIdField(StrictCharField):
+    """An id a partner chooses (setter.ids); the schema publishes its pattern."""
+
+    def __init__(self, *, numeric_allowed: bool = True, **kwargs):
+        self.numeric_allowed = numeric_allowed
+        super().__init__(**kwargs)
+        digits_only = "" if numeric_allowed else "(?![0-9]+$)"
+        self.validators.append(RegexValidator(f"^{digits_only}{API_ID_PATTERN.pattern}$"))
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if problem := api_id_problem(value, numeric_allowed=self.numeric_allowed):
+            raise serializers.ValidationError(problem)
+        return value
+
+
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})
 class IdField(serializers.Field):
-    """An id the server takes as a string or as an integer (lead and segment numbers)."""
+    """An id the server takes as a string or as an integer (lead and segment numbers), read
+    as its text; `numeric=True`: a row number, read as the integer."""
+
+    default_error_messages = {
+        **COMMON_MESSAGES,
+        "invalid": "expected an id (a string or an integer)",
+        "not_numeric": "expected an id (a positive integer or a string of digits)",
+    }
+
+    def __init__(self, *, numeric: bool = False, **kwargs):
+        self.numeric = numeric
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, int)):
+            self.fail("not_numeric" if self.numeric else "invalid")
+        if not self.numeric:
+            return str(data)
+        number = pk_from_text(data) if isinstance(data, str) else data
+        if number is None or not 0 <= number <= MAX_ID:
+            self.fail("not_numeric")
+        return number
+
+    def to_representation(self, value):
+        return value
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}]})
@@ -80,19 +270,48 @@ class TextOrNumberField(serializers.Field):
     """A text value the server also takes as a number, stored as its text (a template
     parameter, a substitution tag's value)."""
 
+    default_error_messages = {**COMMON_MESSAGES, "invalid": "expected a string or a number"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return str(data)
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
 
 @extend_schema_field({"type": "object"})
 class FreeObjectField(serializers.JSONField):
     """A JSON object of free form (a query filter, a segment's filter): its keys are checked
     by the reader against the fields it queries, not declared here."""
 
+    default_error_messages = {
+        **COMMON_MESSAGES,
+        "invalid": "expected an object",
+        "empty": "expected a non-empty object",
+    }
 
-class QuerySortSerializer(serializers.Serializer):
+    def __init__(self, *, allow_empty: bool = True, **kwargs):
+        self.allow_empty = allow_empty
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        if not data and not self.allow_empty:
+            self.fail("empty")
+        return data
+
+
+class QuerySortSerializer(StrictSerializer):
     field = StrictCharField()
     direction = serializers.ChoiceField([1, -1], default=1)
 
 
-class QueryRequestSerializer(serializers.Serializer):
+class QueryRequestSerializer(StrictSerializer):
     """The body of every `…/query` call (setter.api.querying reads it)."""
 
     filter = FreeObjectField(

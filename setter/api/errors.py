@@ -5,11 +5,14 @@
 never tells a revoked key from one that never existed.
 """
 
+import itertools
+from collections.abc import Iterator
 from http import HTTPStatus
 
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 
 class BadRequest(exceptions.APIException):
@@ -59,3 +62,37 @@ def api_exception_handler(exc, context):
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return Response(body, status=exc.status_code, headers=headers)
     return None
+
+
+# The problems a 400 names at most: enough to fix a payload in one round, bounded whatever
+# the size of the body (10,000 persons with a bad phone are not 10,000 messages).
+MAX_REPORTED_ERRORS = 20
+
+
+def problems(detail, place: str = "") -> Iterator[str]:
+    """DRF's nested `serializer.errors` as the API's "place: message" strings, in the body's
+    order (`sends[1].template: required`). A `many` serializer's errors hold one entry per
+    item ({} for a good one), a ListField's are keyed by the item's index, and
+    non_field_errors belong to the object itself ("body" at the top)."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if key == api_settings.NON_FIELD_ERRORS_KEY:
+                child = place
+            elif isinstance(key, int):
+                child = f"{place}[{key}]"
+            else:
+                child = f"{place}.{key}" if place else str(key)
+            yield from problems(value, child)
+    elif isinstance(detail, list):
+        for index, item in enumerate(detail):
+            if isinstance(item, (dict, list)):
+                yield from problems(item, f"{place}[{index}]")
+            else:
+                yield f"{place or 'body'}: {item}"
+    else:
+        yield f"{place or 'body'}: {detail}"
+
+
+def refusal(detail) -> BadRequest:
+    """The 400 naming the first MAX_REPORTED_ERRORS problems of a serializer's errors."""
+    return BadRequest("; ".join(itertools.islice(problems(detail), MAX_REPORTED_ERRORS)))

@@ -36,7 +36,7 @@ from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from setter.ids import pk_from_text
+from setter.ids import MAX_ID, pk_from_text
 from setter.instants import in_supported_range
 
 from .bodies import camel_case, object_body, snake_case, unknown_key_errors
@@ -53,7 +53,6 @@ MAX_FILTER_DEPTH = 8
 MAX_FILTER_CONDITIONS = 200
 MAX_IN_VALUES = 10_000
 MAX_SORT_FIELDS = 4
-MAX_ID = 2**63 - 1
 CURSOR_SALT = "setter.api.cursor"
 
 
