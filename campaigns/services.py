@@ -158,6 +158,7 @@ def save_campaign(campaign: Campaign, *, audiences=None) -> Campaign:
 
 # Seed 001's `within.minutes` bound, wherever an event filter is written.
 MAX_EVENT_WINDOW_MINUTES = 525_600
+EVENT_WINDOW_PROBLEM = f"A window of 1 to {MAX_EVENT_WINDOW_MINUTES:,} minutes (a year), or none."
 
 
 def offered_templates(
@@ -222,9 +223,7 @@ def validate_send(
         errors["event_filter_type"] = ["Name the event type the filter includes or excludes."]
     within = send.event_filter_within_minutes
     if within is not None and not 1 <= within <= MAX_EVENT_WINDOW_MINUTES:
-        errors["event_filter_within_minutes"] = [
-            f"A window of 1 to {MAX_EVENT_WINDOW_MINUTES:,} minutes (a year), or none."
-        ]
+        errors["event_filter_within_minutes"] = [EVENT_WINDOW_PROBLEM]
     if send.event_filter_mode == Send.EventFilterMode.OFF and (
         send.event_filter_type or send.event_filter_within_minutes
     ):

@@ -1,18 +1,31 @@
 """The bodies the campaign API takes, each declared once: the schema publishes these
-serializers and campaigns.api.parsing and the views read each object by their keys
-(setter.api.contract). Their limits are here, where the schema states them."""
+serializers and the server validates each body with them (setter.api.contract); the limits
+are here, where the schema states them. campaigns.api.parsing then resolves what a schema
+cannot (templates, segments, leads, the sender) and the rules between fields."""
 
 import re
+from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from campaigns.services import MAX_EVENT_WINDOW_MINUTES
-from messaging.models import ProductPolicy
+from campaigns.models import Send
+from campaigns.rendering import parameter_problem, stored_parameter
+from campaigns.services import EVENT_WINDOW_PROBLEM, MAX_EVENT_WINDOW_MINUTES
+from messaging.models import Category, ProductPolicy
 from setter.api.contract import (
+    ApiIdField,
     IdField,
+    InstantField,
+    LocalDateField,
     QueryRequestSerializer,
+    StrictBooleanField,
     StrictCharField,
+    StrictChoiceField,
     StrictIntegerField,
+    StrictListField,
+    StrictListSerializer,
+    StrictSerializer,
     TextOrNumberField,
 )
 
@@ -25,112 +38,216 @@ MAX_NAME_LENGTH = 200
 MAX_START_OFFSET_MINUTES = 366 * 24 * 60
 # A wall-clock time as the schedule takes it and shows it: HH:MM or HH:MM:SS, no offset.
 LOCAL_TIME_PATTERN = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?")
+LOCAL_TIME_PROBLEM = "a wall-clock time HH:MM or HH:MM:SS"
+START_OFFSET_PROBLEM = (
+    f"a whole number of minutes from 0 to {MAX_START_OFFSET_MINUTES:,} (366 days)"
+)
+WINDOW_MINUTES_PROBLEM = "required: a whole number of minutes"
 
 
-class ScheduleSerializer(serializers.Serializer):
+def _messages(message: str, *codes: str) -> dict[str, Any]:
+    """The same message for each of the codes: one thing is wrong, however it was."""
+    return dict.fromkeys(codes, message)
+
+
+def _id_list(limit: int, **kwargs) -> StrictListField:
+    """Segment or lead ids: a non-empty list, null being the same as absent."""
+    return StrictListField(
+        child=IdField(),
+        required=False,
+        allow_null=True,
+        allow_empty=False,
+        max_length=limit,
+        error_messages={
+            **_messages("expected a non-empty list of ids", "not_a_list", "empty"),
+            "max_length": "at most {max_length:,} ids, got {length:,}",
+        },
+        **kwargs,
+    )
+
+
+class ParameterField(TextOrNumberField):
+    """A template parameter: a literal (a number is its text) or a Django template over the
+    lead, checked as the editor checks it (the variables it may name are checked once the
+    campaign's audience is known)."""
+
+    default_error_messages = _messages("expected a string", "invalid", "null")
+
+    def to_internal_value(self, data):
+        entry = stored_parameter(super().to_internal_value(data))
+        if problem := parameter_problem(entry):
+            raise serializers.ValidationError(problem)
+        return entry
+
+
+class ScheduleSerializer(StrictSerializer):
     """One of the three kinds (the first three keys); a local date goes with localTime and
     timeZone."""
 
-    scheduledFor = serializers.DateTimeField(required=False, help_text="An instant (UTC).")
-    localDate = serializers.DateField(required=False)
+    scheduledFor = InstantField(required=False, help_text="An instant (UTC).")
+    localDate = LocalDateField(required=False)
     startOffsetMinutes = StrictIntegerField(
         required=False,
         min_value=0,
         max_value=MAX_START_OFFSET_MINUTES,
+        error_messages=_messages(START_OFFSET_PROBLEM, "invalid", "null", "min_value", "max_value"),
         help_text="Minutes after the campaign's start (the default, 0, when no schedule).",
     )
-    localTime = serializers.RegexField(
-        f"^{LOCAL_TIME_PATTERN.pattern}$",
+    localTime = StrictCharField(
         required=False,
+        validators=[RegexValidator(f"^{LOCAL_TIME_PATTERN.pattern}$", LOCAL_TIME_PROBLEM)],
+        error_messages=_messages(LOCAL_TIME_PROBLEM, "invalid", "null", "blank"),
         help_text="Wall-clock time HH:MM or HH:MM:SS in timeZone, without an offset.",
     )
-    timeZone = StrictCharField(required=False, help_text="IANA zone, e.g. Europe/London.")
+    timeZone = StrictCharField(
+        required=False,
+        error_messages=_messages(
+            "required: an IANA zone such as Europe/London", "invalid", "null", "blank"
+        ),
+        help_text="IANA zone, e.g. Europe/London.",
+    )
 
 
-class WithinSerializer(serializers.Serializer):
-    minutes = StrictIntegerField(min_value=1, max_value=MAX_EVENT_WINDOW_MINUTES)
+class WithinSerializer(StrictSerializer):
+    minutes = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_EVENT_WINDOW_MINUTES,
+        error_messages={
+            **_messages(WINDOW_MINUTES_PROBLEM, "required", "invalid", "null"),
+            **_messages(EVENT_WINDOW_PROBLEM, "min_value", "max_value"),
+        },
+    )
 
 
-class EventFilterSerializer(serializers.Serializer):
+class EventFilterSerializer(StrictSerializer):
     """Seed 001's event filter, as written there."""
 
-    mode = serializers.ChoiceField(["off", "include", "exclude"], required=False)
-    eventType = StrictCharField(max_length=100, required=False)
+    mode = StrictChoiceField(Send.EventFilterMode.values, required=False)
+    eventType = StrictCharField(max_length=100, required=False, allow_null=True, allow_blank=True)
     within = WithinSerializer(
         required=False,
         allow_null=True,
+        error_messages={"invalid": 'expected an object like {{"minutes": 120}}'},
         help_text="Only events whose occurredAt lies within this many minutes before the send "
         "fires; null or absent: any time.",
     )
 
 
-class SendSerializer(serializers.Serializer):
-    name = StrictCharField(required=False, max_length=MAX_NAME_LENGTH)
-    template = StrictCharField(help_text="Name of one of your templates.")
+class SendSerializer(StrictSerializer):
+    name = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, max_length=MAX_NAME_LENGTH
+    )
+    template = StrictCharField(
+        error_messages=_messages(
+            "required: the name of one of your templates", "required", "null", "blank"
+        ),
+        help_text="Name of one of your templates.",
+    )
     language = StrictCharField(
-        required=False, help_text="Needed when the template exists in several languages."
-    )
-    category = serializers.ChoiceField(
-        ["MARKETING", "UTILITY"], required=False, help_text="Defaults to the template's."
-    )
-    parameters = serializers.ListField(
-        child=TextOrNumberField(),
         required=False,
+        allow_null=True,
+        allow_blank=True,
+        error_messages={"invalid": "expected a language code such as en_US"},
+        help_text="Needed when the template exists in several languages.",
+    )
+    category = StrictChoiceField(
+        Category.values, required=False, allow_null=True, help_text="Defaults to the template's."
+    )
+    parameters = StrictListField(
+        child=ParameterField(),
+        required=False,
+        error_messages={"not_a_list": "expected a list of strings"},
         help_text="One per {{n}} of the template: a literal, or a Django template over the "
         'lead such as {{ lead.first_name }} or {{ lead.variables.coupon|default:"WELCOME" }}.',
     )
     schedule = ScheduleSerializer(
         required=False,
+        allow_null=True,
         help_text="One of scheduledFor, localDate+localTime+timeZone, startOffsetMinutes; "
         "omitted: the send fires when the campaign starts.",
     )
     maxMessagesPerSecond = StrictIntegerField(
-        required=False, default=20, min_value=1, max_value=1000
+        required=False,
+        default=20,
+        min_value=1,
+        max_value=1000,
+        error_messages=_messages(
+            "an integer from 1 to 1000", "invalid", "null", "min_value", "max_value"
+        ),
     )
-    audienceFilter = serializers.ChoiceField(["off", "webhook_filtered"], required=False)
+    audienceFilter = StrictChoiceField(
+        Send.AudienceFilterMode.values, required=False, default=Send.AudienceFilterMode.OFF
+    )
     eventFilter = EventFilterSerializer(required=False, allow_null=True)
 
 
-class CampaignBodySerializer(serializers.Serializer):
+class CampaignBodySerializer(StrictSerializer):
     """Create (senderId and sends required) and update (every key optional; id fixed)."""
 
-    id = StrictCharField(
-        required=False, help_text="Your id for the campaign (else a UUID is generated)."
+    id = ApiIdField(
+        required=False,
+        allow_null=True,
+        help_text="Your id for the campaign (else a UUID is generated).",
     )
     name = StrictCharField(
-        required=False, max_length=MAX_NAME_LENGTH, help_text="Default: Campaign <id>."
-    )
-    description = StrictCharField(required=False)
-    senderId = StrictCharField(help_text="phone_number_id of one of your WhatsApp numbers.")
-    segmentIds = serializers.ListField(
-        child=IdField(), required=False, help_text=f"At most {MAX_SEGMENTS}."
-    )
-    userIds = serializers.ListField(
-        child=IdField(),
         required=False,
-        help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}.",
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=True,
+        max_length=MAX_NAME_LENGTH,
+        help_text="Default: Campaign <id>.",
     )
-    leadIds = serializers.ListField(child=IdField(), required=False, help_text="Same as userIds.")
-    productPolicyConfirmed = serializers.BooleanField(required=False)
-    productPolicy = serializers.ChoiceField(
+    description = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    senderId = StrictCharField(
+        error_messages=_messages(
+            "required: the phone_number_id of one of your numbers",
+            "required",
+            "null",
+            "blank",
+            "invalid",
+        ),
+        help_text="phone_number_id of one of your WhatsApp numbers.",
+    )
+    segmentIds = _id_list(MAX_SEGMENTS, help_text=f"At most {MAX_SEGMENTS}.")
+    userIds = _id_list(MAX_LEADS, help_text=f"Lead ids instead of segments, at most {MAX_LEADS:,}.")
+    leadIds = _id_list(MAX_LEADS, help_text="Same as userIds.")
+    productPolicyConfirmed = StrictBooleanField(required=False)
+    productPolicy = StrictChoiceField(
         ProductPolicy.values,
         required=False,
         help_text="Sent as product_policy on every MARKETING message; CLOUD_API_FALLBACK if omitted.",
     )
-    stopAt = serializers.DateTimeField(required=False)
-    sends = SendSerializer(many=True, help_text=f"1 to {MAX_SENDS}.")
+    stopAt = InstantField(required=False, allow_null=True)
+    sends = StrictListSerializer(
+        child=SendSerializer(),
+        allow_empty=False,
+        max_length=MAX_SENDS,
+        error_messages={
+            **_messages("expected a non-empty list of sends", "required", "null", "not_a_list"),
+            "empty": "expected a non-empty list of sends",
+            "max_length": "at most {max_length}, got {length}",
+        },
+        help_text=f"1 to {MAX_SENDS}.",
+    )
 
 
-class StartBodySerializer(serializers.Serializer):
-    scheduledFor = serializers.DateTimeField(required=False, help_text="Default: now.")
-    stopAt = serializers.DateTimeField(required=False)
+class StartBodySerializer(StrictSerializer):
+    scheduledFor = InstantField(required=False, allow_null=True, help_text="Default: now.")
+    stopAt = InstantField(required=False, allow_null=True)
 
 
-class DuplicateBodySerializer(serializers.Serializer):
-    id = StrictCharField(required=False, help_text="The copy's id (default: a generated UUID).")
+class DuplicateBodySerializer(StrictSerializer):
+    id = ApiIdField(
+        required=False,
+        allow_null=True,
+        help_text="The copy's id (default: a generated UUID).",
+    )
     name = StrictCharField(
         required=False,
+        allow_null=True,
+        trim_whitespace=True,
         max_length=MAX_NAME_LENGTH,
+        error_messages=_messages("may not be empty", "blank", "null"),
         help_text="Default: the original's name + ' (copy)'.",
     )
 
@@ -139,10 +256,13 @@ class QueryBodySerializer(QueryRequestSerializer):
     limit = StrictIntegerField(required=False, default=25, min_value=1, max_value=MAX_LIMIT)
 
 
-class TestSendBodySerializer(serializers.Serializer):
+class TestSendBodySerializer(StrictSerializer):
     phone = StrictCharField(
+        error_messages=_messages(
+            "required: one of your organization's test phones", "required", "null", "invalid"
+        ),
         help_text="One of your organization's test phones (admin: Test phones), with its "
-        "country code."
+        "country code.",
     )
     leadId = IdField(
         required=False,
@@ -151,5 +271,10 @@ class TestSendBodySerializer(serializers.Serializer):
     )
 
 
-class PreviewBodySerializer(serializers.Serializer):
-    leadId = IdField(help_text="One of your leads.")
+class PreviewBodySerializer(StrictSerializer):
+    leadId = IdField(
+        error_messages=_messages(
+            "required: the id of one of your leads", "required", "null", "invalid"
+        ),
+        help_text="One of your leads.",
+    )

@@ -1,16 +1,16 @@
 """Reading a campaign body (create or update) into unsaved models and resolved references.
 
-The keys each object of a body may have are those campaigns.api.contract declares (the
-schema's source too); this reader resolves what a schema cannot (templates, segments, leads
-and the sender, in the organization) and the rules between fields. Every problem names its
-place in the body (`sends[1].template: ...`); all of them are collected and reported
-together, up to a bound, so a partner fixes a payload in one round.
-Nothing here writes: campaigns.api.services does, once the whole body is known to be good.
+campaigns.api.contract validates the body (types, shapes, limits, the keys of every object;
+the schema's source too); this reader takes its `validated_data` and resolves what a schema
+cannot (templates, segments, leads and the sender, in the organization) and the rules
+between fields. Every problem names its place in the body (`sends[1].template: ...`); all of
+them are collected and reported together, up to a bound, so a partner fixes a payload in one
+round. Nothing here writes: campaigns.api.services does, once the whole body is known to be
+good.
 """
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import cast
 
 from django.core.exceptions import ValidationError
 
@@ -18,27 +18,15 @@ from audiences.models import Audience, Lead
 from audiences.selectors import variable_names
 from campaigns import selectors, services
 from campaigns.models import Campaign, Send
-from campaigns.rendering import count_problem, parameter_problem, stored_parameter
-from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
-from setter.api.bodies import object_body, unknown_key_errors
-from setter.api.contract import keys
-from setter.api.errors import BadRequest
-from setter.ids import api_id_problem, pk_from_text
-from setter.instants import in_supported_range
+from campaigns.rendering import count_problem, parameter_problem
+from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from setter.api.contract import validated_body
+from setter.api.errors import MAX_REPORTED_ERRORS, BadRequest
+from setter.ids import pk_from_text
 from setter.models import Organization
 
-from .contract import (
-    LOCAL_TIME_PATTERN,
-    MAX_LEADS,
-    MAX_NAME_LENGTH,
-    MAX_SEGMENTS,
-    MAX_SENDS,
-    MAX_START_OFFSET_MINUTES,
-    CampaignBodySerializer,
-    DuplicateBodySerializer,
-)
+from .contract import CampaignBodySerializer, DuplicateBodySerializer
 
-MAX_REPORTED_ERRORS = 20
 SCHEDULE_FIELDS = {
     "scheduledFor": "an instant",
     "localDate": "a local date, time and zone",
@@ -55,13 +43,7 @@ SEND_FIELD_PATHS = {
     "event_filter_mode": "eventFilter.mode",
     "event_filter_within_minutes": "eventFilter.within.minutes",
 }
-CAMPAIGN_KEYS = keys(CampaignBodySerializer)
-SEND_KEYS = keys(CampaignBodySerializer, "sends")
-SCHEDULE_KEYS = keys(CampaignBodySerializer, "sends", "schedule")
-# Seed 001's event filter: {"mode", "eventType", "within": {"minutes": n}}.
-EVENT_FILTER_KEYS = keys(CampaignBodySerializer, "sends", "eventFilter")
-WITHIN_KEYS = keys(CampaignBodySerializer, "sends", "eventFilter", "within")
-DUPLICATE_KEYS = keys(DuplicateBodySerializer)
+TARGET_KEYS = ("segmentIds", "userIds", "leadIds")
 
 
 @dataclass
@@ -75,31 +57,13 @@ class CampaignChanges:
     sends: list[Send] | None = None
 
 
-def parse_instant(value, path: str, errors: list[str]) -> dt.datetime | None:
-    """An ISO 8601 instant with its offset (or Z)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            if in_supported_range(moment):
-                return moment
-            errors.append(f"{path}: {value!r} is outside the years 1970–9000")
-            return None
-    errors.append(f"{path}: expected an ISO 8601 instant with an offset, e.g. 2030-01-31T09:00:00Z")
-    return None
-
-
 def campaign_changes(
     data, organization: Organization, *, campaign: Campaign | None = None
 ) -> CampaignChanges:
     """The changes a create body (campaign None) or an update body (the campaign) asks for;
     BadRequest naming every problem's place otherwise."""
-    data = object_body(data, CAMPAIGN_KEYS)
     creating = campaign is None
+    data = validated_body(data, CampaignBodySerializer, patch=not creating)
     reader = _Reader(data, organization, creating)
     changes = reader.read()
     if not reader.errors and changes.sends is not None:
@@ -115,7 +79,7 @@ def campaign_changes(
 
 
 class _Reader:
-    def __init__(self, data: dict, organization: Organization | None, creating: bool):
+    def __init__(self, data: dict, organization: Organization, creating: bool):
         self.data, self.organization, self.creating = data, organization, creating
         self.errors: list[str] = []
 
@@ -123,63 +87,36 @@ class _Reader:
         data, changes = self.data, CampaignChanges()
         if "id" in data:
             if self.creating:
-                changes.api_id = self._api_id(data["id"])
+                changes.api_id = data["id"]
             else:
                 self.errors.append("id: cannot be changed")
         if "name" in data or self.creating:
             # Seed 003: the name is optional; the service names an unnamed campaign.
-            name = self._text("name", MAX_NAME_LENGTH).strip()
+            name = data.get("name") or ""
             if not name and not self.creating:
                 self.errors.append("name: may not be empty")
             changes.fields["name"] = name
         if "description" in data:
-            changes.fields["description"] = self._text("description", None)
-        if "senderId" in data or self.creating:
-            changes.fields["whatsapp_number"] = self._number(data.get("senderId"))
+            changes.fields["description"] = data["description"] or ""
+        if "senderId" in data:
+            changes.fields["whatsapp_number"] = self._number(data["senderId"])
         if "productPolicyConfirmed" in data:
-            value = data["productPolicyConfirmed"]
-            if not isinstance(value, bool):
-                self.errors.append("productPolicyConfirmed: expected true or false")
-            changes.fields["product_policy_confirmed"] = value is True
+            changes.fields["product_policy_confirmed"] = data["productPolicyConfirmed"]
         if "productPolicy" in data:
-            value = data["productPolicy"]
-            if value not in ProductPolicy.values:
-                self.errors.append(f"productPolicy: one of {', '.join(ProductPolicy.values)}")
-            changes.fields["product_policy"] = value
+            changes.fields["product_policy"] = data["productPolicy"]
         if "stopAt" in data:
-            changes.fields["stop_at"] = parse_instant(data["stopAt"], "stopAt", self.errors)
+            changes.fields["stop_at"] = data["stopAt"]
         self._targets(changes)
-        if "sends" in data or self.creating:
-            changes.sends = self._sends(data.get("sends"))
+        if "sends" in data:
+            changes.sends = [
+                self._send(send, f"sends[{index}]", index)
+                for index, send in enumerate(data["sends"])
+            ]
         return changes
 
     # --- Campaign fields ----------------------------------------------------------------
 
-    def _text(self, key: str, limit: int | None) -> str:
-        value = self.data.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            self.errors.append(f"{key}: expected a string")
-            return ""
-        if limit is not None and len(value) > limit:
-            self.errors.append(f"{key}: at most {limit} characters, got {len(value)}")
-            return ""
-        return value
-
-    def _api_id(self, value) -> str | None:
-        if value is None:
-            return None
-        problem = api_id_problem(value)
-        if problem:
-            self.errors.append(f"id: {problem}")
-            return None
-        return value
-
-    def _number(self, sender_id) -> WhatsAppNumber | None:
-        if not isinstance(sender_id, str) or not sender_id:
-            self.errors.append("senderId: required: the phone_number_id of one of your numbers")
-            return None
+    def _number(self, sender_id: str) -> WhatsAppNumber | None:
         number = WhatsAppNumber.objects.filter(
             organization=self.organization, phone_number_id=sender_id
         ).first()
@@ -190,8 +127,7 @@ class _Reader:
     def _targets(self, changes: CampaignChanges) -> None:
         """segmentIds, or userIds / leadIds (the same thing): exactly one of them (null is
         the same as absent)."""
-        keys = ("segmentIds", "userIds", "leadIds")
-        given = [key for key in keys if self.data.get(key) is not None]
+        given = [key for key in TARGET_KEYS if self.data.get(key) is not None]
         if len(given) > 1:
             self.errors.append(f"{' and '.join(given)}: give only one of them")
             return
@@ -200,37 +136,20 @@ class _Reader:
                 self.errors.append("segmentIds: required (or userIds / leadIds)")
             return
         key = given[0]
+        ids = _distinct(self.data[key])
         if key == "segmentIds":
-            changes.audiences = self._segments(self.data[key])
+            changes.audiences = self._segments(ids)
         else:
-            changes.lead_ids = self._leads(key, self.data[key])
+            changes.lead_ids = self._leads(key, ids)
 
-    def _id_list(self, key: str, values, limit: int) -> list[tuple[str, int]]:
-        """Distinct (id, index) pairs in the order given; ids may be strings or integers."""
-        if not isinstance(values, list) or not values:
-            self.errors.append(f"{key}: expected a non-empty list of ids")
-            return []
-        if len(values) > limit:
-            self.errors.append(f"{key}: at most {limit:,} ids, got {len(values):,}")
-            return []
-        ids: dict[str, int] = {}
-        for index, value in enumerate(values):
-            if isinstance(value, bool) or not isinstance(value, (str, int)):
-                self.errors.append(f"{key}[{index}]: expected a string id")
-            else:
-                ids.setdefault(str(value), index)
-        return list(ids.items())
-
-    def _segments(self, values) -> list[Audience]:
-        ids = self._id_list("segmentIds", values, MAX_SEGMENTS)
+    def _segments(self, ids: list[tuple[str, int]]) -> list[Audience]:
         known = _segments_by_id(Audience.objects.filter(organization=self.organization), ids)
         for value, index in ids:
             if value not in known:
                 self.errors.append(f"segmentIds[{index}]: no segment {value!r}")
         return [known[value] for value, _ in ids if value in known]
 
-    def _leads(self, key: str, values) -> list[int]:
-        ids = self._id_list(key, values, MAX_LEADS)
+    def _leads(self, key: str, ids: list[tuple[str, int]]) -> list[int]:
         known = _by_pk(Lead.objects.filter(organization=self.organization).only("pk"), ids)
         for value, index in ids:
             if value not in known:
@@ -239,65 +158,29 @@ class _Reader:
 
     # --- Sends --------------------------------------------------------------------------
 
-    def _sends(self, values) -> list[Send]:
-        if not isinstance(values, list) or not values:
-            self.errors.append("sends: expected a non-empty list of sends")
-            return []
-        if len(values) > MAX_SENDS:
-            self.errors.append(f"sends: at most {MAX_SENDS}, got {len(values)}")
-            return []
-        sends = [self._send(value, f"sends[{index}]", index) for index, value in enumerate(values)]
-        # A None comes with its error in self.errors, and a body with errors is refused before
-        # its sends are read (campaign_changes), so the callers only see sends.
-        return cast(list[Send], sends)
-
-    def _send(self, data, path: str, position: int) -> Send | None:
-        if not isinstance(data, dict):
-            self.errors.append(f"{path}: expected an object")
-            return None
-        errors = self.errors
-        errors += unknown_key_errors(data, SEND_KEYS, path)
-        send = Send(position=position)
-        name = data.get("name") or ""
-        if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
-            errors.append(f"{path}.name: expected a string of at most {MAX_NAME_LENGTH} characters")
-        else:
-            send.name = name
+    def _send(self, data: dict, path: str, position: int) -> Send:
+        send = Send(position=position, name=data.get("name") or "")
         template = self._template(data, path)
         if template is not None:
             send.template = template
-        category = data.get("category")
-        if category is None:
-            send.category = template.category if template else Category.MARKETING
-        elif category in Category.values:
-            send.category = category
-        else:
-            errors.append(f"{path}.category: one of {', '.join(Category.values)}")
-        send.parameter_mapping = self._parameters(data.get("parameters", []), path)
-        self._schedule(send, data.get("schedule"), f"{path}.schedule")
-        rate = data.get("maxMessagesPerSecond", 20)
-        if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 1000:
-            errors.append(f"{path}.maxMessagesPerSecond: an integer from 1 to 1000")
-        else:
-            send.max_messages_per_second = rate
-        audience_filter = data.get("audienceFilter", Send.AudienceFilterMode.OFF)
-        if audience_filter not in Send.AudienceFilterMode.values:
-            errors.append(
-                f"{path}.audienceFilter: one of {', '.join(Send.AudienceFilterMode.values)}"
-            )
-        else:
-            send.audience_filter_mode = audience_filter
-        self._event_filter(send, data.get("eventFilter"), f"{path}.eventFilter")
+        send.category = data.get("category") or (
+            template.category if template else Category.MARKETING
+        )
+        send.parameter_mapping = data.get("parameters", [])
+        self._schedule(send, data.get("schedule") or {}, f"{path}.schedule")
+        send.max_messages_per_second = data["maxMessagesPerSecond"]
+        send.audience_filter_mode = data["audienceFilter"]
+        event_filter = data.get("eventFilter")
+        if event_filter is not None:
+            # Seed 001's form exactly; the window's bound is the editor's (validate_send).
+            send.event_filter_mode = event_filter.get("mode", Send.EventFilterMode.OFF)
+            send.event_filter_type = event_filter.get("eventType") or ""
+            within = event_filter.get("within")
+            send.event_filter_within_minutes = within["minutes"] if within else None
         return send
 
     def _template(self, data: dict, path: str) -> MessageTemplate | None:
-        name, language = data.get("template"), data.get("language")
-        if not isinstance(name, str) or not name:
-            self.errors.append(f"{path}.template: required: the name of one of your templates")
-            return None
-        if language is not None and not isinstance(language, str):
-            self.errors.append(f"{path}.language: expected a language code such as en_US")
-            return None
+        name, language = data["template"], data.get("language")
         templates = MessageTemplate.objects.filter(organization=self.organization, name=name)
         if language:
             templates = templates.filter(language=language)
@@ -314,33 +197,8 @@ class _Reader:
             return None
         return found[0]
 
-    def _parameters(self, values, path: str) -> list[str]:
-        if not isinstance(values, list):
-            self.errors.append(f"{path}.parameters: expected a list of strings")
-            return []
-        mapping = []
-        for index, value in enumerate(values):
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = str(value)
-            problem = "expected a string" if not isinstance(value, str) else None
-            entry = stored_parameter(value) if problem is None else ""
-            problem = problem or parameter_problem(entry)
-            if problem:
-                self.errors.append(f"{path}.parameters[{index}]: {problem}")
-            mapping.append(entry)
-        return mapping
-
-    def _schedule(self, send: Send, schedule, path: str) -> None:
+    def _schedule(self, send: Send, schedule: dict, path: str) -> None:
         """An instant, a local time in a zone, or nothing: the campaign's start (+ offset)."""
-        if schedule is None:
-            schedule = {}
-        if not isinstance(schedule, dict):
-            self.errors.append(f"{path}: expected an object")
-            return
-        unknown = unknown_key_errors(schedule, SCHEDULE_KEYS, path)
-        if unknown:
-            self.errors += unknown
-            return
         kinds = [key for key in SCHEDULE_FIELDS if key in schedule]
         if len(kinds) > 1:
             self.errors.append(
@@ -349,88 +207,26 @@ class _Reader:
             return
         kind = kinds[0] if kinds else "startOffsetMinutes"
         if kind == "scheduledFor":
-            instant = parse_instant(schedule["scheduledFor"], f"{path}.scheduledFor", self.errors)
-            if instant is not None:
-                instant = instant.astimezone(dt.UTC)
-                send.local_date, send.local_time = instant.date(), instant.time()
-                send.local_time = send.local_time.replace(tzinfo=None)
-                send.time_zone = "UTC"
+            instant = schedule["scheduledFor"].astimezone(dt.UTC)
+            send.local_date, send.local_time = instant.date(), instant.time()
+            send.local_time = send.local_time.replace(tzinfo=None)
+            send.time_zone = "UTC"
         elif kind == "localDate":
-            self._local_schedule(send, schedule, path)
-        else:
-            offset = schedule.get("startOffsetMinutes", 0)
-            if (
-                isinstance(offset, bool)
-                or not isinstance(offset, int)
-                or not 0 <= offset <= MAX_START_OFFSET_MINUTES
+            send.local_date = schedule["localDate"]
+            for key, problem in (
+                ("localTime", "a wall-clock time HH:MM or HH:MM:SS"),
+                ("timeZone", "required: an IANA zone such as Europe/London"),
             ):
-                self.errors.append(
-                    f"{path}.startOffsetMinutes: a whole number of minutes from 0 to "
-                    f"{MAX_START_OFFSET_MINUTES:,} (366 days)"
-                )
-                return
+                if key not in schedule:
+                    self.errors.append(f"{path}.{key}: {problem}")
+            if "localTime" in schedule:
+                send.local_time = dt.time.fromisoformat(schedule["localTime"])
+            send.time_zone = schedule.get("timeZone", "")
+        else:
             # Provisional until the start fills it in: the editor needs a local time.
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-            send.start_offset_minutes = offset
+            send.start_offset_minutes = schedule.get("startOffsetMinutes", 0)
             send.local_date, send.local_time, send.time_zone = now.date(), now.time(), "UTC"
-
-    def _local_schedule(self, send: Send, schedule: dict, path: str) -> None:
-        try:
-            send.local_date = dt.date.fromisoformat(str(schedule.get("localDate")))
-        except ValueError:
-            self.errors.append(f"{path}.localDate: expected YYYY-MM-DD")
-        local_time = schedule.get("localTime")
-        if isinstance(local_time, str) and LOCAL_TIME_PATTERN.fullmatch(local_time):
-            send.local_time = dt.time.fromisoformat(local_time)
-        else:
-            self.errors.append(f"{path}.localTime: a wall-clock time HH:MM or HH:MM:SS")
-        zone = schedule.get("timeZone")
-        if not isinstance(zone, str) or not zone:
-            self.errors.append(f"{path}.timeZone: required: an IANA zone such as Europe/London")
-        else:
-            send.time_zone = zone
-
-    def _event_filter(self, send: Send, event_filter, path: str) -> None:
-        """Seed 001's form exactly; the window's bound is the editor's (services.validate_send)."""
-        if event_filter is None:
-            return
-        if not isinstance(event_filter, dict):
-            self.errors.append(f"{path}: expected an object with mode, eventType and within")
-            return
-        unknown = unknown_key_errors(event_filter, EVENT_FILTER_KEYS, path)
-        if unknown:
-            self.errors += unknown
-            return
-        mode = event_filter.get("mode", Send.EventFilterMode.OFF)
-        if mode not in Send.EventFilterMode.values:
-            self.errors.append(f"{path}.mode: one of {', '.join(Send.EventFilterMode.values)}")
-            return
-        event_type = event_filter.get("eventType") or ""
-        if not isinstance(event_type, str) or len(event_type) > 100:
-            self.errors.append(f"{path}.eventType: a string of at most 100 characters")
-            return
-        minutes = self._within(event_filter.get("within"), f"{path}.within")
-        if minutes is False:
-            return
-        send.event_filter_mode, send.event_filter_type = mode, event_type
-        send.event_filter_within_minutes = minutes
-
-    def _within(self, within, path: str) -> int | None | bool:
-        """`{"minutes": n}`'s n, None without a window, False (reported) when malformed."""
-        if within is None:
-            return None
-        if not isinstance(within, dict):
-            self.errors.append(f'{path}: expected an object like {{"minutes": 120}}')
-            return False
-        unknown = unknown_key_errors(within, WITHIN_KEYS, path)
-        if unknown:
-            self.errors += unknown
-            return False
-        minutes = within.get("minutes")
-        if isinstance(minutes, bool) or not isinstance(minutes, int):
-            self.errors.append(f"{path}.minutes: required: a whole number of minutes")
-            return False
-        return minutes
 
     def check_send(
         self, send: Send, campaign: Campaign, path: str, variables: set[str] | None
@@ -477,12 +273,13 @@ def _segments_by_id(queryset, ids: list[tuple[str, int]]) -> dict:
 
 def duplicate_body(data) -> tuple[str, str]:
     """The copy's id and name from a duplicate call's body (both optional); 400 otherwise."""
-    data = object_body(data, DUPLICATE_KEYS)
-    reader = _Reader(data, organization=None, creating=True)
-    api_id = reader._api_id(data.get("id")) or ""
-    name = reader._text("name", MAX_NAME_LENGTH).strip()
-    if "name" in data and not name and not reader.errors:
-        reader.errors.append("name: may not be empty")
-    if reader.errors:
-        raise BadRequest("; ".join(reader.errors))
-    return api_id, name
+    data = validated_body(data, DuplicateBodySerializer)
+    return data.get("id") or "", data.get("name") or ""
+
+
+def _distinct(values: list[str]) -> list[tuple[str, int]]:
+    """Distinct (id, index) pairs in the order given."""
+    ids: dict[str, int] = {}
+    for index, value in enumerate(values):
+        ids.setdefault(value, index)
+    return list(ids.items())

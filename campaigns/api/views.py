@@ -13,7 +13,7 @@ from audiences.models import Lead
 from campaigns import services, testsends
 from campaigns.models import Campaign, Send
 from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
-from setter.api.contract import declared_body, no_body
+from setter.api.contract import no_body, validated_body
 from setter.api.errors import BadRequest, Conflict, TooManyRequests
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
 from setter.api.views import ApiView
@@ -21,7 +21,7 @@ from setter.ids import pk_from_text
 
 from . import schema
 from .contract import PreviewBodySerializer, StartBodySerializer, TestSendBodySerializer
-from .parsing import campaign_changes, parse_instant
+from .parsing import campaign_changes
 from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT, MAX_LIMIT
 from .representations import API_STATUSES, campaign_json, campaign_queryset
 from .services import DuplicateCampaignId, create_campaign, duplicate_from_body, update_campaign
@@ -87,14 +87,11 @@ class CampaignStartView(ApiView):
     @schema.start_campaign_schema
     def post(self, request, campaign_id):
         campaign = _campaign(request, campaign_id)
-        data = declared_body(request.data, StartBodySerializer)
-        errors: list[str] = []
-        scheduled_for = parse_instant(data.get("scheduledFor"), "scheduledFor", errors)
-        stop_at = parse_instant(data.get("stopAt"), "stopAt", errors)
-        if errors:
-            raise BadRequest("; ".join(errors))
+        data = validated_body(request.data, StartBodySerializer)
         try:
-            services.start_campaign(campaign, scheduled_for=scheduled_for, stop_at=stop_at)
+            services.start_campaign(
+                campaign, scheduled_for=data.get("scheduledFor"), stop_at=data.get("stopAt")
+            )
         except services.CampaignTransitionError as error:
             raise _conflict(error) from error
         return _answer(campaign)
@@ -152,10 +149,8 @@ def _send(request, campaign_id: str, send_id: str) -> Send:
     return send
 
 
-def _lead(request, lead_id) -> Lead:
-    if isinstance(lead_id, bool) or not isinstance(lead_id, (str, int)):
-        raise BadRequest("leadId: required: the id of one of your leads")
-    lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(str(lead_id))).first()  # type: ignore[misc]  # pk=None matches no row: not found
+def _lead(request, lead_id: str) -> Lead:
+    lead = Lead.objects.filter(organization=request.auth, pk=pk_from_text(lead_id)).first()  # type: ignore[misc]  # pk=None matches no row: not found
     if lead is None:
         raise NotFound(f"leadId: no lead {lead_id!r}")
     return lead
@@ -165,14 +160,11 @@ class TestSendView(ApiView):
     @schema.test_send_schema
     def post(self, request, campaign_id, send_id):
         send = _send(request, campaign_id, send_id)
-        data = declared_body(request.data, TestSendBodySerializer)
-        phone = data.get("phone")
-        if not isinstance(phone, str):
-            raise BadRequest("phone: required: one of your organization's test phones")
+        data = validated_body(request.data, TestSendBodySerializer)
         lead = _lead(request, data["leadId"]) if "leadId" in data else None
         try:
             test_send = testsends.send_test(
-                send, phone=phone, lead=lead, requested_by=f"API key of {request.auth}"
+                send, phone=data["phone"], lead=lead, requested_by=f"API key of {request.auth}"
             )
         except testsends.TestSendThrottled as throttled:
             raise TooManyRequests(throttled.messages[0], throttled.retry_after) from throttled
@@ -200,7 +192,7 @@ class SendPreviewView(ApiView):
     def post(self, request, campaign_id, send_id):
         send = _send(request, campaign_id, send_id)
         campaign = send.campaign
-        lead = _lead(request, declared_body(request.data, PreviewBodySerializer).get("leadId"))
+        lead = _lead(request, validated_body(request.data, PreviewBodySerializer)["leadId"])
         try:
             parameters = render_parameters(send.parameter_mapping, lead, sender=sender_of(campaign))
         except MissingParameter as missing:

@@ -26,12 +26,15 @@ here, publish it with `extend_schema(request=TheBody)` on the view, read it with
 that test.
 """
 
+import datetime as dt
+
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from setter.ids import API_ID_PATTERN, MAX_ID, api_id_problem, pk_from_text
+from setter.instants import in_supported_range
 
 from .bodies import json_object, object_body, unknown_keys
 from .errors import refusal
@@ -54,11 +57,16 @@ def declared_body(data, declaration) -> dict:
     return object_body(data, keys(declaration))
 
 
-def validated_body(data, declaration, **context) -> dict:
+def validated_body(data, declaration, *, patch: bool = False) -> dict:
     """The body validated by its declaration: `validated_data`, with only the keys given
     (and the declared defaults). A 400 names the place of every problem, up to
-    MAX_REPORTED_ERRORS; `context` reaches the serializer's validate methods."""
-    serializer = declaration(data=json_object(data), context=context)
+    MAX_REPORTED_ERRORS. `patch`: no top-level key is required, as drf-spectacular
+    publishes a PATCH body (its Patched component); nested objects keep their required keys,
+    which DRF's partial=True would drop too."""
+    serializer = declaration(data=json_object(data))
+    if patch:
+        for field in serializer.fields.values():
+            field.required = False
     if not serializer.is_valid():
         raise refusal(serializer.errors)
     return serializer.validated_data
@@ -281,6 +289,43 @@ class TextOrNumberField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+class InstantField(serializers.DateTimeField):
+    """An ISO 8601 instant with its offset (or Z), in the years the product stores: DRF's
+    would read one without an offset in the server's zone."""
+
+    default_error_messages = {
+        **COMMON_MESSAGES,
+        "invalid": "expected an ISO 8601 instant with an offset, e.g. 2030-01-31T09:00:00Z",
+        "out_of_range": "{value!r} is outside the years 1970–9000",
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                moment = dt.datetime.fromisoformat(value)
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                if not in_supported_range(moment):
+                    self.fail("out_of_range", value=value)
+                return moment
+        self.fail("invalid")
+
+
+class LocalDateField(serializers.DateField):
+    """A calendar date YYYY-MM-DD, as a JSON string."""
+
+    default_error_messages = {**COMMON_MESSAGES, "invalid": "expected YYYY-MM-DD"}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.fail("invalid")
 
 
 @extend_schema_field({"type": "object"})
