@@ -34,7 +34,6 @@ from .representations import (
     target_rows,
 )
 
-MAX_QUERY_LIMIT = 10_000
 DEFAULT_SEGMENTS_LIMIT = 25
 DEFAULT_TARGETS_LIMIT = 1_000
 
@@ -166,9 +165,7 @@ class SegmentTargetsQueryView(ApiView):
     @schema.query_targets_schema
     def post(self, request, segment_id):
         audience = _segment(request, segment_id)
-        query = query_from_body(
-            request.data, default_limit=DEFAULT_TARGETS_LIMIT, max_limit=MAX_QUERY_LIMIT
-        )
+        query = query_from_body(request.data, default_limit=DEFAULT_TARGETS_LIMIT)
         leads = segments.members(audience).filter(
             compile_filter(query.filter, segments.LEAD_FILTER_FIELDS)
         )
@@ -185,9 +182,7 @@ class SegmentTargetsQueryView(ApiView):
 class SegmentsQueryView(ApiView):
     @schema.query_segments_schema
     def post(self, request):
-        query = query_from_body(
-            request.data, default_limit=DEFAULT_SEGMENTS_LIMIT, max_limit=MAX_QUERY_LIMIT
-        )
+        query = query_from_body(request.data, default_limit=DEFAULT_SEGMENTS_LIMIT)
         page = paginate(
             _visible(request).filter(compile_filter(query.filter, SEGMENT_FILTERS)),
             parse_sort(query.sort, SEGMENT_SORTS) or SEGMENT_DEFAULT_SORT,

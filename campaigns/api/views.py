@@ -20,9 +20,14 @@ from setter.api.views import ApiView
 from setter.ids import pk_from_text
 
 from . import schema
-from .contract import PreviewBodySerializer, StartBodySerializer, TestSendBodySerializer
+from .contract import (
+    PreviewBodySerializer,
+    QueryBodySerializer,
+    StartBodySerializer,
+    TestSendBodySerializer,
+)
 from .parsing import campaign_changes
-from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT, MAX_LIMIT
+from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT
 from .representations import API_STATUSES, campaign_json, campaign_queryset
 from .services import DuplicateCampaignId, create_campaign, duplicate_from_body, update_campaign
 
@@ -125,7 +130,7 @@ class CampaignDuplicateView(ApiView):
 class CampaignQueryView(ApiView):
     @schema.query_campaigns_schema
     def post(self, request):
-        query = query_from_body(request.data, max_limit=MAX_LIMIT)
+        query = query_from_body(request.data, QueryBodySerializer)
         order = parse_sort(query.sort, CAMPAIGN_SORTS) or DEFAULT_SORT
         campaigns = campaign_queryset().filter(
             compile_filter(query.filter, CAMPAIGN_FILTERS), organization=request.auth

@@ -140,12 +140,13 @@ COMMON_MESSAGES = {"required": "required", "null": "may not be null"}
 
 
 def _range_message(kind: str, kwargs: dict) -> dict:
-    """One message for both bounds of a range, when the field has both."""
+    """One message for a value out of the range or of another type, when the field has both
+    bounds."""
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
     if low is None or high is None:
         return {}
-    message = f"{kind} from {low:,} to {high:,}"
-    return {"min_value": message, "max_value": message}
+    message = f"expected {kind} from {low} to {high}"
+    return {"invalid": message, "min_value": message, "max_value": message}
 
 
 class StrictCharField(serializers.CharField):
@@ -351,20 +352,49 @@ class FreeObjectField(serializers.JSONField):
         return data
 
 
+MAX_QUERY_LIMIT = 10_000
+MAX_SORT_FIELDS = 4
+CURSOR_MESSAGES = {"invalid": "invalid cursor", "blank": "invalid cursor"}
+
+
 class QuerySortSerializer(StrictSerializer):
-    field = StrictCharField()
-    direction = serializers.ChoiceField([1, -1], default=1)
+    field = StrictCharField(
+        error_messages=dict.fromkeys(
+            ("invalid", "null", "blank"), "unknown field: expected its name"
+        )
+    )
+    direction = StrictChoiceField(
+        [1, -1], default=1, error_messages={"invalid_choice": "expected 1 or -1"}
+    )
 
 
 class QueryRequestSerializer(StrictSerializer):
-    """The body of every `…/query` call (setter.api.querying reads it)."""
+    """The body of every `…/query` call (setter.api.querying reads it); an endpoint with
+    another bound on limit declares it in a subclass."""
 
     filter = FreeObjectField(
         required=False, allow_null=True, help_text="See Querying in docs/api.md."
     )
-    sort = QuerySortSerializer(many=True, required=False)
-    limit = StrictIntegerField(required=False, max_value=10_000, min_value=1)
-    next = StrictCharField(required=False, help_text="An answer's next: the page after.")
+    sort = StrictListSerializer(
+        child=QuerySortSerializer(),
+        required=False,
+        allow_null=True,
+        max_length=MAX_SORT_FIELDS,
+        error_messages={
+            "not_a_list": "expected a list of {{field, direction}} objects",
+            "max_length": "at most {max_length} fields",
+        },
+    )
+    limit = StrictIntegerField(required=False, max_value=MAX_QUERY_LIMIT, min_value=1)
+    next = StrictCharField(
+        required=False,
+        allow_null=True,
+        error_messages=CURSOR_MESSAGES,
+        help_text="An answer's next: the page after.",
+    )
     prev = StrictCharField(
-        required=False, help_text="An answer's prev: the page before (not with next)."
+        required=False,
+        allow_null=True,
+        error_messages=CURSOR_MESSAGES,
+        help_text="An answer's prev: the page before (not with next).",
     )

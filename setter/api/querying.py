@@ -39,8 +39,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from setter.ids import MAX_ID, pk_from_text
 from setter.instants import in_supported_range
 
-from .bodies import camel_case, object_body, snake_case, unknown_key_errors
-from .contract import QueryRequestSerializer, keys
+from .bodies import camel_case, snake_case
+from .contract import QueryRequestSerializer, validated_body
 from .errors import BadRequest
 
 COMPARISONS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
@@ -52,7 +52,6 @@ UNORDERED_OPERATORS = ("$eq", "$ne", "$in", "$nin", "$exists")
 MAX_FILTER_DEPTH = 8
 MAX_FILTER_CONDITIONS = 200
 MAX_IN_VALUES = 10_000
-MAX_SORT_FIELDS = 4
 CURSOR_SALT = "setter.api.cursor"
 
 
@@ -339,46 +338,27 @@ class _RelatedExists(Expression):
 # Sorting and pagination
 
 
-def parse_sort(sort, sortable: dict[str, str], *, where: str = "sort") -> list[tuple[str, bool]]:
-    """`[{"field": "created_at", "direction": -1}]` as [(ORM lookup, descending)].
+def parse_sort(sort, sortable: dict[str, str]) -> list[tuple[str, bool]]:
+    """`[{"field": "created_at", "direction": -1}]` as [(ORM lookup, descending)], its shape
+    checked by QueryRequestSerializer's sort and its fields by `sortable`.
 
     direction is 1 (ascending, the default) or -1. An empty or absent sort is [].
     """
-    if sort is None:
-        return []
-    if isinstance(sort, dict):
-        sort = [sort]
-    if not isinstance(sort, list):
-        raise BadRequest(f"{where}: expected a list of {{field, direction}} objects")
-    if len(sort) > MAX_SORT_FIELDS:
-        raise BadRequest(f"{where}: at most {MAX_SORT_FIELDS} fields")
+    sort = validated_body({"sort": sort}, QueryRequestSerializer).get("sort") or []
     order, seen = [], set()
     for index, item in enumerate(sort):
-        place = f"{where}[{index}]"
-        if not isinstance(item, dict):
-            raise BadRequest(f"{place}: expected an object with field and direction")
-        errors = unknown_key_errors(item, SORT_KEYS, place)
-        if errors:
-            raise BadRequest("; ".join(errors))
-        name = item.get("field")
-        if not isinstance(name, str) or name not in sortable:
+        place, name = f"sort[{index}]", item["field"]
+        if name not in sortable:
             raise BadRequest(
                 f"{place}.field: unknown field {name!r} (expected one of "
                 f"{', '.join(sorted(sortable))})"
             )
-        direction = item.get("direction", 1)
-        if isinstance(direction, bool) or direction not in (1, -1):
-            raise BadRequest(f"{place}.direction: expected 1 or -1")
         lookup = sortable[name]
         if lookup in seen:
             raise BadRequest(f"{place}.field: {name} is already sorted on")
         seen.add(lookup)
-        order.append((lookup, direction == -1))
+        order.append((lookup, item["direction"] == -1))
     return order
-
-
-QUERY_KEYS = keys(QueryRequestSerializer)
-SORT_KEYS = keys(QueryRequestSerializer, "sort")
 
 
 @dataclass(frozen=True)
@@ -397,28 +377,23 @@ class Cursor:
     backwards: bool
 
 
-def query_from_body(data, *, default_limit: int = 25, max_limit: int = 10_000) -> QueryBody:
-    """The filter, sort, limit and cursor of a query body; `{}` (or no body) is the first page
-    of everything. `filter` and `sort` are returned raw, for compile_filter and parse_sort."""
-    data = object_body(data, QUERY_KEYS)
-    filter_obj = data.get("filter")
-    if filter_obj is not None and not isinstance(filter_obj, dict):
-        raise BadRequest("filter: expected an object")
-    limit = data.get("limit")
-    if limit is None:
-        limit = default_limit
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
-        raise BadRequest(f"limit: expected an integer from 1 to {max_limit}")
+def query_from_body(
+    data,
+    declaration: type[QueryRequestSerializer] = QueryRequestSerializer,
+    *,
+    default_limit: int = 25,
+) -> QueryBody:
+    """The filter, sort, limit and cursor of a query body, validated by the endpoint's
+    declaration; `{}` (or no body) is the first page of everything, `default_limit` long
+    unless the declaration says otherwise. `filter` and `sort` are returned for
+    compile_filter and parse_sort."""
+    data = validated_body(data, declaration)
     given = [key for key in ("next", "prev") if data.get(key) is not None]
     if len(given) > 1:
         raise BadRequest("next and prev: give only one of them")
-    cursor = None
-    if given:
-        token = data[given[0]]
-        if not isinstance(token, str) or not token:
-            raise BadRequest(f"{given[0]}: invalid cursor")
-        cursor = Cursor(token, backwards=given[0] == "prev")
-    return QueryBody(filter_obj, data.get("sort"), limit, cursor)
+    cursor = Cursor(data[given[0]], backwards=given[0] == "prev") if given else None
+    limit = data.get("limit", default_limit)
+    return QueryBody(data.get("filter"), data.get("sort"), limit, cursor)
 
 
 @dataclass(frozen=True)
