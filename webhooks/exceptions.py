@@ -10,6 +10,8 @@ from typing import Any
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from setter.api.errors import error_places
+
 BODY_PATH = "$"
 
 
@@ -22,28 +24,11 @@ class InvalidPayload(exceptions.ValidationError):
         self.message = detail
 
 
-def field_errors(detail, path: str = "") -> list[dict]:
-    """Flatten DRF's nested error detail into `{"field", "message"}` items with field paths."""
-    if isinstance(detail, dict):
-        items = []
-        for key, value in detail.items():
-            if key == "non_field_errors":
-                child = path
-            elif isinstance(key, int):
-                child = f"{path}[{key}]"
-            else:
-                child = f"{path}.{key}" if path else str(key)
-            items.extend(field_errors(value, child))
-        return items
-    if isinstance(detail, list):
-        if all(not isinstance(item, (dict, list)) for item in detail):
-            return [{"field": path or BODY_PATH, "message": str(item)} for item in detail]
-        items = []
-        for index, value in enumerate(detail):
-            if value:
-                items.extend(field_errors(value, f"{path}[{index}]"))
-        return items
-    return [{"field": path or BODY_PATH, "message": str(detail)}]
+def field_errors(detail) -> list[dict]:
+    """DRF's nested error detail as `{"field", "message"}` items with field paths."""
+    return [
+        {"field": place or BODY_PATH, "message": message} for place, message in error_places(detail)
+    ]
 
 
 def webhook_exception_handler(exc, context):

@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from campaigns.models import AudienceFilterEvent
 from setter.api.bodies import NUL_MESSAGE, nul_place, unknown_keys
-from setter.api.contract import StrictIntegerField, keys
+from setter.api.contract import StrictChoiceField, StrictIntegerField, StrictSerializer, keys
 from setter.api.querying import MAX_ID
 
 from .exceptions import BODY_PATH, InvalidPayload
@@ -90,7 +90,9 @@ def _lead_problem(lead) -> dict | list | None:
     return None
 
 
-class AudienceFilterRequestSerializer(serializers.Serializer):
+class AudienceFilterRequestSerializer(StrictSerializer):
+    """Seed 000's four fields and no others: an unknown key is refused, not ignored."""
+
     campaignId = StrictIntegerField(
         min_value=1, max_value=MAX_ID, help_text="Campaign that owns the targeted send."
     )
@@ -100,20 +102,12 @@ class AudienceFilterRequestSerializer(serializers.Serializer):
         help_text="Send to filter. Must currently be in pending status with "
         "audienceFilterMode = webhook_filtered.",
     )
-    mode = serializers.ChoiceField(
+    mode = StrictChoiceField(
         choices=AudienceFilterEvent.Mode.values,
         help_text="include — send only to listed leads. exclude — send to everyone EXCEPT "
         "listed leads.",
     )
     leads = FilterLeadsField()
-
-    def to_internal_value(self, data):
-        """Seed 000's four fields and no others: an unknown key is refused, not ignored."""
-        if isinstance(data, dict):
-            unknown = unknown_keys(data, self.fields)
-            if unknown:
-                raise serializers.ValidationError({key: [message] for key, message in unknown})
-        return super().to_internal_value(data)
 
 
 class AudienceFilterResponseSerializer(serializers.Serializer):

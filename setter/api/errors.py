@@ -69,11 +69,11 @@ def api_exception_handler(exc, context):
 MAX_REPORTED_ERRORS = 20
 
 
-def problems(detail, place: str = "") -> Iterator[str]:
-    """DRF's nested `serializer.errors` as the API's "place: message" strings, in the body's
-    order (`sends[1].template: required`). A `many` serializer's errors hold one entry per
-    item ({} for a good one), a ListField's are keyed by the item's index, and
-    non_field_errors belong to the object itself ("body" at the top)."""
+def error_places(detail, place: str = "") -> Iterator[tuple[str, str]]:
+    """DRF's nested `serializer.errors` as (place, message) pairs in the body's order, the
+    place a path like `sends[1].template` ("" for the body itself). A `many` serializer's
+    errors hold one entry per item ({} for a good one), a ListField's are keyed by the item's
+    index, and non_field_errors belong to the object itself."""
     if isinstance(detail, dict):
         for key, value in detail.items():
             if key == api_settings.NON_FIELD_ERRORS_KEY:
@@ -82,17 +82,19 @@ def problems(detail, place: str = "") -> Iterator[str]:
                 child = f"{place}[{key}]"
             else:
                 child = f"{place}.{key}" if place else str(key)
-            yield from problems(value, child)
+            yield from error_places(value, child)
     elif isinstance(detail, list):
         for index, item in enumerate(detail):
             if isinstance(item, (dict, list)):
-                yield from problems(item, f"{place}[{index}]")
+                yield from error_places(item, f"{place}[{index}]")
             else:
-                yield f"{place or 'body'}: {item}"
+                yield place, str(item)
     else:
-        yield f"{place or 'body'}: {detail}"
+        yield place, str(detail)
 
 
 def refusal(detail) -> BadRequest:
-    """The 400 naming the first MAX_REPORTED_ERRORS problems of a serializer's errors."""
-    return BadRequest("; ".join(itertools.islice(problems(detail), MAX_REPORTED_ERRORS)))
+    """The 400 naming the first MAX_REPORTED_ERRORS problems of a serializer's errors, each
+    as "place: message" ("body" for the body itself)."""
+    places = itertools.islice(error_places(detail), MAX_REPORTED_ERRORS)
+    return BadRequest("; ".join(f"{place or 'body'}: {message}" for place, message in places))

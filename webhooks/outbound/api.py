@@ -13,7 +13,14 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from setter.api.contract import StrictCharField, declared_body, no_body
+from setter.api.contract import (
+    StrictCharField,
+    StrictChoiceField,
+    StrictListField,
+    StrictSerializer,
+    no_body,
+    validated_body,
+)
 from setter.api.errors import BadRequest, Conflict
 from setter.api.views import ApiView
 from setter.ids import pk_from_text
@@ -25,15 +32,26 @@ MAX_DELIVERIES_LISTED = 100
 TAG = ["Webhook endpoints"]
 
 
-class EndpointInputSerializer(serializers.Serializer):
-    url = serializers.URLField(
+class StrictURLField(serializers.URLField):
+    """A URL, as a JSON string."""
+
+    default_error_messages = {"invalid": "expected an http(s) URL"}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class EndpointInputSerializer(StrictSerializer):
+    url = StrictURLField(
         max_length=2000,
         validators=[URLValidator(schemes=["http", "https"])],
         help_text="http(s) URL receiving POSTs.",
     )
     description = StrictCharField(max_length=200, required=False, default="")
-    eventTypes = serializers.ListField(
-        child=serializers.ChoiceField(EventType.values),
+    eventTypes = StrictListField(
+        child=StrictChoiceField(EventType.values),
         required=False,
         default=list,
         help_text="Event types to receive; empty or absent: all of them.",
@@ -129,12 +147,7 @@ class WebhookEndpointsView(ApiView):
         responses={201: CreatedEndpointSerializer, 400: OpenApiResponse(description="Bad field")},
     )
     def post(self, request):
-        body = declared_body(request.data, EndpointInputSerializer)
-        serializer = EndpointInputSerializer(data=body)
-        if not serializer.is_valid():
-            field, problems = next(iter(serializer.errors.items()))
-            raise BadRequest(f"{field}: {_first(problems)}")
-        data = serializer.validated_data
+        data = validated_body(request.data, EndpointInputSerializer)
         try:
             endpoint = services.create_endpoint(
                 request.auth,
@@ -160,12 +173,6 @@ def _named(error: ValidationError) -> str:
 
 
 _API_FIELDS = {"event_types": "eventTypes"}
-
-
-def _first(problems):
-    while isinstance(problems, (list, dict)):
-        problems = next(iter(problems.values())) if isinstance(problems, dict) else problems[0]
-    return str(problems)
 
 
 class WebhookEndpointView(ApiView):
