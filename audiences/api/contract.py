@@ -1,5 +1,6 @@
 """The bodies the segment API takes, each declared once: the schema publishes these
-serializers and audiences.api.parsing reads each object by their keys (setter.api.contract).
+serializers and the server validates each body with them (setter.api.contract);
+audiences.api.parsing reads the validated data.
 
 Seed 002's create body (its broadcastMediumId, segmentType, TagId and filters are accepted and
 ignored), seed 003's type, filter and allUsers, the PATCH body and the target lists.

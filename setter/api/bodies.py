@@ -34,11 +34,6 @@ def unknown_keys(obj: dict, known: Iterable[str], where: str = "") -> list[tuple
     return problems
 
 
-def unknown_key_errors(obj: dict, known: Iterable[str], where: str = "") -> list[str]:
-    """unknown_keys as the REST API's "place: message" strings."""
-    return [f"{place}: {message}" for place, message in unknown_keys(obj, known, where)]
-
-
 def nul_place(data, where: str = "") -> str | None:
     """The place of the first key or string value in the JSON data holding a NUL, or None."""
     stack = [(data, where)]
@@ -70,19 +65,6 @@ def json_object(data) -> dict:
         raise BadRequest("body: expected a JSON object")
     refuse_nul(data)
     return data
-
-
-def object_body(data, known: Iterable[str]) -> dict:
-    """json_object, refused too with a 400 naming the place of every unknown key. Its keys
-    come from the body's declaration (setter.api.contract.keys)."""
-    if data is None or data == b"" or (hasattr(data, "dict") and not data):
-        data = {}
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
-    errors = unknown_key_errors(data, known)
-    if errors:
-        raise BadRequest("; ".join(errors))
-    return json_object(data)
 
 
 def refuse_nul(data, where: str = "") -> None:
