@@ -16,13 +16,13 @@ from rest_framework import serializers
 from campaigns.models import AudienceFilterEvent
 from setter.api.bodies import NUL_MESSAGE, nul_place, unknown_keys
 from setter.api.contract import StrictChoiceField, StrictIntegerField, StrictSerializer, keys
-from setter.api.querying import MAX_ID
+from setter.api.errors import MAX_REPORTED_ERRORS
+from setter.ids import MAX_ID
 
 from .exceptions import BODY_PATH, InvalidPayload
 
 MAX_FILTER_LEADS = 100_000
 MAX_LEAD_EVENTS = 50_000
-MAX_FIELD_ERRORS = 20
 FILTER_LEADS_SCHEMA: dict[str, Any] = {
     "type": "array",
     "minItems": 1,
@@ -62,7 +62,7 @@ class FilterLeadsField(serializers.Field):
             problem = _lead_problem(lead)
             if problem:
                 errors[index] = problem
-                if len(errors) == MAX_FIELD_ERRORS:
+                if len(errors) == MAX_REPORTED_ERRORS:
                     break
         if errors:
             # DRF keeps the lead indexes as the keys; the stub only allows str keys.
@@ -209,9 +209,9 @@ def _refuse_unknown_or_nul(events: list, where: str = "") -> None:
         nul = nul_place(event, place)
         if nul is not None:
             problems.append((nul, NUL_MESSAGE))
-        if len(problems) >= MAX_FIELD_ERRORS:
+        if len(problems) >= MAX_REPORTED_ERRORS:
             break
     if problems:
         raise InvalidPayload(
-            [{"field": key, "message": message} for key, message in problems[:MAX_FIELD_ERRORS]]
+            [{"field": key, "message": message} for key, message in problems[:MAX_REPORTED_ERRORS]]
         )

@@ -49,7 +49,7 @@ class EndpointInputSerializer(StrictSerializer):
         validators=[URLValidator(schemes=["http", "https"])],
         help_text="http(s) URL receiving POSTs.",
     )
-    description = StrictCharField(max_length=200, required=False, default="")
+    description = StrictCharField(max_length=200, required=False, default="", trim_whitespace=True)
     eventTypes = StrictListField(
         child=StrictChoiceField(EventType.values),
         required=False,
