@@ -35,12 +35,12 @@ from django.core import signing
 from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework.exceptions import ValidationError
 
-from setter.ids import MAX_ID, pk_from_text
 from setter.instants import in_supported_range
 
 from .bodies import camel_case, snake_case
-from .contract import QueryRequestSerializer, validated_body
+from .contract import IdField, QueryRequestSerializer, validated_body
 from .errors import BadRequest
 
 COMPARISONS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
@@ -230,12 +230,11 @@ def _value(kind: str, value, where: str):
 
 
 def parse_id(value, where: str) -> int:
-    """An integer id given as a number or a string of digits."""
-    if isinstance(value, str) and (pk := pk_from_text(value)) is not None:
-        value = pk
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
-        raise BadRequest(f"{where}: expected an id (a positive integer or a string of digits)")
-    return value
+    """An integer id given as a number or a string of digits, as a body's ids are read."""
+    try:
+        return IdField(numeric=True).run_validation(value)
+    except ValidationError as exc:
+        raise BadRequest(f"{where}: {IdField.default_error_messages['not_numeric']}") from exc
 
 
 @functools.cache
