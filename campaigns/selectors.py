@@ -18,7 +18,7 @@ from messaging.models import Category
 from setter.csvstream import line_writer
 
 from . import eligibility, rendering
-from .models import Campaign, Send, SendRecipient
+from .models import Campaign, Send, SendRecipient, SendWave
 from .rendering import render_body
 
 
@@ -209,7 +209,8 @@ def sends_finished_before(cutoff: dt.datetime) -> QuerySet:
     """Sends that never dispatch again and ended before `cutoff`, for the retention purges.
     A missed send never started, so it has no completed_at: its fire time counts."""
     ended = Q(completed_at__lt=cutoff) | Q(completed_at=None, scheduled_for__lt=cutoff)
-    return Send.objects.filter(ended, status__in=Send.FINISHED_STATUSES)
+    retrying = Q(waves__status=SendWave.Status.PENDING)
+    return Send.objects.filter(ended, status__in=Send.FINISHED_STATUSES).exclude(retrying)
 
 
 def send_fraction_done(send: Send, progress: SendProgress) -> float:
