@@ -361,12 +361,59 @@ def ended_early_note(status_label: str, progress: SendProgress) -> str:
 
 
 @dataclass(frozen=True)
+class WaveAnalytics:
+    """A retry wave of a send (issue 15.2) and where the rows it queued again stand now."""
+
+    wave: SendWave
+    counts: dict[str, int]
+
+    @property
+    def label(self) -> str:
+        return f"Retry {self.wave.number - 1}"
+
+    @property
+    def note(self) -> str:
+        """One line for the send's progress: when, and what it came to so far."""
+        wave = self.wave
+        if wave.status == SendWave.Status.PENDING:
+            return f"{self.label} scheduled for {wave.scheduled_for:%Y-%m-%d %H:%M} UTC"
+        if wave.status == SendWave.Status.CANCELLED:
+            return f"{self.label} called off"
+        counts = ", ".join(f"{status} {n:,}" for status, n in self.counts.items() if n)
+        return (
+            f"{self.label} at {wave.scheduled_for:%Y-%m-%d %H:%M} UTC: {wave.requeued:,} of "
+            f"{wave.chosen:,} failed recipients queued again" + (f" ({counts})" if counts else "")
+        )
+
+
+def send_waves(sends: list[Send]) -> dict[int, list[WaveAnalytics]]:
+    """Each send's retry waves in order, with their rows by status: two queries."""
+    waves = list(SendWave.objects.filter(send__in=sends).order_by("send_id", "number"))
+    if not waves:
+        return {}
+    counts: dict[tuple[int, int], dict[str, int]] = {}
+    for send_id, wave, status, n in (
+        SendRecipient.objects.filter(send_id__in={w.send_id for w in waves}, wave__gt=1)
+        .order_by()
+        .values_list("send_id", "wave", "status")
+        .annotate(n=Count("id"))
+    ):
+        counts.setdefault((send_id, wave), dict.fromkeys(RecipientStatus.values, 0))[status] = n
+    result: dict[int, list[WaveAnalytics]] = {}
+    for wave in waves:
+        rows = counts.get((wave.send_id, wave.number), dict.fromkeys(RecipientStatus.values, 0))
+        result.setdefault(wave.send_id, []).append(WaveAnalytics(wave, rows))
+    return result
+
+
+@dataclass(frozen=True)
 class SendAnalytics:
     send: Send
     funnel: Funnel
     opted_out: int  # audience phones opted out of the send's category and not messaged by it
     invalid_phone: int  # audience rows whose phone could not be parsed
     us_blocked: int  # US audience rows a MARKETING send may not reach (Meta error 131049)
+    waves: tuple[WaveAnalytics, ...] = ()  # its retries of failed recipients
 
     @property
     def ineligible(self) -> int:
@@ -556,6 +603,7 @@ def campaign_analytics(campaign: Campaign) -> CampaignAnalytics:
     sends = list(campaign.sends.order_by("scheduled_for", "position", "pk"))
     funnels = _funnels(sends)
     counts = _audience_counts(campaign, sends)
+    waves = send_waves(sends)
     per_send = [
         SendAnalytics(
             send,
@@ -563,6 +611,7 @@ def campaign_analytics(campaign: Campaign) -> CampaignAnalytics:
             opted_out=counts[f"opted_out_{send.pk}"],
             invalid_phone=counts["invalid_phone"],
             us_blocked=counts["ineligible_geo"] if send.category == Category.MARKETING else 0,
+            waves=tuple(waves.get(send.pk, ())),
         )
         for send in sends
     ]
@@ -613,6 +662,19 @@ def analytics_json(analytics: CampaignAnalytics) -> dict:
                 "ineligible": a.ineligible,
                 **_funnel_json(a.funnel),
                 "progress": round(a.progress, 4),
+                "waves": [
+                    {
+                        "number": w.wave.number,
+                        "status": w.wave.status,
+                        "scheduled_for": w.wave.scheduled_for.astimezone(dt.UTC).isoformat(),
+                        "include": w.wave.include,
+                        "chosen": w.wave.chosen,
+                        "requeued": w.wave.requeued,
+                        "counts": w.counts,
+                        "note": w.note,
+                    }
+                    for w in a.waves
+                ],
             }
             for a in analytics.sends
         ],

@@ -7,6 +7,7 @@ import re
 from rest_framework import serializers
 
 from campaigns.services import MAX_EVENT_WINDOW_MINUTES
+from messaging.errors import RetryClass
 from messaging.models import ProductPolicy
 from setter.api.contract import (
     IdField,
@@ -153,3 +154,17 @@ class TestSendBodySerializer(serializers.Serializer):
 
 class PreviewBodySerializer(serializers.Serializer):
     leadId = IdField(help_text="One of your leads.")
+
+
+class RetryBodySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(
+        help_text="When to retry: an instant with its offset, now or later (before the "
+        "campaign's stopAt)."
+    )
+    include = serializers.ListField(
+        child=serializers.ChoiceField(RetryClass.INCLUDABLE),
+        required=False,
+        max_length=len(RetryClass.INCLUDABLE),
+        help_text="Recipient-permanent failure classes to retry as well (default: none): "
+        + "; ".join(f"{name}: {RetryClass.WARNINGS[name]}" for name in RetryClass.INCLUDABLE),
+    )

@@ -32,6 +32,11 @@ urlpatterns = [
         name="api-send-test-state",
     ),
     path(
+        "campaigns/<str:campaign_id>/sends/<str:send_id>/retry",
+        views.SendRetryView.as_view(),
+        name="api-send-retry",
+    ),
+    path(
         "campaigns/<str:campaign_id>/sends/<str:send_id>/preview",
         views.SendPreviewView.as_view(),
         name="api-send-preview",

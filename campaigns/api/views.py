@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from audiences.models import Lead
-from campaigns import services, testsends
+from campaigns import retries, services, testsends
 from campaigns.models import Campaign, Send
 from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
 from setter.api.contract import declared_body, no_body
@@ -20,10 +20,15 @@ from setter.api.views import ApiView
 from setter.ids import pk_from_text
 
 from . import schema
-from .contract import PreviewBodySerializer, StartBodySerializer, TestSendBodySerializer
+from .contract import (
+    PreviewBodySerializer,
+    RetryBodySerializer,
+    StartBodySerializer,
+    TestSendBodySerializer,
+)
 from .parsing import campaign_changes, parse_instant
 from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT, MAX_LIMIT
-from .representations import API_STATUSES, campaign_json, campaign_queryset
+from .representations import API_STATUSES, campaign_json, campaign_queryset, retry_json
 from .services import DuplicateCampaignId, create_campaign, duplicate_from_body, update_campaign
 
 
@@ -183,6 +188,29 @@ class TestSendView(ApiView):
         return Response(
             {"testSend": testsends.test_send_json(test_send)}, status=status.HTTP_201_CREATED
         )
+
+
+class SendRetryView(ApiView):
+    @schema.retry_send_schema
+    def post(self, request, campaign_id, send_id):
+        send = _send(request, campaign_id, send_id)
+        data = declared_body(request.data, RetryBodySerializer)
+        problems: list[str] = []
+        at = parse_instant(data.get("at"), "at", problems)
+        include = data.get("include", [])
+        if not isinstance(include, list) or not all(isinstance(v, str) for v in include):
+            problems.append("include: expected a list of failure class names")
+        if problems or at is None:
+            raise BadRequest("; ".join(problems) or "at: required: when to retry")
+        try:
+            wave = retries.retry_failed(
+                send, at=at, include=include, requested_by=f"API key of {request.auth}"
+            )
+        except retries.RetryRefused as refused:
+            if refused.field:
+                raise BadRequest(f"{refused.field}: {refused.messages[0]}") from refused
+            raise _conflict(refused) from refused
+        return Response({"retry": retry_json(wave)}, status=status.HTTP_201_CREATED)
 
 
 class TestSendStateView(ApiView):

@@ -16,30 +16,12 @@ from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient, SendWave
 from campaigns.retries import RetryRefused, failure_classes, retry_failed
 from messaging.errors import RetryClass
-from tests.factories import (
-    AudienceFactory,
-    CampaignFactory,
-    LeadFactory,
-    SendFactory,
-    SendRecipientFactory,
-)
+from tests.factories import SendFactory
+
+from .conftest import UK_PHONES, scheduled_campaign
 
 Status = SendRecipient.Status
-UK_PHONES = [f"+4420794{n:05d}" for n in range(400)]
 US_PHONES = [f"+1212555{n:04d}" for n in range(5)]  # Meta refuses marketing to them: 131049
-
-
-def scheduled_campaign(number, phones):
-    campaign = CampaignFactory(
-        organization=number.organization, whatsapp_number=number, status=Campaign.Status.SCHEDULED
-    )
-    audience = AudienceFactory(organization=number.organization)
-    campaign.audiences.add(audience)
-    for phone in phones:
-        LeadFactory(
-            audience=audience, phone_e164=phone, first_name="Ann", variables={"coupon": "C1"}
-        )
-    return campaign
 
 
 def run_to_the_end(send_id: int) -> None:
@@ -150,22 +132,6 @@ def test_a_retry_re_messages_exactly_the_retryable_failures_and_an_included_clas
     assert all(third[p] == second[p] for p in messaged | retried)
 
 
-def completed_send(number, template, outcomes, **campaign_fields):
-    """A completed send whose recipients ended as `outcomes` [(status, error code)], its
-    campaign completed too."""
-    campaign = scheduled_campaign(number, UK_PHONES[: len(outcomes)])
-    Campaign.objects.filter(pk=campaign.pk).update(
-        status=Campaign.Status.COMPLETED, **campaign_fields
-    )
-    send = SendFactory(campaign=campaign, template=template, status=Send.Status.COMPLETED)
-    leads = campaign.audiences.get().leads.order_by("pk")
-    for lead, (status, code) in zip(leads, outcomes, strict=True):
-        SendRecipientFactory(
-            send=send, lead=lead, phone_e164=lead.phone_e164, status=status, error_code=code
-        )
-    return Send.objects.get(pk=send.pk)
-
-
 def refusal(send, **kwargs) -> RetryRefused:
     kwargs.setdefault("at", timezone.now() + dt.timedelta(hours=1))
     with pytest.raises(RetryRefused) as caught:
@@ -175,11 +141,9 @@ def refusal(send, **kwargs) -> RetryRefused:
 
 @pytest.mark.django_db
 def test_a_send_whose_failures_are_all_permanent_has_nothing_to_retry_by_default(
-    number, marketing_template
+    completed_send,
 ):
     send = completed_send(
-        number,
-        marketing_template,
         [(Status.FAILED, "131026"), (Status.FAILED, "131050"), (Status.DELIVERED, "")],
     )
 
@@ -203,10 +167,8 @@ def test_a_send_whose_failures_are_all_permanent_has_nothing_to_retry_by_default
         ({"at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}, "at", "has passed"),
     ],
 )
-def test_a_retry_asked_wrongly_is_refused_naming_the_input(
-    number, marketing_template, kwargs, field, message
-):
-    send = completed_send(number, marketing_template, [(Status.FAILED, "131000")])
+def test_a_retry_asked_wrongly_is_refused_naming_the_input(completed_send, kwargs, field, message):
+    send = completed_send([(Status.FAILED, "131000")])
 
     refused = refusal(send, **kwargs)
 
@@ -216,28 +178,26 @@ def test_a_retry_asked_wrongly_is_refused_naming_the_input(
 
 
 @pytest.mark.django_db
-def test_only_a_completed_send_of_a_campaign_that_still_sends_can_be_retried(
-    number, marketing_template
-):
-    send = completed_send(number, marketing_template, [(Status.FAILED, "131000")])
+def test_only_a_completed_send_of_a_campaign_that_still_sends_can_be_retried(completed_send):
+    send = completed_send([(Status.FAILED, "131000")])
     Send.objects.filter(pk=send.pk).update(status=Send.Status.STOPPED)
     assert "this send is stopped" in refusal(Send.objects.get(pk=send.pk)).messages[0]
 
-    send = completed_send(number, marketing_template, [(Status.FAILED, "131000")])
+    send = completed_send([(Status.FAILED, "131000")])
     Campaign.objects.filter(pk=send.campaign_id).update(status=Campaign.Status.CANCELLED)
     assert "The campaign is cancelled" in refusal(send).messages[0]
 
     stop_at = timezone.now() + dt.timedelta(minutes=30)
-    send = completed_send(number, marketing_template, [(Status.FAILED, "131000")], stop_at=stop_at)
+    send = completed_send([(Status.FAILED, "131000")], stop_at=stop_at)
     assert refusal(send).field == "at"
 
-    send = completed_send(number, marketing_template, [(Status.DELIVERED, "")])
+    send = completed_send([(Status.DELIVERED, "")])
     assert refusal(send).messages == ["This send has no failed recipients."]
 
 
 @pytest.mark.django_db
-def test_one_retry_at_a_time_and_a_cancel_calls_it_off(number, marketing_template):
-    send = completed_send(number, marketing_template, [(Status.FAILED, "190")])
+def test_one_retry_at_a_time_and_a_cancel_calls_it_off(completed_send):
+    send = completed_send([(Status.FAILED, "190")])
     at = timezone.now() + dt.timedelta(hours=2)
     wave = retry_failed(send, at=at)
 
@@ -256,11 +216,11 @@ def test_one_retry_at_a_time_and_a_cancel_calls_it_off(number, marketing_templat
 
 @pytest.mark.django_db
 def test_a_wave_that_finds_nobody_still_reachable_completes_the_campaign_again(
-    number, marketing_template
+    completed_send,
 ):
-    send = completed_send(number, marketing_template, [(Status.FAILED, "131000")])
+    send = completed_send([(Status.FAILED, "131000")])
     retry_failed(send, at=timezone.now())
-    record_opt_out(number.organization_id, UK_PHONES[0], scope="all", source="test")
+    record_opt_out(send.campaign.organization_id, UK_PHONES[0], scope="all", source="test")
 
     assert retries.start_due_waves() == []
 

@@ -99,6 +99,10 @@ GOOD_BODIES = {
         "phone": STAFF_PHONE,
         "leadId": w["target_id"],
     },
+    ("api/v1/campaigns/<str:campaign_id>/sends/<str:send_id>/retry", "post"): lambda w: {
+        "at": "2031-03-01T09:00:00Z",
+        "include": ["undeliverable"],
+    },
     ("api/v1/campaigns/<str:campaign_id>/sends/<str:send_id>/preview", "post"): lambda w: {
         "leadId": w["target_id"]
     },
