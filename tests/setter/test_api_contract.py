@@ -106,6 +106,11 @@ GOOD_BODIES = {
     ("api/v1/campaigns/<str:campaign_id>/sends/<str:send_id>/preview", "post"): lambda w: {
         "leadId": w["target_id"]
     },
+    ("api/v1/organization/delivery-settings", "patch"): lambda w: {
+        "defaultTimeZone": "Europe/London",
+        "frequencyCap": {"messages": 2, "days": 7, "utility": False},
+        "qualityGuard": {"failurePercent": 20, "failureWindow": 200, "stopPercent": 2.5},
+    },
     ("api/v1/webhook-endpoints", "post"): lambda w: {
         "url": "https://example.com/hooks/2",
         "description": "CRM",
