@@ -24,6 +24,10 @@ class CampaignForm(forms.ModelForm):
             "product_policy_confirmed",
             "product_policy",
             "stop_at",
+            "window_start",
+            "window_end",
+            "window_days",
+            "window_outside",
         ]
 
     def _post_clean(self):

@@ -11,13 +11,14 @@ from django.db import models
 from audiences.models import Audience, Lead
 from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
 from setter.models import Organization
+from setter.send_windows import SendWindowFields
 
 
 def new_api_id() -> str:
     return str(uuid.uuid4())
 
 
-class Campaign(models.Model):
+class Campaign(SendWindowFields):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         SCHEDULED = "scheduled", "Scheduled"
@@ -226,6 +227,7 @@ class SendRecipient(models.Model):
         STOPPED = "stopped", "Campaign stopped"
         MISSING_PARAMETER = "missing_parameter", "A template parameter would be empty"
         FREQUENCY_CAP = "frequency_cap", "The organization's frequency cap was reached"
+        OUTSIDE_WINDOW = "outside_window", "Outside the campaign's send window"
 
     # Rows a dispatcher may still send, held or not: a stop skips them, a pause keeps them.
     UNSENT_STATUSES = (Status.QUEUED, Status.CLAIMED)

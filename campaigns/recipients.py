@@ -221,6 +221,17 @@ def release(token: str, ids: Iterable[int], skip_reason: str = "") -> None:
         transition("release", rows, claim_token="", lease_expires_at=None)
 
 
+def defer(token: str, until: dict[int, dt.datetime]) -> None:
+    """Claimed rows the holder may not send yet (a send window closed in their zone): back
+    to the queue, each not due before its instant. One write per distinct instant (per zone)."""
+    by_instant: dict[dt.datetime, list[int]] = {}
+    for pk, instant in until.items():
+        by_instant.setdefault(instant, []).append(pk)
+    for instant, ids in by_instant.items():
+        rows = SendRecipient.objects.filter(pk__in=ids, claim_token=token)
+        transition("release", rows, claim_token="", lease_expires_at=None, next_attempt_at=instant)
+
+
 def skip(ids: Iterable[int], reason: str, *, holder: str) -> None:
     """Rows the holder found it must not send (opted out, a parameter would be empty)."""
     ids = list(ids)
