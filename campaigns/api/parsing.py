@@ -20,6 +20,7 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, Send
 from campaigns.rendering import count_problem, parameter_problem, stored_parameter
 from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
+from messaging.time_zones import organization_time_zone
 from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.contract import keys
 from setter.api.errors import BadRequest
@@ -118,6 +119,15 @@ class _Reader:
     def __init__(self, data: dict, organization: Organization | None, creating: bool):
         self.data, self.organization, self.creating = data, organization, creating
         self.errors: list[str] = []
+        self._zone: str | None = None
+
+    @property
+    def zone(self) -> str:
+        """The zone a send that names none is in: the organization's, as in the admin."""
+        if self._zone is None:
+            assert self.organization is not None  # only a duplicate body has none, and no sends
+            self._zone = organization_time_zone(self.organization)
+        return self._zone
 
     def read(self) -> CampaignChanges:
         data, changes = self.data, CampaignChanges()
@@ -246,18 +256,19 @@ class _Reader:
         if len(values) > MAX_SENDS:
             self.errors.append(f"sends: at most {MAX_SENDS}, got {len(values)}")
             return []
-        sends = [self._send(value, f"sends[{index}]", index) for index, value in enumerate(values)]
+        sends = [self._send(value, f"sends[{index}]") for index, value in enumerate(values)]
         # A None comes with its error in self.errors, and a body with errors is refused before
         # its sends are read (campaign_changes), so the callers only see sends.
         return cast(list[Send], sends)
 
-    def _send(self, data, path: str, position: int) -> Send | None:
+    def _send(self, data, path: str) -> Send | None:
+        """An unsaved send; its position is given when it is saved (after the last one)."""
         if not isinstance(data, dict):
             self.errors.append(f"{path}: expected an object")
             return None
         errors = self.errors
         errors += unknown_key_errors(data, SEND_KEYS, path)
-        send = Send(position=position)
+        send = Send()
         name = data.get("name") or ""
         if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
             errors.append(f"{path}.name: expected a string of at most {MAX_NAME_LENGTH} characters")
@@ -351,10 +362,9 @@ class _Reader:
         if kind == "scheduledFor":
             instant = parse_instant(schedule["scheduledFor"], f"{path}.scheduledFor", self.errors)
             if instant is not None:
-                instant = instant.astimezone(dt.UTC)
-                send.local_date, send.local_time = instant.date(), instant.time()
-                send.local_time = send.local_time.replace(tzinfo=None)
-                send.time_zone = "UTC"
+                send.local_date, send.local_time, send.time_zone = services.wall_time_in(
+                    instant, self.zone
+                )
         elif kind == "localDate":
             self._local_schedule(send, schedule, path)
         else:
@@ -372,7 +382,7 @@ class _Reader:
             # Provisional until the start fills it in: the editor needs a local time.
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             send.start_offset_minutes = offset
-            send.local_date, send.local_time, send.time_zone = now.date(), now.time(), "UTC"
+            send.local_date, send.local_time, send.time_zone = services.wall_time_in(now, self.zone)
 
     def _local_schedule(self, send: Send, schedule: dict, path: str) -> None:
         try:
@@ -384,9 +394,9 @@ class _Reader:
             send.local_time = dt.time.fromisoformat(local_time)
         else:
             self.errors.append(f"{path}.localTime: a wall-clock time HH:MM or HH:MM:SS")
-        zone = schedule.get("timeZone")
+        zone = schedule["timeZone"] if "timeZone" in schedule else self.zone
         if not isinstance(zone, str) or not zone:
-            self.errors.append(f"{path}.timeZone: required: an IANA zone such as Europe/London")
+            self.errors.append(f"{path}.timeZone: an IANA zone such as Europe/London")
         else:
             send.time_zone = zone
 
