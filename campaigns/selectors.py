@@ -76,11 +76,8 @@ def send_editor_preview(
     send's own filters apply only when it fires). `campaign` may be unsaved: it brings the
     organization and, when chosen, the number (the `sender` templates read)."""
     variables = available_variables(audiences)
-    problems = rendering.validate_parameter_mapping(mapping, template.parameter_count, variables)
-    problems += [
-        f"The template's {name} is not filled by sends: pick a template without it."
-        for name in template.other_parameters
-    ]
+    slots = template.parameter_slots
+    problems = rendering.validate_parameter_mapping(mapping, slots, variables)
     lead = None
     if audiences:
         eligible = eligibility.Eligible(campaign, category, audiences=tuple(audiences))
@@ -92,14 +89,14 @@ def send_editor_preview(
     elif not problems:
         sender = rendering.sender_of(campaign) if campaign.whatsapp_number_id else None
         try:
-            parameters = rendering.render_parameters(mapping, lead, sender=sender)
+            parameters = rendering.render_parameters(mapping, lead, sender=sender, slots=slots)
         except rendering.MissingParameter as missing:
             problems.append(f"{missing}: that lead would be skipped.")
         else:
             text = rendering.render_body(template.body_text, parameters)
     return EditorPreview(
         placeholders=list(range(1, template.parameter_count + 1)),
-        other_parameters=template.other_parameters,
+        other_parameters=[slot.label for slot in slots if slot.component != slot.BODY],
         columns=rendering.editor_columns(variables),
         lead=lead,
         parameters=parameters,

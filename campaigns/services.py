@@ -224,7 +224,7 @@ def validate_send(
             errors["template"] = ["Pick a template of the campaign's organization."]
         else:
             problems = validate_parameter_mapping(
-                send.parameter_mapping, template.parameter_count, variables
+                send.parameter_mapping, template.parameter_slots, variables
             )
             if problems:
                 errors["parameter_mapping"] = problems
@@ -295,7 +295,7 @@ def _template_problems(
     problems += [
         f"Send {number}: {problem}"
         for problem in validate_parameter_mapping(
-            send.parameter_mapping, template.parameter_count, variables
+            send.parameter_mapping, template.parameter_slots, variables
         )
     ]
     return problems

@@ -446,7 +446,7 @@ class _Reader:
         self, send: Send, campaign: Campaign, path: str, variables: set[str] | None
     ) -> None:
         """The editor's own checks of a send (local time, template, mapping, event filter)."""
-        problem = count_problem(send.parameter_mapping, send.template.parameter_count)
+        problem = count_problem(send.parameter_mapping, send.template.parameter_slots)
         if problem:
             self.errors.append(f"{path}.parameters: {problem}")
         for index, entry in enumerate(send.parameter_mapping):

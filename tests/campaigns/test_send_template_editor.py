@@ -231,7 +231,9 @@ def test_a_lead_whose_column_is_empty_would_be_skipped_and_the_preview_says_so(m
     ]
 
 
-def test_the_preview_names_header_and_button_parameters_sends_do_not_fill(marketer, org):
+def test_the_preview_refuses_a_mapping_that_leaves_header_and_button_parameters_unfilled(
+    marketer, org
+):
     template = MessageTemplateFactory(
         organization=org,
         components=[
@@ -248,8 +250,8 @@ def test_the_preview_names_header_and_button_parameters_sends_do_not_fill(market
 
     assert answer["otherParameters"] == ["header {{1}}", "button Shop {{1}}"]
     assert (
-        "The template's header {{1}} is not filled by sends: pick a template without it."
-        in (answer["problems"])
+        "The template has 4 parameter(s) (2 in the body, header {{1}}, button Shop {{1}}) but the "
+        "mapping gives 2: header {{1}}, button Shop {{1}} not filled." in answer["problems"]
     )
 
 
