@@ -451,11 +451,12 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             {
                 "template": {"name": template.name, "body": template.body_text},
                 "placeholders": preview.placeholders,
-                "otherParameters": preview.other_parameters,
+                "slots": preview.slots,
                 "columns": preview.columns,
                 "lead": lead and {"phoneE164": lead.phone_e164, "firstName": lead.first_name},
                 "parameters": preview.parameters,
                 "text": preview.text,
+                "componentTexts": preview.component_texts,
                 "problems": preview.problems,
             }
         )

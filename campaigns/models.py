@@ -138,7 +138,8 @@ class Send(models.Model):
     parameter_mapping = models.JSONField(
         default=list,
         blank=True,
-        help_text='One entry per {{n}}: a lead field ("first_name"), a variable ("variables.coupon") '
+        help_text="One entry per template parameter (the body's {{n}}, then the text header's, "
+        'then each URL button\'s): a lead field ("first_name"), a variable ("variables.coupon") '
         "or a literal in quotes.",
     )
     audience_filter_mode = models.CharField(

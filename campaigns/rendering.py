@@ -445,6 +445,20 @@ def render_body(body_text: str, parameters: list[str]) -> str:
     return PARAMETER_PATTERN.sub(substitute, body_text)
 
 
+def component_texts(slots: tuple[ParameterSlot, ...], parameters: list[str]) -> list[str]:
+    """The text header and each URL button as the recipient gets them, their {{n}} filled
+    from a rendering's header and button parameters: what the editor previews beside the
+    body ("header: Sale for Zoë", "button Shop: https://shop.example/AB12")."""
+    texts: dict[tuple[str, int | None], tuple[str, list[str]]] = {}
+    for slot, value in zip(slots, parameters, strict=False):
+        if slot.component == ParameterSlot.BODY:
+            continue
+        key = (slot.component, slot.button_index)
+        prefix = slot.label.rsplit(" ", 1)[0]  # "header", "button Shop"
+        texts.setdefault(key, (f"{prefix}: {slot.text}", []))[1].append(value)
+    return [render_body(text, values) for text, values in texts.values()]
+
+
 def by_component(values: list, slots: tuple[ParameterSlot, ...]) -> tuple[list, list, list]:
     """(body, header, buttons): a mapping's (or its rendering's) entries split by the
     component their slot is in, each in order. Entries beyond the slots (a template synced

@@ -56,15 +56,18 @@ def next_send_position(campaign: Campaign) -> int:
 
 @dataclass(frozen=True)
 class EditorPreview:
-    """What the send editor shows beside a template: its placeholders, the columns a
-    placeholder may take, and the message as the first eligible lead would read it."""
+    """What the send editor shows beside a template: its parameters (`slots`: the label of
+    each, in the mapping's order; `placeholders`: the body's {{n}}), the columns a parameter
+    may take, and the message as the first eligible lead would read it (`text` the body,
+    `component_texts` its text header and URL buttons)."""
 
     placeholders: list[int]
-    other_parameters: list[str]
+    slots: list[str]
     columns: list[str]
     lead: Lead | None
     parameters: list[str]
     text: str
+    component_texts: list[str]
     problems: list[str]
 
 
@@ -83,7 +86,8 @@ def send_editor_preview(
         eligible = eligibility.Eligible(campaign, category, audiences=tuple(audiences))
         first = eligible.first_lead_ids(1)
         lead = Lead.objects.filter(pk__in=first).first()
-    parameters, text = [], ""
+    parameters: list[str] = []
+    text, texts = "", []
     if lead is None:
         problems.append("No lead of the chosen audiences can receive this send yet.")
     elif not problems:
@@ -94,13 +98,15 @@ def send_editor_preview(
             problems.append(f"{missing}: that lead would be skipped.")
         else:
             text = rendering.render_body(template.body_text, parameters)
+            texts = rendering.component_texts(slots, parameters)
     return EditorPreview(
         placeholders=list(range(1, template.parameter_count + 1)),
-        other_parameters=[slot.label for slot in slots if slot.component != slot.BODY],
+        slots=[slot.label for slot in slots],
         columns=rendering.editor_columns(variables),
         lead=lead,
         parameters=parameters,
         text=text,
+        component_texts=texts,
         problems=problems,
     )
 

@@ -134,7 +134,8 @@ class MessageTemplate(models.Model):
 class ParameterSlot:
     """One parameter of a template: {{position}} of the body, of the text header, or of the
     URL of the button at `button_index` (its place among the template's buttons, which is
-    the `index` Meta's button component names)."""
+    the `index` Meta's button component names). `text`: the header's text or the button's
+    URL it sits in, for the editor's preview."""
 
     BODY = "body"
     HEADER = "header"
@@ -144,6 +145,7 @@ class ParameterSlot:
     position: int
     button_index: int | None = None
     button_text: str = ""
+    text: str = ""
 
     @property
     def label(self) -> str:
@@ -171,15 +173,14 @@ def parameter_slots(body_text: str, components) -> tuple[ParameterSlot, ...]:
             continue
         kind = str(component.get("type", "")).upper()
         if kind == "HEADER" and str(component.get("format", "TEXT")).upper() == "TEXT":
-            slots += [
-                ParameterSlot(ParameterSlot.HEADER, n) for n in _positions(component.get("text"))
-            ]
+            text = str(component.get("text") or "")
+            slots += [ParameterSlot(ParameterSlot.HEADER, n, text=text) for n in _positions(text)]
         elif kind == "BUTTONS":
             for index, button in enumerate(component.get("buttons") or []):
                 if isinstance(button, dict) and str(button.get("type", "")).upper() == "URL":
-                    text = str(button.get("text", ""))
+                    label, url = str(button.get("text", "")), str(button.get("url") or "")
                     buttons += [
-                        ParameterSlot(ParameterSlot.BUTTON, n, index, text)
-                        for n in _positions(button.get("url"))
+                        ParameterSlot(ParameterSlot.BUTTON, n, index, label, url)
+                        for n in _positions(url)
                     ]
     return (*slots, *buttons)

@@ -43,7 +43,9 @@ def test_a_templates_slots_are_the_body_then_the_text_header_then_each_url_butto
         "button Shop {{1}}",
     ]
     # Meta's index of a button is its place among all the template's buttons.
-    assert shop.parameter_slots[-1] == ParameterSlot("button", 1, 1, "Shop")
+    assert shop.parameter_slots[-1] == ParameterSlot(
+        "button", 1, 1, "Shop", "https://s.example/{{1}}"
+    )
 
 
 def test_a_media_header_has_no_text_parameter_to_fill():
