@@ -477,6 +477,12 @@ def by_component(values: list, slots: tuple[ParameterSlot, ...]) -> tuple[list, 
 # --- The REST API's spelling -------------------------------------------------------------------
 
 
+def api_parameters(values: list, slots: tuple[ParameterSlot, ...]) -> dict:
+    """A mapping's (or a rendering's) entries under the API's keys, by component."""
+    body, header, buttons = by_component(values, slots)
+    return {"parameters": body, "headerParameters": header, "buttonParameters": buttons}
+
+
 def api_parameter(entry: str) -> str:
     """A mapping entry as the API shows it: a template, or the literal text itself."""
     stripped = entry.strip()

@@ -28,7 +28,7 @@ from .eligibility import Eligible
 # A test send moves as a recipient does on Meta's reports: the recipients' own table.
 from .models import Send, TestPhone, TestSend
 from .recipients import IMPLIED_TIMES, RECIPIENT_TRANSITIONS, REPORTED_STATUS_TRANSITIONS
-from .rendering import MissingParameter, render_body, send_renderer
+from .rendering import MissingParameter, api_parameters, render_body, send_renderer
 
 logger = logging.getLogger(__name__)
 Status = TestSend.Status
@@ -235,7 +235,7 @@ def test_send_json(test_send: TestSend) -> dict:
         "testSendId": test_send.pk,
         "phone": test_send.phone_e164,
         "leadId": str(test_send.lead_id) if test_send.lead_id else None,
-        "parameters": test_send.parameters,
+        **api_parameters(test_send.parameters, test_send.send.template.parameter_slots),
         "body": test_send.body,
         "status": test_send.status,
         "wamid": test_send.wamid or None,

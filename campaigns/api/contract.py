@@ -83,6 +83,17 @@ class SendSerializer(serializers.Serializer):
         help_text="One per {{n}} of the template: a literal, or a Django template over the "
         'lead such as {{ lead.first_name }} or {{ lead.variables.coupon|default:"WELCOME" }}.',
     )
+    headerParameters = serializers.ListField(
+        child=TextOrNumberField(),
+        required=False,
+        help_text="One per {{n}} of the template's text header (Meta allows one), as parameters.",
+    )
+    buttonParameters = serializers.ListField(
+        child=TextOrNumberField(),
+        required=False,
+        help_text="One per {{n}} of the template's URL buttons, in the buttons' order (Meta "
+        "allows one per URL button), as parameters: the end of the button's URL.",
+    )
     schedule = ScheduleSerializer(
         required=False,
         help_text="One of scheduledFor, localDate+localTime(+timeZone), startOffsetMinutes; "

@@ -18,8 +18,14 @@ from audiences.models import Audience, Lead
 from audiences.selectors import variable_names
 from campaigns import selectors, services
 from campaigns.models import Campaign, Send
-from campaigns.rendering import count_problem, parameter_problem, stored_parameter
-from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
+from campaigns.rendering import by_component, parameter_problem, stored_parameter
+from messaging.models import (
+    Category,
+    MessageTemplate,
+    ParameterSlot,
+    ProductPolicy,
+    WhatsAppNumber,
+)
 from messaging.time_zones import organization_time_zone
 from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.contract import keys
@@ -55,6 +61,13 @@ SEND_FIELD_PATHS = {
     "event_filter_type": "eventFilter.eventType",
     "event_filter_mode": "eventFilter.mode",
     "event_filter_within_minutes": "eventFilter.within.minutes",
+}
+# The body keys of a send's mapping, by the component of the template its entries fill; a
+# send's parameter_mapping is their entries in this order (MessageTemplate.parameter_slots).
+PARAMETER_KEYS = {
+    ParameterSlot.BODY: "parameters",
+    ParameterSlot.HEADER: "headerParameters",
+    ParameterSlot.BUTTON: "buttonParameters",
 }
 CAMPAIGN_KEYS = keys(CampaignBodySerializer)
 SEND_KEYS = keys(CampaignBodySerializer, "sends")
@@ -284,7 +297,13 @@ class _Reader:
             send.category = category
         else:
             errors.append(f"{path}.category: one of {', '.join(Category.values)}")
-        send.parameter_mapping = self._parameters(data.get("parameters", []), path)
+        given = {
+            component: self._parameters(data.get(key, []), f"{path}.{key}")
+            for component, key in PARAMETER_KEYS.items()
+        }
+        if template is not None:
+            self._parameter_counts(template, given, path)
+        send.parameter_mapping = [entry for entries in given.values() for entry in entries or []]
         self._schedule(send, data.get("schedule"), f"{path}.schedule")
         rate = data.get("maxMessagesPerSecond", 20)
         if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 1000:
@@ -325,10 +344,11 @@ class _Reader:
             return None
         return found[0]
 
-    def _parameters(self, values, path: str) -> list[str]:
+    def _parameters(self, values, path: str) -> list[str] | None:
+        """The stored entries of one parameter list; None (reported) when it is no list."""
         if not isinstance(values, list):
-            self.errors.append(f"{path}.parameters: expected a list of strings")
-            return []
+            self.errors.append(f"{path}: expected a list of strings")
+            return None
         mapping = []
         for index, value in enumerate(values):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -337,9 +357,32 @@ class _Reader:
             entry = stored_parameter(value) if problem is None else ""
             problem = problem or parameter_problem(entry)
             if problem:
-                self.errors.append(f"{path}.parameters[{index}]: {problem}")
+                self.errors.append(f"{path}[{index}]: {problem}")
             mapping.append(entry)
         return mapping
+
+    def _parameter_counts(self, template: MessageTemplate, given: dict, path: str) -> None:
+        """Each list fills exactly its component's parameters: one left out would reach Meta
+        as a 132000 for every recipient, one too many has nowhere to go."""
+        slots = template.parameter_slots
+        for component, key in PARAMETER_KEYS.items():
+            expected = [slot.label for slot in slots if slot.component == component]
+            entries = given[component]
+            if entries is None or len(entries) == len(expected):
+                continue
+            if component == ParameterSlot.BODY and len(expected) == len(slots):
+                problem = (
+                    f"The template has {len(expected)} parameter(s) but the mapping gives "
+                    f"{len(entries)}."
+                )
+            else:
+                where = {"body": "body", "header": "header", "button": "URL button"}[component]
+                named = f" ({', '.join(expected)})" if expected else ""
+                problem = (
+                    f"The template has {len(expected)} {where} parameter(s){named} but "
+                    f"{len(entries)} given."
+                )
+            self.errors.append(f"{path}.{key}: {problem}")
 
     def _schedule(self, send: Send, schedule, path: str) -> None:
         """An instant, a local time in a zone, or nothing: the campaign's start (+ offset)."""
@@ -445,13 +488,12 @@ class _Reader:
     def check_send(
         self, send: Send, campaign: Campaign, path: str, variables: set[str] | None
     ) -> None:
-        """The editor's own checks of a send (local time, template, mapping, event filter)."""
-        problem = count_problem(send.parameter_mapping, send.template.parameter_slots)
-        if problem:
-            self.errors.append(f"{path}.parameters: {problem}")
-        for index, entry in enumerate(send.parameter_mapping):
+        """The editor's own checks of a send (local time, template, mapping, event filter);
+        the counts were checked when the body was read."""
+        places = _parameter_places(send)
+        for entry, place in zip(send.parameter_mapping, places, strict=True):
             if problem := parameter_problem(entry, variables):
-                self.errors.append(f"{path}.parameters[{index}]: {problem}")
+                self.errors.append(f"{path}.{place}: {problem}")
         try:
             services.validate_send(send, campaign, variables=variables)
         except ValidationError as error:
@@ -460,6 +502,17 @@ class _Reader:
                 if model_field == "parameter_mapping":
                     continue  # reported above, entry by entry
                 self.errors += [f"{path}.{where}: {message}" for message in messages]
+
+
+def _parameter_places(send: Send) -> list[str]:
+    """Where each entry of a send's mapping sits in its body: parameters[1],
+    headerParameters[0], buttonParameters[0], …"""
+    places = [""] * len(send.parameter_mapping)
+    indices = by_component(list(range(len(places))), send.template.parameter_slots)
+    for key, positions in zip(PARAMETER_KEYS.values(), indices, strict=True):
+        for index, position in enumerate(positions):
+            places[position] = f"{key}[{index}]"
+    return places
 
 
 def _target_variables(changes: CampaignChanges, campaign: Campaign | None) -> set[str] | None:

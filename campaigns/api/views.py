@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from audiences.models import Lead
 from campaigns import services, testsends
 from campaigns.models import Campaign, Send
-from campaigns.rendering import MissingParameter, render_body, send_renderer
+from campaigns.rendering import MissingParameter, api_parameters, render_body, send_renderer
 from setter.api.contract import declared_body, no_body
 from setter.api.errors import BadRequest, Conflict, TooManyRequests
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
@@ -206,13 +206,15 @@ class SendPreviewView(ApiView):
             return Response(
                 {
                     "parameters": None,
+                    "headerParameters": None,
+                    "buttonParameters": None,
                     "body": None,
                     "skipped": {"reason": "missing_parameter", "message": str(missing)},
                 }
             )
         return Response(
             {
-                "parameters": parameters,
+                **api_parameters(parameters, send.template.parameter_slots),
                 "body": render_body(send.template.body_text, parameters),
                 "skipped": None,
             }
