@@ -577,7 +577,10 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Message as sent")
     def message(self, recipient: SendRecipient) -> str:
-        text = selectors.recipient_message(recipient.send.template_body, recipient.parameters)
+        send = recipient.send
+        text = selectors.recipient_message(
+            send.template_body, recipient.parameters, send.template_components
+        )
         return format_html('<div class="recipient-message">{}</div>', text) if text else "—"
 
     @admin.display(description="Timeline (UTC)")

@@ -171,6 +171,8 @@ class Send(models.Model):
     # The template's body when the send fired: each recipient's message is this with the
     # parameters stored on its row, as sent, whatever the template says after a later sync.
     template_body = models.TextField(blank=True, editable=False)
+    # Its components then (header, buttons), for the header and URL buttons of those messages.
+    template_components = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "scheduled_for", "position"]

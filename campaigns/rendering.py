@@ -449,6 +449,11 @@ def component_texts(slots: tuple[ParameterSlot, ...], parameters: list[str]) -> 
     """The text header and each URL button as the recipient gets them, their {{n}} filled
     from a rendering's header and button parameters: what the editor previews beside the
     body ("header: Sale for Zoë", "button Shop: https://shop.example/AB12")."""
+    return [text for _, text in _component_texts(slots, parameters)]
+
+
+def _component_texts(slots, parameters) -> list[tuple[str, str]]:
+    """(component, filled text) of the header and of each URL button, in slot order."""
     texts: dict[tuple[str, int | None], tuple[str, list[str]]] = {}
     for slot, value in zip(slots, parameters, strict=False):
         if slot.component == ParameterSlot.BODY:
@@ -456,7 +461,16 @@ def component_texts(slots: tuple[ParameterSlot, ...], parameters: list[str]) -> 
         key = (slot.component, slot.button_index)
         prefix = slot.label.rsplit(" ", 1)[0]  # "header", "button Shop"
         texts.setdefault(key, (f"{prefix}: {slot.text}", []))[1].append(value)
-    return [render_body(text, values) for text, values in texts.values()]
+    return [(key[0], render_body(text, values)) for key, (text, values) in texts.items()]
+
+
+def render_message(body_text: str, slots: tuple[ParameterSlot, ...], parameters: list) -> str:
+    """The whole message as the recipient reads it, one line per part: the text header, the
+    body, then each URL button (a body-only template's message is its body)."""
+    texts = _component_texts(slots, parameters)
+    header = [text for component, text in texts if component == ParameterSlot.HEADER]
+    buttons = [text for component, text in texts if component == ParameterSlot.BUTTON]
+    return "\n".join([*header, render_body(body_text, parameters), *buttons])
 
 
 def by_component(values: list, slots: tuple[ParameterSlot, ...]) -> tuple[list, list, list]:

@@ -14,12 +14,11 @@ from audiences.models import Audience, Lead, OptOut
 from audiences.segments import members_of_any
 from audiences.selectors import variable_names
 from messaging.errors import plain_words
-from messaging.models import Category
+from messaging.models import Category, parameter_slots
 from setter.csvstream import line_writer
 
 from . import eligibility, rendering
 from .models import Campaign, Send, SendRecipient
-from .rendering import render_body
 
 
 def _opted_out(campaign: Campaign, scopes: list[str]) -> Exists:
@@ -641,12 +640,16 @@ def contact_name(first_name: str | None, last_name: str | None) -> str:
     return " ".join(part for part in (first_name, last_name) if part)
 
 
-def recipient_message(template_body: str, parameters: list[str] | None) -> str:
+def recipient_message(
+    template_body: str, parameters: list[str] | None, template_components=()
+) -> str:
     """The message the recipient got: the send's body when it fired, filled with the
-    parameters its last attempt carried; "" for a row never put on the wire."""
+    parameters its last attempt carried, then its text header and URL buttons as they were
+    then (one line each); "" for a row never put on the wire."""
     if parameters is None or not template_body:
         return ""
-    return render_body(template_body, parameters)
+    slots = parameter_slots(template_body, template_components)
+    return rendering.render_message(template_body, slots, parameters)
 
 
 def failure_reason(error_code: str, error_title: str) -> str:
@@ -685,6 +688,7 @@ _RECIPIENT_CSV_VALUES = (
     "lead__first_name",
     "lead__last_name",
     "send__template_body",
+    "send__template_components",
     "parameters",
 )
 
@@ -696,7 +700,9 @@ def recipients_csv(recipients: QuerySet) -> Iterator[str]:
     yield writer.writerow(RECIPIENT_CSV_COLUMNS)
     for row in recipients.values(*_RECIPIENT_CSV_VALUES).iterator(chunk_size=2000):
         row["contact_name"] = contact_name(row["lead__first_name"], row["lead__last_name"])
-        row["message"] = recipient_message(row["send__template_body"], row["parameters"])
+        row["message"] = recipient_message(
+            row["send__template_body"], row["parameters"], row["send__template_components"]
+        )
         row["failure_reason"] = failure_reason(row["error_code"], row["error_title"])
         yield writer.writerow(
             [

@@ -376,3 +376,10 @@ def test_a_template_with_a_header_and_a_url_button_is_delivered_with_every_compo
     ]
     recipient = SendRecipient.objects.get(send=send, phone_e164=PHONES[1])
     assert recipient.parameters == ["Ann1", "20%", "Ann1", "C1"]
+    send.refresh_from_db()  # the recipient list's message, from what the send fired with
+    assert (
+        selectors.recipient_message(
+            send.template_body, recipient.parameters, send.template_components
+        )
+        == "header: For Ann1\nHi Ann1, 20% off!\nbutton Shop: https://shop.example/C1"
+    )
