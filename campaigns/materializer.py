@@ -21,7 +21,7 @@ from audiences.models import Audience, Lead
 from . import services
 from .eligibility import Eligible
 from .models import Campaign, Send, SendRecipient
-from .rendering import MissingParameter, render_body, send_renderer
+from .rendering import MissingParameter, render_message, send_renderer
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
         except MissingParameter as missing:
             sample.append(PreviewMessage(lead.phone_e164, [], "", f"missing_parameter: {missing}"))
             continue
-        text = render_body(send.template.body_text, parameters)
+        text = render_message(send.template.body_text, send.template.parameter_slots, parameters)
         sample.append(PreviewMessage(lead.phone_e164, parameters, text))
     return SendPreview(count, limited, sample, held_by_cap=held_by_cap)
 
