@@ -2,8 +2,9 @@
 
 A send's parameter_mapping has one entry per parameter of its template, in the order of
 MessageTemplate.parameter_slots: the body's {{1}} … {{n}}, then the text header's {{1}}, then
-each URL button's {{1}} (so a body-only template's mapping is the body list it always was, and
-the rendered list is what messaging.client splits into Meta's components). An entry is a lead field
+each URL button's {{1}}. So a body-only template's mapping is the body list it always was, one
+list is validated, rendered and stored (SendRecipient.parameters), and messaging.client splits
+the rendered list into Meta's components. An entry is a lead field
 ("first_name"), a CSV/segment variable ("variables.coupon"), a literal in double
 quotes ('"WELCOME"'), or a Django template over the lead
 ('{{ lead.variables.coupon|default:"WELCOME" }}'). Templates also read seed 003's names:
@@ -491,10 +492,17 @@ def by_component(values: list, slots: tuple[ParameterSlot, ...]) -> tuple[list, 
 # --- The REST API's spelling -------------------------------------------------------------------
 
 
+# The API's key for the entries of each component (`parameters` stays the body's list).
+API_PARAMETER_KEYS = {
+    ParameterSlot.BODY: "parameters",
+    ParameterSlot.HEADER: "headerParameters",
+    ParameterSlot.BUTTON: "buttonParameters",
+}
+
+
 def api_parameters(values: list, slots: tuple[ParameterSlot, ...]) -> dict:
     """A mapping's (or a rendering's) entries under the API's keys, by component."""
-    body, header, buttons = by_component(values, slots)
-    return {"parameters": body, "headerParameters": header, "buttonParameters": buttons}
+    return dict(zip(API_PARAMETER_KEYS.values(), by_component(values, slots), strict=True))
 
 
 def api_parameter(entry: str) -> str:

@@ -18,7 +18,12 @@ from audiences.models import Audience, Lead
 from audiences.selectors import variable_names
 from campaigns import selectors, services
 from campaigns.models import Campaign, Send
-from campaigns.rendering import by_component, parameter_problem, stored_parameter
+from campaigns.rendering import (
+    API_PARAMETER_KEYS,
+    api_parameters,
+    parameter_problem,
+    stored_parameter,
+)
 from messaging.models import (
     Category,
     MessageTemplate,
@@ -61,13 +66,6 @@ SEND_FIELD_PATHS = {
     "event_filter_type": "eventFilter.eventType",
     "event_filter_mode": "eventFilter.mode",
     "event_filter_within_minutes": "eventFilter.within.minutes",
-}
-# The body keys of a send's mapping, by the component of the template its entries fill; a
-# send's parameter_mapping is their entries in this order (MessageTemplate.parameter_slots).
-PARAMETER_KEYS = {
-    ParameterSlot.BODY: "parameters",
-    ParameterSlot.HEADER: "headerParameters",
-    ParameterSlot.BUTTON: "buttonParameters",
 }
 CAMPAIGN_KEYS = keys(CampaignBodySerializer)
 SEND_KEYS = keys(CampaignBodySerializer, "sends")
@@ -299,7 +297,7 @@ class _Reader:
             errors.append(f"{path}.category: one of {', '.join(Category.values)}")
         given = {
             component: self._parameters(data.get(key, []), f"{path}.{key}")
-            for component, key in PARAMETER_KEYS.items()
+            for component, key in API_PARAMETER_KEYS.items()
         }
         if template is not None:
             self._parameter_counts(template, given, path)
@@ -365,7 +363,7 @@ class _Reader:
         """Each list fills exactly its component's parameters: one left out would reach Meta
         as a 132000 for every recipient, one too many has nowhere to go."""
         slots = template.parameter_slots
-        for component, key in PARAMETER_KEYS.items():
+        for component, key in API_PARAMETER_KEYS.items():
             expected = [slot.label for slot in slots if slot.component == component]
             entries = given[component]
             if entries is None or len(entries) == len(expected):
@@ -508,8 +506,8 @@ def _parameter_places(send: Send) -> list[str]:
     """Where each entry of a send's mapping sits in its body: parameters[1],
     headerParameters[0], buttonParameters[0], …"""
     places = [""] * len(send.parameter_mapping)
-    indices = by_component(list(range(len(places))), send.template.parameter_slots)
-    for key, positions in zip(PARAMETER_KEYS.values(), indices, strict=True):
+    split = api_parameters(list(range(len(places))), send.template.parameter_slots)
+    for key, positions in split.items():
         for index, position in enumerate(positions):
             places[position] = f"{key}[{index}]"
     return places
