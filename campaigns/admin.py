@@ -458,11 +458,12 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             {
                 "template": {"name": template.name, "body": template.body_text},
                 "placeholders": preview.placeholders,
-                "otherParameters": preview.other_parameters,
+                "slots": preview.slots,
                 "columns": preview.columns,
                 "lead": lead and {"phoneE164": lead.phone_e164, "firstName": lead.first_name},
                 "parameters": preview.parameters,
                 "text": preview.text,
+                "componentTexts": preview.component_texts,
                 "problems": preview.problems,
             }
         )
@@ -583,7 +584,10 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Message as sent")
     def message(self, recipient: SendRecipient) -> str:
-        text = selectors.recipient_message(recipient.send.template_body, recipient.parameters)
+        send = recipient.send
+        text = selectors.recipient_message(
+            send.template_body, recipient.parameters, send.template_components
+        )
         return format_html('<div class="recipient-message">{}</div>', text) if text else "—"
 
     @admin.display(description="Timeline (UTC)")

@@ -45,7 +45,7 @@ from . import eligibility, feedback, recipients, sends
 from .models import Campaign, Send, SendRecipient
 from .pacing import number_limit, send_limits
 from .recipients import Outcome
-from .rendering import MissingParameter, compile_parameters, sender_of
+from .rendering import MissingParameter, send_renderer
 from .send_window import SendWindow
 
 logger = logging.getLogger(__name__)
@@ -175,9 +175,7 @@ class DispatchRun:
         self.graph_url = settings.WHATSAPP_GRAPH_URL
         self.number_limit = number_limit(self.number)
         self.limits = send_limits(send)
-        self.render_parameters = compile_parameters(
-            send.parameter_mapping, sender=sender_of(send.campaign)
-        )
+        self.render_parameters = send_renderer(send)
         self.deadline = time.monotonic() + slice_seconds
         self.batch_size = max(
             10, min(1000, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS))
@@ -465,6 +463,7 @@ class DispatchRun:
             category=send.category,
             callback_data=str(recipient.pk),
             product_policy=send.campaign.product_policy,
+            slots=send.template.parameter_slots,
         )
         try:
             result = await _delivery_loop().client(self.graph_url).send_template(message)

@@ -139,7 +139,8 @@ class Send(models.Model):
     parameter_mapping = models.JSONField(
         default=list,
         blank=True,
-        help_text='One entry per {{n}}: a lead field ("first_name"), a variable ("variables.coupon") '
+        help_text="One entry per template parameter (the body's {{n}}, then the text header's, "
+        'then each URL button\'s): a lead field ("first_name"), a variable ("variables.coupon") '
         "or a literal in quotes.",
     )
     audience_filter_mode = models.CharField(
@@ -171,6 +172,8 @@ class Send(models.Model):
     # The template's body when the send fired: each recipient's message is this with the
     # parameters stored on its row, as sent, whatever the template says after a later sync.
     template_body = models.TextField(blank=True, editable=False)
+    # Its components then (header, buttons), for the header and URL buttons of those messages.
+    template_components = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "scheduled_for", "position"]

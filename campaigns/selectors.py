@@ -14,12 +14,11 @@ from audiences.models import Audience, Lead, OptOut
 from audiences.segments import members_of_any
 from audiences.selectors import variable_names
 from messaging.errors import plain_words
-from messaging.models import Category
+from messaging.models import Category, parameter_slots
 from setter.csvstream import line_writer
 
 from . import eligibility, rendering
 from .models import Campaign, Send, SendRecipient, SendWave
-from .rendering import render_body
 
 
 def _opted_out(campaign: Campaign, scopes: list[str]) -> Exists:
@@ -56,15 +55,18 @@ def next_send_position(campaign: Campaign) -> int:
 
 @dataclass(frozen=True)
 class EditorPreview:
-    """What the send editor shows beside a template: its placeholders, the columns a
-    placeholder may take, and the message as the first eligible lead would read it."""
+    """What the send editor shows beside a template: its parameters (`slots`: the label of
+    each, in the mapping's order; `placeholders`: the body's {{n}}), the columns a parameter
+    may take, and the message as the first eligible lead would read it (`text` the body,
+    `component_texts` its text header and URL buttons)."""
 
     placeholders: list[int]
-    other_parameters: list[str]
+    slots: list[str]
     columns: list[str]
     lead: Lead | None
     parameters: list[str]
     text: str
+    component_texts: list[str]
     problems: list[str]
 
 
@@ -76,34 +78,34 @@ def send_editor_preview(
     send's own filters apply only when it fires). `campaign` may be unsaved: it brings the
     organization and, when chosen, the number (the `sender` templates read)."""
     variables = available_variables(audiences)
-    problems = rendering.validate_parameter_mapping(mapping, template.parameter_count, variables)
-    problems += [
-        f"The template's {name} is not filled by sends: pick a template without it."
-        for name in template.other_parameters
-    ]
+    slots = template.parameter_slots
+    problems = rendering.validate_parameter_mapping(mapping, slots, variables)
     lead = None
     if audiences:
         eligible = eligibility.Eligible(campaign, category, audiences=tuple(audiences))
         first = eligible.first_lead_ids(1)
         lead = Lead.objects.filter(pk__in=first).first()
-    parameters, text = [], ""
+    parameters: list[str] = []
+    text, texts = "", []
     if lead is None:
         problems.append("No lead of the chosen audiences can receive this send yet.")
     elif not problems:
         sender = rendering.sender_of(campaign) if campaign.whatsapp_number_id else None
         try:
-            parameters = rendering.render_parameters(mapping, lead, sender=sender)
+            parameters = rendering.render_parameters(mapping, lead, sender=sender, slots=slots)
         except rendering.MissingParameter as missing:
             problems.append(f"{missing}: that lead would be skipped.")
         else:
             text = rendering.render_body(template.body_text, parameters)
+            texts = rendering.component_texts(slots, parameters)
     return EditorPreview(
         placeholders=list(range(1, template.parameter_count + 1)),
-        other_parameters=template.other_parameters,
+        slots=[slot.label for slot in slots],
         columns=rendering.editor_columns(variables),
         lead=lead,
         parameters=parameters,
         text=text,
+        component_texts=texts,
         problems=problems,
     )
 
@@ -701,12 +703,16 @@ def contact_name(first_name: str | None, last_name: str | None) -> str:
     return " ".join(part for part in (first_name, last_name) if part)
 
 
-def recipient_message(template_body: str, parameters: list[str] | None) -> str:
+def recipient_message(
+    template_body: str, parameters: list[str] | None, template_components=()
+) -> str:
     """The message the recipient got: the send's body when it fired, filled with the
-    parameters its last attempt carried; "" for a row never put on the wire."""
+    parameters its last attempt carried, then its text header and URL buttons as they were
+    then (one line each); "" for a row never put on the wire."""
     if parameters is None or not template_body:
         return ""
-    return render_body(template_body, parameters)
+    slots = parameter_slots(template_body, template_components)
+    return rendering.render_message(template_body, slots, parameters)
 
 
 def failure_reason(error_code: str, error_title: str) -> str:
@@ -745,6 +751,7 @@ _RECIPIENT_CSV_VALUES = (
     "lead__first_name",
     "lead__last_name",
     "send__template_body",
+    "send__template_components",
     "parameters",
 )
 
@@ -756,7 +763,9 @@ def recipients_csv(recipients: QuerySet) -> Iterator[str]:
     yield writer.writerow(RECIPIENT_CSV_COLUMNS)
     for row in recipients.values(*_RECIPIENT_CSV_VALUES).iterator(chunk_size=2000):
         row["contact_name"] = contact_name(row["lead__first_name"], row["lead__last_name"])
-        row["message"] = recipient_message(row["send__template_body"], row["parameters"])
+        row["message"] = recipient_message(
+            row["send__template_body"], row["parameters"], row["send__template_components"]
+        )
         row["failure_reason"] = failure_reason(row["error_code"], row["error_title"])
         yield writer.writerow(
             [

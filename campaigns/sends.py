@@ -40,13 +40,15 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
             )
             if send is None:  # another beat started it
                 continue
-            # The body its recipients get, kept for their messages in the recipient list.
+            # The body and components its recipients get, kept for their messages in the
+            # recipient list.
             services.transition_send(
                 send,
                 "start",
                 now=now,
                 dispatch_heartbeat_at=now,
                 template_body=send.template.body_text,
+                template_components=send.template.components,
             )
         logger.info(
             "send %s of campaign %s started",

@@ -87,6 +87,16 @@ def resolve_local_time(local_date: dt.date, local_time: dt.time, time_zone: str)
     return ResolvedInstant(utc, True, note)
 
 
+def wall_time_in(instant: dt.datetime, time_zone: str) -> tuple[dt.date, dt.time, str]:
+    """(local date, local time, zone) naming an instant for a send given only the instant:
+    its wall time in `time_zone` (the zone the organization's sends are in), or in UTC when
+    that wall time happens twice there, since the editor would read it as the first one."""
+    local = instant.astimezone(zoneinfo.ZoneInfo(time_zone)).replace(tzinfo=None)
+    if resolve_local_time(local.date(), local.time(), time_zone).ambiguous:
+        local, time_zone = instant.astimezone(dt.UTC).replace(tzinfo=None), "UTC"
+    return local.date(), local.time(), time_zone
+
+
 def _gap_around(wall, zone, before: dt.timedelta, after: dt.timedelta):
     """The local times where clocks jump (gap start, gap end) for a wall time in the gap.
 
@@ -214,7 +224,7 @@ def validate_send(
             errors["template"] = ["Pick a template of the campaign's organization."]
         else:
             problems = validate_parameter_mapping(
-                send.parameter_mapping, template.parameter_count, variables
+                send.parameter_mapping, template.parameter_slots, variables
             )
             if problems:
                 errors["parameter_mapping"] = problems
@@ -285,7 +295,7 @@ def _template_problems(
     problems += [
         f"Send {number}: {problem}"
         for problem in validate_parameter_mapping(
-            send.parameter_mapping, template.parameter_count, variables
+            send.parameter_mapping, template.parameter_slots, variables
         )
     ]
     return problems
@@ -642,8 +652,9 @@ def start_campaign(
         for send in locked.sends.filter(start_offset_minutes__isnull=False):
             # Never None: the query above excludes those.
             instant = (start + dt.timedelta(minutes=send.start_offset_minutes)).astimezone(dt.UTC)  # type: ignore[arg-type]
-            send.local_date, send.local_time = instant.date(), instant.time().replace(tzinfo=None)
-            send.time_zone, send.scheduled_for = "UTC", instant
+            # Shown in the zone the send was created in (the organization's).
+            send.local_date, send.local_time, send.time_zone = wall_time_in(instant, send.time_zone)
+            send.scheduled_for = instant
             send.save(update_fields=["local_date", "local_time", "time_zone", "scheduled_for"])
         if stop_at is not None:
             locked.stop_at = stop_at

@@ -30,7 +30,7 @@ LOCAL_TIME_PATTERN = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])
 
 class ScheduleSerializer(serializers.Serializer):
     """One of the three kinds (the first three keys); a local date goes with localTime and
-    timeZone."""
+    timeZone (default: the organization's zone, as a new send in the admin)."""
 
     scheduledFor = serializers.DateTimeField(required=False, help_text="An instant (UTC).")
     localDate = serializers.DateField(required=False)
@@ -45,7 +45,11 @@ class ScheduleSerializer(serializers.Serializer):
         required=False,
         help_text="Wall-clock time HH:MM or HH:MM:SS in timeZone, without an offset.",
     )
-    timeZone = StrictCharField(required=False, help_text="IANA zone, e.g. Europe/London.")
+    timeZone = StrictCharField(
+        required=False,
+        help_text="IANA zone, e.g. Europe/London. Default: the organization's default time zone "
+        "(else its first number's country zone).",
+    )
 
 
 class WithinSerializer(serializers.Serializer):
@@ -80,9 +84,20 @@ class SendSerializer(serializers.Serializer):
         help_text="One per {{n}} of the template: a literal, or a Django template over the "
         'lead such as {{ lead.first_name }} or {{ lead.variables.coupon|default:"WELCOME" }}.',
     )
+    headerParameters = serializers.ListField(
+        child=TextOrNumberField(),
+        required=False,
+        help_text="One per {{n}} of the template's text header (Meta allows one), as parameters.",
+    )
+    buttonParameters = serializers.ListField(
+        child=TextOrNumberField(),
+        required=False,
+        help_text="One per {{n}} of the template's URL buttons, in the buttons' order (Meta "
+        "allows one per URL button), as parameters: the end of the button's URL.",
+    )
     schedule = ScheduleSerializer(
         required=False,
-        help_text="One of scheduledFor, localDate+localTime+timeZone, startOffsetMinutes; "
+        help_text="One of scheduledFor, localDate+localTime(+timeZone), startOffsetMinutes; "
         "omitted: the send fires when the campaign starts.",
     )
     maxMessagesPerSecond = StrictIntegerField(

@@ -18,8 +18,20 @@ from audiences.models import Audience, Lead
 from audiences.selectors import variable_names
 from campaigns import selectors, services
 from campaigns.models import Campaign, Send
-from campaigns.rendering import count_problem, parameter_problem, stored_parameter
-from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
+from campaigns.rendering import (
+    API_PARAMETER_KEYS,
+    api_parameters,
+    parameter_problem,
+    stored_parameter,
+)
+from messaging.models import (
+    Category,
+    MessageTemplate,
+    ParameterSlot,
+    ProductPolicy,
+    WhatsAppNumber,
+)
+from messaging.time_zones import organization_time_zone
 from setter.api.bodies import object_body, unknown_key_errors
 from setter.api.contract import keys
 from setter.api.errors import BadRequest
@@ -118,6 +130,15 @@ class _Reader:
     def __init__(self, data: dict, organization: Organization | None, creating: bool):
         self.data, self.organization, self.creating = data, organization, creating
         self.errors: list[str] = []
+        self._zone: str | None = None
+
+    @property
+    def zone(self) -> str:
+        """The zone a send that names none is in: the organization's, as in the admin."""
+        if self._zone is None:
+            assert self.organization is not None  # only a duplicate body has none, and no sends
+            self._zone = organization_time_zone(self.organization)
+        return self._zone
 
     def read(self) -> CampaignChanges:
         data, changes = self.data, CampaignChanges()
@@ -246,18 +267,19 @@ class _Reader:
         if len(values) > MAX_SENDS:
             self.errors.append(f"sends: at most {MAX_SENDS}, got {len(values)}")
             return []
-        sends = [self._send(value, f"sends[{index}]", index) for index, value in enumerate(values)]
+        sends = [self._send(value, f"sends[{index}]") for index, value in enumerate(values)]
         # A None comes with its error in self.errors, and a body with errors is refused before
         # its sends are read (campaign_changes), so the callers only see sends.
         return cast(list[Send], sends)
 
-    def _send(self, data, path: str, position: int) -> Send | None:
+    def _send(self, data, path: str) -> Send | None:
+        """An unsaved send; its position is given when it is saved (after the last one)."""
         if not isinstance(data, dict):
             self.errors.append(f"{path}: expected an object")
             return None
         errors = self.errors
         errors += unknown_key_errors(data, SEND_KEYS, path)
-        send = Send(position=position)
+        send = Send()
         name = data.get("name") or ""
         if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
             errors.append(f"{path}.name: expected a string of at most {MAX_NAME_LENGTH} characters")
@@ -273,7 +295,13 @@ class _Reader:
             send.category = category
         else:
             errors.append(f"{path}.category: one of {', '.join(Category.values)}")
-        send.parameter_mapping = self._parameters(data.get("parameters", []), path)
+        given = {
+            component: self._parameters(data.get(key, []), f"{path}.{key}")
+            for component, key in API_PARAMETER_KEYS.items()
+        }
+        if template is not None:
+            self._parameter_counts(template, given, path)
+        send.parameter_mapping = [entry for entries in given.values() for entry in entries or []]
         self._schedule(send, data.get("schedule"), f"{path}.schedule")
         rate = data.get("maxMessagesPerSecond", 20)
         if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 1000:
@@ -314,10 +342,11 @@ class _Reader:
             return None
         return found[0]
 
-    def _parameters(self, values, path: str) -> list[str]:
+    def _parameters(self, values, path: str) -> list[str] | None:
+        """The stored entries of one parameter list; None (reported) when it is no list."""
         if not isinstance(values, list):
-            self.errors.append(f"{path}.parameters: expected a list of strings")
-            return []
+            self.errors.append(f"{path}: expected a list of strings")
+            return None
         mapping = []
         for index, value in enumerate(values):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -326,9 +355,32 @@ class _Reader:
             entry = stored_parameter(value) if problem is None else ""
             problem = problem or parameter_problem(entry)
             if problem:
-                self.errors.append(f"{path}.parameters[{index}]: {problem}")
+                self.errors.append(f"{path}[{index}]: {problem}")
             mapping.append(entry)
         return mapping
+
+    def _parameter_counts(self, template: MessageTemplate, given: dict, path: str) -> None:
+        """Each list fills exactly its component's parameters: one left out would reach Meta
+        as a 132000 for every recipient, one too many has nowhere to go."""
+        slots = template.parameter_slots
+        for component, key in API_PARAMETER_KEYS.items():
+            expected = [slot.label for slot in slots if slot.component == component]
+            entries = given[component]
+            if entries is None or len(entries) == len(expected):
+                continue
+            if component == ParameterSlot.BODY and len(expected) == len(slots):
+                problem = (
+                    f"The template has {len(expected)} parameter(s) but the mapping gives "
+                    f"{len(entries)}."
+                )
+            else:
+                where = {"body": "body", "header": "header", "button": "URL button"}[component]
+                named = f" ({', '.join(expected)})" if expected else ""
+                problem = (
+                    f"The template has {len(expected)} {where} parameter(s){named} but "
+                    f"{len(entries)} given."
+                )
+            self.errors.append(f"{path}.{key}: {problem}")
 
     def _schedule(self, send: Send, schedule, path: str) -> None:
         """An instant, a local time in a zone, or nothing: the campaign's start (+ offset)."""
@@ -351,10 +403,9 @@ class _Reader:
         if kind == "scheduledFor":
             instant = parse_instant(schedule["scheduledFor"], f"{path}.scheduledFor", self.errors)
             if instant is not None:
-                instant = instant.astimezone(dt.UTC)
-                send.local_date, send.local_time = instant.date(), instant.time()
-                send.local_time = send.local_time.replace(tzinfo=None)
-                send.time_zone = "UTC"
+                send.local_date, send.local_time, send.time_zone = services.wall_time_in(
+                    instant, self.zone
+                )
         elif kind == "localDate":
             self._local_schedule(send, schedule, path)
         else:
@@ -372,7 +423,7 @@ class _Reader:
             # Provisional until the start fills it in: the editor needs a local time.
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             send.start_offset_minutes = offset
-            send.local_date, send.local_time, send.time_zone = now.date(), now.time(), "UTC"
+            send.local_date, send.local_time, send.time_zone = services.wall_time_in(now, self.zone)
 
     def _local_schedule(self, send: Send, schedule: dict, path: str) -> None:
         try:
@@ -384,9 +435,9 @@ class _Reader:
             send.local_time = dt.time.fromisoformat(local_time)
         else:
             self.errors.append(f"{path}.localTime: a wall-clock time HH:MM or HH:MM:SS")
-        zone = schedule.get("timeZone")
+        zone = schedule["timeZone"] if "timeZone" in schedule else self.zone
         if not isinstance(zone, str) or not zone:
-            self.errors.append(f"{path}.timeZone: required: an IANA zone such as Europe/London")
+            self.errors.append(f"{path}.timeZone: an IANA zone such as Europe/London")
         else:
             send.time_zone = zone
 
@@ -435,13 +486,12 @@ class _Reader:
     def check_send(
         self, send: Send, campaign: Campaign, path: str, variables: set[str] | None
     ) -> None:
-        """The editor's own checks of a send (local time, template, mapping, event filter)."""
-        problem = count_problem(send.parameter_mapping, send.template.parameter_count)
-        if problem:
-            self.errors.append(f"{path}.parameters: {problem}")
-        for index, entry in enumerate(send.parameter_mapping):
+        """The editor's own checks of a send (local time, template, mapping, event filter);
+        the counts were checked when the body was read."""
+        places = _parameter_places(send)
+        for entry, place in zip(send.parameter_mapping, places, strict=True):
             if problem := parameter_problem(entry, variables):
-                self.errors.append(f"{path}.parameters[{index}]: {problem}")
+                self.errors.append(f"{path}.{place}: {problem}")
         try:
             services.validate_send(send, campaign, variables=variables)
         except ValidationError as error:
@@ -450,6 +500,17 @@ class _Reader:
                 if model_field == "parameter_mapping":
                     continue  # reported above, entry by entry
                 self.errors += [f"{path}.{where}: {message}" for message in messages]
+
+
+def _parameter_places(send: Send) -> list[str]:
+    """Where each entry of a send's mapping sits in its body: parameters[1],
+    headerParameters[0], buttonParameters[0], …"""
+    places = [""] * len(send.parameter_mapping)
+    split = api_parameters(list(range(len(places))), send.template.parameter_slots)
+    for key, positions in split.items():
+        for index, position in enumerate(positions):
+            places[position] = f"{key}[{index}]"
+    return places
 
 
 def _target_variables(changes: CampaignChanges, campaign: Campaign | None) -> set[str] | None:

@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from audiences.api.representations import segment_id
 from campaigns import pacing, selectors
 from campaigns.models import Campaign, Send, SendWave
-from campaigns.rendering import api_parameter
+from campaigns.rendering import api_parameter, api_parameters
 
 # The campaign statuses in seed 003's vocabulary: a paused campaign is still in progress
 # (`paused` says it is held), a cancelled one was stopped before its end.
@@ -105,7 +105,10 @@ def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
         "template": send.template.name,
         "language": send.template.language,
         "category": send.category,
-        "parameters": [api_parameter(entry) for entry in send.parameter_mapping],
+        **api_parameters(
+            [api_parameter(entry) for entry in send.parameter_mapping],
+            send.template.parameter_slots,
+        ),
         "schedule": _schedule(send),
         "scheduledFor": _iso(send.scheduled_for) if _is_placed(send) else None,
         "maxMessagesPerSecond": send.max_messages_per_second,

@@ -123,7 +123,9 @@ class TestSendObjectSerializer(serializers.Serializer):
     testSendId = serializers.IntegerField()
     phone = serializers.CharField()
     leadId = serializers.CharField(allow_null=True)
-    parameters = serializers.ListField(child=serializers.CharField())
+    parameters = serializers.ListField(child=serializers.CharField(), help_text="The body's.")
+    headerParameters = serializers.ListField(child=serializers.CharField())
+    buttonParameters = serializers.ListField(child=serializers.CharField())
     body = serializers.CharField(help_text="The template body as the lead would read it.")
     status = serializers.ChoiceField(choices=["sending", "sent", "delivered", "read", "failed"])
     wamid = serializers.CharField(allow_null=True)
@@ -150,7 +152,13 @@ class PreviewSkipSerializer(serializers.Serializer):
 
 
 class PreviewResponseSerializer(serializers.Serializer):
-    parameters = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    parameters = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="The body's."
+    )
+    headerParameters = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    buttonParameters = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="The URL buttons', in order."
+    )
     body = serializers.CharField(allow_null=True)
     skipped = PreviewSkipSerializer(
         allow_null=True,
@@ -445,13 +453,21 @@ preview_send_schema = extend_schema(
         OpenApiExample(
             "Rendered",
             response_only=True,
-            value={"parameters": ["Ann", "20%"], "body": "Hi Ann, 20% off!", "skipped": None},
+            value={
+                "parameters": ["Ann", "20%"],
+                "headerParameters": [],
+                "buttonParameters": [],
+                "body": "Hi Ann, 20% off!",
+                "skipped": None,
+            },
         ),
         OpenApiExample(
             "Skipped",
             response_only=True,
             value={
                 "parameters": None,
+                "headerParameters": None,
+                "buttonParameters": None,
                 "body": None,
                 "skipped": {
                     "reason": "missing_parameter",
@@ -494,6 +510,8 @@ test_send_schema = extend_schema(
                     "phone": "+447911123456",
                     "leadId": "3401",
                     "parameters": ["Ann", "20%"],
+                    "headerParameters": [],
+                    "buttonParameters": [],
                     "body": "Hi Ann, 20% off!",
                     "status": "sent",
                     "wamid": "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA",

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from audiences.models import Lead
 from campaigns import retries, services, testsends
 from campaigns.models import Campaign, Send
-from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
+from campaigns.rendering import MissingParameter, api_parameters, render_body, send_renderer
 from setter.api.contract import declared_body, no_body
 from setter.api.errors import BadRequest, Conflict, TooManyRequests
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
@@ -227,21 +227,22 @@ class SendPreviewView(ApiView):
     @schema.preview_send_schema
     def post(self, request, campaign_id, send_id):
         send = _send(request, campaign_id, send_id)
-        campaign = send.campaign
         lead = _lead(request, declared_body(request.data, PreviewBodySerializer).get("leadId"))
         try:
-            parameters = render_parameters(send.parameter_mapping, lead, sender=sender_of(campaign))
+            parameters = send_renderer(send)(lead)
         except MissingParameter as missing:
             return Response(
                 {
                     "parameters": None,
+                    "headerParameters": None,
+                    "buttonParameters": None,
                     "body": None,
                     "skipped": {"reason": "missing_parameter", "message": str(missing)},
                 }
             )
         return Response(
             {
-                "parameters": parameters,
+                **api_parameters(parameters, send.template.parameter_slots),
                 "body": render_body(send.template.body_text, parameters),
                 "skipped": None,
             }

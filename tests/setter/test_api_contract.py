@@ -26,6 +26,8 @@ SEND = {
     "language": "en_US",
     "category": "MARKETING",
     "parameters": ["{{ lead.first_name }}", "20%"],
+    "headerParameters": [],
+    "buttonParameters": [],
     "schedule": SCHEDULE,
     "maxMessagesPerSecond": 20,
     "audienceFilter": "off",

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0011_recipient_message'),
+        ('campaigns', '0013_send_template_components'),
     ]
 
     operations = [

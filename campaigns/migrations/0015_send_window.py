@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0012_send_waves'),
+        ('campaigns', '0014_send_waves'),
     ]
 
     operations = [
