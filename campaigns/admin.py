@@ -38,6 +38,7 @@ from setter.tenancy import (
 from . import duplication, materializer, pacing, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
+from .retry_admin import retry_link
 
 ACTION_LABELS = {
     "schedule": ("Schedule", "scheduled"),
@@ -73,6 +74,7 @@ def delivery_text(send: Send) -> str:
         if moment
     )
     parts = [f"{stats.progress:.0%} of {stats.total:,} recipients done", counts, times]
+    parts += [wave.note for wave in selectors.send_waves([send]).get(send.pk, [])]
     if send.status == Send.Status.SENDING:
         rate = pacing.send_rate(send)
         parts.append(f"rate {rate.effective:.0f}/s of {rate.configured}/s {rate.reason}")
@@ -86,9 +88,9 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
     organization_path = "campaign__organization"
     extra = 0
     ordering = ["position", "pk"]
-    readonly_fields = ["scheduled_for_utc", "status", "delivery", "test_send"]
+    readonly_fields = ["scheduled_for_utc", "status", "delivery", "test_send", "retry"]
     fieldsets = [
-        (None, {"fields": [("position", "name", "status"), "test_send"]}),
+        (None, {"fields": [("position", "name", "status"), ("test_send", "retry")]}),
         ("When", {"fields": [("local_date", "local_time", "time_zone"), "scheduled_for_utc"]}),
         ("Message", {"fields": [("category", "template"), "parameter_mapping"]}),
         (
@@ -114,6 +116,11 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
             return "Save the send first to test it."
         url = reverse("admin:campaigns_testsend_send", args=[send.pk])
         return format_html('<a href="{}" class="send-test-link">Send a test now…</a>', url)
+
+    @admin.display(description="Retry")
+    def retry(self, send):
+        """A link to retry the failed recipients, once the send completed."""
+        return retry_link(send) if send.pk else "—"
 
     @admin.display(description="UTC instant")
     def scheduled_for_utc(self, send):
@@ -451,11 +458,12 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
             {
                 "template": {"name": template.name, "body": template.body_text},
                 "placeholders": preview.placeholders,
-                "otherParameters": preview.other_parameters,
+                "slots": preview.slots,
                 "columns": preview.columns,
                 "lead": lead and {"phoneE164": lead.phone_e164, "firstName": lead.first_name},
                 "parameters": preview.parameters,
                 "text": preview.text,
+                "componentTexts": preview.component_texts,
                 "problems": preview.problems,
             }
         )
@@ -563,7 +571,7 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
         "failure",
         "attempts",
     ]
-    list_filter = ["status", ErrorCodeFilter, "limited_reporting", "send__campaign", "send"]
+    list_filter = ["status", ErrorCodeFilter, "wave", "limited_reporting", "send__campaign", "send"]
     # One query per page: the send brings its body snapshot, the lead its name.
     list_select_related = ["send__campaign", "lead"]
     search_fields = ["phone_e164", "wamid"]
@@ -576,7 +584,10 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Message as sent")
     def message(self, recipient: SendRecipient) -> str:
-        text = selectors.recipient_message(recipient.send.template_body, recipient.parameters)
+        send = recipient.send
+        text = selectors.recipient_message(
+            send.template_body, recipient.parameters, send.template_components
+        )
         return format_html('<div class="recipient-message">{}</div>', text) if text else "—"
 
     @admin.display(description="Timeline (UTC)")

@@ -7,7 +7,10 @@ class CampaignsConfig(AppConfig):
 
     def ready(self):
         from audiences.segments import register_reader
+        from messaging.signals import quality_degraded
 
+        from .quality_guard import on_quality_degraded
         from .segment_use import READER
 
         register_reader(READER)
+        quality_degraded.connect(on_quality_degraded, dispatch_uid="campaigns.quality_guard")

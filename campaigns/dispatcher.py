@@ -39,12 +39,14 @@ from django.utils import timezone
 from messaging import errors
 from messaging.client import AsyncWhatsAppClient, TemplateMessage
 from messaging.ratelimit import Grant, WaitTotals, get_rate_limiter
+from setter.send_windows import WindowOutside
 
 from . import eligibility, feedback, recipients, sends
 from .models import Campaign, Send, SendRecipient
 from .pacing import number_limit, send_limits
 from .recipients import Outcome
-from .rendering import MissingParameter, compile_parameters, sender_of
+from .rendering import MissingParameter, send_renderer
+from .send_window import SendWindow
 
 logger = logging.getLogger(__name__)
 
@@ -173,9 +175,7 @@ class DispatchRun:
         self.graph_url = settings.WHATSAPP_GRAPH_URL
         self.number_limit = number_limit(self.number)
         self.limits = send_limits(send)
-        self.render_parameters = compile_parameters(
-            send.parameter_mapping, sender=sender_of(send.campaign)
-        )
+        self.render_parameters = send_renderer(send)
         self.deadline = time.monotonic() + slice_seconds
         self.batch_size = max(
             10, min(1000, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS))
@@ -194,6 +194,8 @@ class DispatchRun:
         self.last_hand_out = time.monotonic()
         self.waits: dict[str, WaitTotals] = {}
         self.failure_guard = FailureGuard.of(send.campaign.organization)
+        self.window = SendWindow.of(send.campaign)
+        self.window_note = ""
 
     # The loop. Every tick: look at the campaign, keep the lease, write outcomes, take the
     # next moment's slots and hand their rows to the delivery loop.
@@ -275,7 +277,7 @@ class DispatchRun:
             self.send.pk, self.token, self.batch_size, settings.DISPATCH_LEASE_SECONDS
         )
         incomplete = []
-        for row in self._drop_no_longer_eligible(rows):
+        for row in self._hold_outside_window(self._drop_no_longer_eligible(rows)):
             try:
                 self.held.append((row, self.render_parameters(row.lead)))
             except MissingParameter:
@@ -300,6 +302,32 @@ class DispatchRun:
                 )
                 rows = [r for r in rows if r.phone_e164 not in dropped]
         return rows
+
+    def _hold_outside_window(self, rows: list[SendRecipient]) -> list[SendRecipient]:
+        """Quiet hours: rows whose recipient's local time is outside the campaign's send
+        window wait for its next opening in their zone (the send says so), or are skipped
+        with reason outside_window. Every message, retries included, is claimed before it
+        goes on the wire, so none leaves outside the window."""
+        if self.window is None or not rows:
+            return rows
+        now = timezone.now()
+        closed = self.window.waits(now, [r.phone_e164 for r in rows], self.send.time_zone)
+        if not closed:
+            return rows
+        outside = [r for r in rows if r.phone_e164 in closed]
+        if self.window.outside == WindowOutside.SKIP:
+            recipients.skip([r.pk for r in outside], SkipReason.OUTSIDE_WINDOW, holder=self.token)
+        else:
+            recipients.defer(self.token, {r.pk: closed[r.phone_e164] for r in outside})
+            note = (
+                f"Waiting for the send window ({self.window.describe()}): recipients outside "
+                f"it go out when it opens in their zone, the next at "
+                f"{min(closed.values()):%Y-%m-%d %H:%M} UTC."
+            )
+            if note != self.window_note:
+                Send.objects.filter(pk=self.send.pk).update(status_reason=note)
+                self.window_note = note
+        return [r for r in rows if r.phone_e164 not in closed]
 
     def _hand_out(self) -> float:
         """Take the next moment's slots for held rows and start their deliveries. Returns
@@ -362,7 +390,10 @@ class DispatchRun:
         tick = settings.DISPATCH_TICK_SECONDS
         wait = (left["next_at"] - timezone.now()).total_seconds() if left["next_at"] else tick
         if time.monotonic() + wait >= self.deadline:
-            return False  # the next slice takes them
+            # A next slice follows at once for rows due soon (backoff); rows due later (a
+            # send window's opening) beat re-dispatches once due (sends.stalled_send_ids).
+            self.more_work = wait < settings.DISPATCH_STALE_SECONDS
+            return False
         self.stop.wait(min(max(wait, tick), 1.0))
         return True
 
@@ -432,6 +463,7 @@ class DispatchRun:
             category=send.category,
             callback_data=str(recipient.pk),
             product_policy=send.campaign.product_policy,
+            slots=send.template.parameter_slots,
         )
         try:
             result = await _delivery_loop().client(self.graph_url).send_template(message)
@@ -476,7 +508,9 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
     itself rather than holding a worker for an hour-long send).
     """
     send = (
-        Send.objects.select_related("campaign__whatsapp_number", "template")
+        Send.objects.select_related(
+            "campaign__whatsapp_number", "campaign__organization", "template"
+        )
         .filter(pk=send_id, status=Send.Status.SENDING)
         .first()
     )

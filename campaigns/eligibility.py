@@ -29,6 +29,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import Combinable, RawSQL
+from django.utils import timezone
 
 from audiences.models import Lead, LeadEvent, OptOut
 from audiences.segments import member_branches
@@ -144,8 +145,10 @@ class FrequencyCap:
 
 def capped_phones(send: Send, phones: list[str]) -> set[str]:
     """Which of these phones the frequency cap now holds: the dispatcher's re-check, for a
-    message another campaign sent them since this send materialized."""
-    cap = FrequencyCap.of(send.campaign, send.category, send.scheduled_for, send.pk)
+    message another campaign sent them since this send materialized (or, for a retry wave,
+    in the days before now)."""
+    now = max(send.scheduled_for, timezone.now())
+    cap = FrequencyCap.of(send.campaign, send.category, now, send.pk)
     return cap.reached_among(phones) if cap else set()
 
 
@@ -188,18 +191,20 @@ class Eligible:
     audiences: tuple | None = None
 
     @classmethod
-    def of_send(cls, send: Send) -> "Eligible":
-        """The send's recipients if it fired at its scheduled time, with its latest filter
-        event: a later event replaces an earlier one, it does not add to it."""
+    def of_send(cls, send: Send, at: dt.datetime | None = None) -> "Eligible":
+        """The send's recipients if it fired at its scheduled time (or `at`: a retry wave's
+        time), with its latest filter event: a later event replaces an earlier one, it does
+        not add to it."""
+        fire_at = at or send.scheduled_for
         event_filter = None
         if send.event_filter_mode != Send.EventFilterMode.OFF:
             event_filter = EventFilter(
                 send.event_filter_mode,
                 send.event_filter_type,
                 send.event_filter_within_minutes,
-                send.scheduled_for,
+                fire_at,
             )
-        cap = FrequencyCap.of(send.campaign, send.category, send.scheduled_for, send.pk)
+        cap = FrequencyCap.of(send.campaign, send.category, fire_at, send.pk)
         eligible = cls(send.campaign, send.category, event_filter=event_filter, cap=cap)
         if send.audience_filter_mode != Send.AudienceFilterMode.WEBHOOK_FILTERED:
             return eligible

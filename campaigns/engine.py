@@ -1,12 +1,12 @@
 """Beat's engine tick: every send moves one step through materialize → start → dispatch →
-recover → finish. The caller says how a dispatch is enqueued, so beat, the tests and the
+recover → finish (a retry wave of a completed send starts it again). The caller says how a dispatch is enqueued, so beat, the tests and the
 benchmarks drive the same tick against their own queues."""
 
 from collections.abc import Callable
 
 from django.conf import settings
 
-from . import materializer, sends
+from . import materializer, retries, sends
 
 
 def tick(enqueue_dispatch: Callable[[int], object]) -> None:
@@ -14,7 +14,7 @@ def tick(enqueue_dispatch: Callable[[int], object]) -> None:
     needing dispatchers in the same tick."""
     materializer.materialize_due_sends()
     sends.recover_lost_recipients()
-    for send_id in sends.start_due_sends() + sends.stalled_send_ids():
+    for send_id in sends.start_due_sends() + retries.start_due_waves() + sends.stalled_send_ids():
         for _ in range(settings.DISPATCH_TASKS_PER_SEND):
             enqueue_dispatch(send_id)
     sends.finish_sends()

@@ -24,6 +24,10 @@ class CampaignForm(forms.ModelForm):
             "product_policy_confirmed",
             "product_policy",
             "stop_at",
+            "window_start",
+            "window_end",
+            "window_days",
+            "window_outside",
         ]
 
     def _post_clean(self):
@@ -106,9 +110,10 @@ class SendForm(forms.ModelForm):
         labels = {"position": "Order"}
         widgets = {"template": TemplateSelect}
         help_texts = {
-            "parameter_mapping": "Pick a column or a fixed text for each {{n}} of the template. "
-            'Stored as one entry per {{n}}: a column ("first_name", "variables.coupon") or a '
-            "fixed text in double quotes.",
+            "parameter_mapping": "Pick a column or a fixed text for each parameter of the "
+            "template. Stored as one entry per parameter, the body's {{n}} first, then the text "
+            'header\'s, then each URL button\'s: a column ("first_name", "variables.coupon") '
+            "or a fixed text in double quotes.",
         }
 
     def __init__(self, *args, campaign: Campaign | None = None, organization=None, **kwargs):

@@ -21,7 +21,7 @@ from audiences.models import Audience, Lead
 from . import services
 from .eligibility import Eligible
 from .models import Campaign, Send, SendRecipient
-from .rendering import MissingParameter, compile_parameters, render_body, sender_of
+from .rendering import MissingParameter, render_message, send_renderer
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
     count, limited, held_by_cap = eligible.summary()
     lead_ids = eligible.first_lead_ids(sample_size)
     leads = Lead.objects.in_bulk(lead_ids)
-    render_parameters = compile_parameters(send.parameter_mapping, sender=sender_of(send.campaign))
+    render_parameters = send_renderer(send)
     sample = []
     for lead_id in lead_ids:
         lead = leads[lead_id]
@@ -171,7 +171,7 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
         except MissingParameter as missing:
             sample.append(PreviewMessage(lead.phone_e164, [], "", f"missing_parameter: {missing}"))
             continue
-        text = render_body(send.template.body_text, parameters)
+        text = render_message(send.template.body_text, send.template.parameter_slots, parameters)
         sample.append(PreviewMessage(lead.phone_e164, parameters, text))
     return SendPreview(count, limited, sample, held_by_cap=held_by_cap)
 

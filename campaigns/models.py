@@ -11,13 +11,14 @@ from django.db import models
 from audiences.models import Audience, Lead
 from messaging.models import Category, MessageTemplate, ProductPolicy, WhatsAppNumber
 from setter.models import Organization
+from setter.send_windows import SendWindowFields
 
 
 def new_api_id() -> str:
     return str(uuid.uuid4())
 
 
-class Campaign(models.Model):
+class Campaign(SendWindowFields):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         SCHEDULED = "scheduled", "Scheduled"
@@ -138,7 +139,8 @@ class Send(models.Model):
     parameter_mapping = models.JSONField(
         default=list,
         blank=True,
-        help_text='One entry per {{n}}: a lead field ("first_name"), a variable ("variables.coupon") '
+        help_text="One entry per template parameter (the body's {{n}}, then the text header's, "
+        'then each URL button\'s): a lead field ("first_name"), a variable ("variables.coupon") '
         "or a literal in quotes.",
     )
     audience_filter_mode = models.CharField(
@@ -170,6 +172,8 @@ class Send(models.Model):
     # The template's body when the send fired: each recipient's message is this with the
     # parameters stored on its row, as sent, whatever the template says after a later sync.
     template_body = models.TextField(blank=True, editable=False)
+    # Its components then (header, buttons), for the header and URL buttons of those messages.
+    template_components = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "scheduled_for", "position"]
@@ -226,6 +230,7 @@ class SendRecipient(models.Model):
         STOPPED = "stopped", "Campaign stopped"
         MISSING_PARAMETER = "missing_parameter", "A template parameter would be empty"
         FREQUENCY_CAP = "frequency_cap", "The organization's frequency cap was reached"
+        OUTSIDE_WINDOW = "outside_window", "Outside the campaign's send window"
 
     # Rows a dispatcher may still send, held or not: a stop skips them, a pause keeps them.
     UNSENT_STATUSES = (Status.QUEUED, Status.CLAIMED)
@@ -263,6 +268,10 @@ class SendRecipient(models.Model):
     error_title = models.CharField(max_length=255, blank=True)
     error_detail = models.TextField(blank=True)
     skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True)
+    # The wave that last queued the row: 1, the send itself; 2 and on, retries of its
+    # failed recipients (SendWave). A database default: the materializer's INSERT names
+    # its columns.
+    wave = models.PositiveSmallIntegerField(default=1, db_default=1, editable=False)
     # The body parameters of the last attempt, written with its `sending` mark (None: never
     # on the wire). With the send's template_body they are the message the recipient got.
     parameters = models.JSONField(null=True, blank=True, editable=False)
@@ -316,6 +325,50 @@ class SendRecipient(models.Model):
 
     def __str__(self):
         return f"{self.phone_e164} ({self.status})"
+
+
+class SendWave(models.Model):
+    """A retry of a completed send's failed recipients (issue 15.2), at a time the marketer
+    picked. Wave 1 is the send itself and has no row; each retry is the next number. At its
+    time the engine queues again the failed recipients of the chosen failure classes that the
+    send would still reach then (campaigns.retries), and the send dispatches them at its rate."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        STARTED = "started", "Started"
+        CANCELLED = "cancelled", "Cancelled"
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="waves")
+    number = models.PositiveSmallIntegerField()
+    scheduled_for = models.DateTimeField()
+    # The recipient-permanent failure classes (messaging.errors.RetryClass) retried too.
+    include = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # At its start: the failed rows chosen, and of those the ones queued again (the rest
+    # the send would no longer reach: opted out, left the audience, held by the cap).
+    chosen = models.PositiveIntegerField(default=0)
+    requeued = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["send", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["send", "number"], name="one_wave_number_per_send"),
+            models.UniqueConstraint(
+                fields=["send"],
+                condition=models.Q(status="pending"),
+                name="one_pending_wave_per_send",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Retry {self.number - 1} of send {self.send_id}"
+
+    @property
+    def not_requeued(self) -> int:
+        return self.chosen - self.requeued
 
 
 class TestPhone(models.Model):

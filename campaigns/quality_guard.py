@@ -48,6 +48,11 @@ def pause_for_number_quality(number: WhatsAppNumber, event: str) -> list[int]:
     return paused
 
 
+def on_quality_degraded(sender, *, number: WhatsAppNumber, event: str, **kwargs) -> list[int]:
+    """messaging.signals.quality_degraded: a flag from Meta's webhook, or RED from a sync."""
+    return pause_for_number_quality(number, event)
+
+
 def pause_for_stop_bursts(organization_id: int, *, now: dt.datetime | None = None) -> list[int]:
     """After new STOP replies: pause each active send of the organization started within the
     hour whose recipients' STOPs since its start pass the organization's share of the

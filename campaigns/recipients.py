@@ -5,6 +5,7 @@ and Meta's reports (campaigns.feedback) alike, is one of RECIPIENT_TRANSITIONS.
       ▲                 │  (lease expired,          │  (answer: retry)       (queued again)
       └──── release ────┘   or handed back)         └── lease expired: lose ──▶ unknown
     queued | claimed ──skip──▶ skipped (cancelled, stopped, opted out, missing parameter)
+    failed ──requeue_failed──▶ queued (a retry wave of the completed send: campaigns.retries)
     sending | unknown | sent | delivered ──report_*──▶ sent < delivered < read; failed
 
 A claimed row is held under a lease by one dispatcher and has not been handed to the HTTP
@@ -63,6 +64,8 @@ RECIPIENT_TRANSITIONS: dict[str, RecipientTransition] = {
     # stop caught the row between its slot and its request, or before its retry).
     "skip": RecipientTransition(SendRecipient.UNSENT_STATUSES, Status.SKIPPED),
     "skip_in_flight": RecipientTransition((Status.SENDING,), Status.SKIPPED),
+    # The marketer retries a completed send's failures: a new message, a fresh row.
+    "requeue_failed": RecipientTransition((Status.FAILED,), Status.QUEUED),
     # Meta's status reports, forward only: a late `delivered` never overwrites `read`.
     "report_sent": RecipientTransition(SendRecipient.IN_FLIGHT_STATUSES, Status.SENT),
     "report_delivered": RecipientTransition(
@@ -218,6 +221,17 @@ def release(token: str, ids: Iterable[int], skip_reason: str = "") -> None:
         transition("release", rows, claim_token="", lease_expires_at=None)
 
 
+def defer(token: str, until: dict[int, dt.datetime]) -> None:
+    """Claimed rows the holder may not send yet (a send window closed in their zone): back
+    to the queue, each not due before its instant. One write per distinct instant (per zone)."""
+    by_instant: dict[dt.datetime, list[int]] = {}
+    for pk, instant in until.items():
+        by_instant.setdefault(instant, []).append(pk)
+    for instant, ids in by_instant.items():
+        rows = SendRecipient.objects.filter(pk__in=ids, claim_token=token)
+        transition("release", rows, claim_token="", lease_expires_at=None, next_attempt_at=instant)
+
+
 def skip(ids: Iterable[int], reason: str, *, holder: str) -> None:
     """Rows the holder found it must not send (opted out, a parameter would be empty)."""
     ids = list(ids)
@@ -232,6 +246,39 @@ def skip_unsent(send_ids, reason: str) -> int:
     return transition(
         "skip", SendRecipient.objects.filter(send_id__in=send_ids), **_skipped(reason)
     )
+
+
+def requeue_failed(ids: Sequence[int], wave: int, new_leads: dict[int, int]) -> int:
+    """Failed rows queued again as wave `wave`: what the last attempt left (its error,
+    times, wamid, parameters, attempts) is cleared, so the row is a new message; a late
+    report for the old wamid finds nothing. `new_leads` (row id → lead id) names the rows
+    whose lead changed since (theirs was deleted; the phone's lowest lead now stands for
+    it). Returns how many moved (a row no longer failed is left alone)."""
+    fresh = {
+        "wave": wave,
+        "wamid": "",
+        "attempts": 0,
+        "next_attempt_at": None,
+        "error_code": "",
+        "error_title": "",
+        "error_detail": "",
+        "parameters": None,
+        "claim_token": "",
+        "lease_expires_at": None,
+        "queued_at": timezone.now(),
+        "sent_at": None,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": None,
+    }
+    moved = 0
+    with transaction.atomic():
+        for pk, lead_id in new_leads.items():
+            SendRecipient.objects.filter(pk=pk, status=Status.FAILED).update(lead_id=lead_id)
+        for start in range(0, len(ids), 5_000):
+            chunk = SendRecipient.objects.filter(pk__in=ids[start : start + 5_000])
+            moved += transition("requeue_failed", chunk, **fresh)
+    return moved
 
 
 def _skipped(reason: str) -> dict:

@@ -1,6 +1,10 @@
 """Template parameters: what each {{n}} of a send's template says for one lead.
 
-A send's parameter_mapping has one entry per positional parameter: a lead field
+A send's parameter_mapping has one entry per parameter of its template, in the order of
+MessageTemplate.parameter_slots: the body's {{1}} … {{n}}, then the text header's {{1}}, then
+each URL button's {{1}}. So a body-only template's mapping is the body list it always was, one
+list is validated, rendered and stored (SendRecipient.parameters), and messaging.client splits
+the rendered list into Meta's components. An entry is a lead field
 ("first_name"), a CSV/segment variable ("variables.coupon"), a literal in double
 quotes ('"WELCOME"'), or a Django template over the lead
 ('{{ lead.variables.coupon|default:"WELCOME" }}'). Templates also read seed 003's names:
@@ -40,7 +44,7 @@ from django.template.base import FilterExpression, Node, NodeList, Variable
 from django.template.defaulttags import ForNode, TemplateLiteral, WithNode
 from django.template.smartif import TokenBase
 
-from messaging.models import PARAMETER_PATTERN
+from messaging.models import PARAMETER_PATTERN, ParameterSlot
 
 LEAD_FIELDS = ("first_name", "last_name", "email", "external_id", "phone_e164")
 VARIABLE_PREFIX = "variables."
@@ -55,10 +59,11 @@ class MissingParameter(Exception):
     """A parameter renders empty (or blank) for this lead: Meta would send a message with a
     hole in it, so the recipient is skipped (reason missing_parameter) instead."""
 
-    def __init__(self, position: int, entry: str):
-        self.position = position  # 1-based, as the template's {{n}}
+    def __init__(self, position: int, entry: str, label: str = ""):
+        self.position = position  # 1-based, in the mapping's order
         self.entry = entry
-        super().__init__(f"Parameter {{{{{position}}}}} ({entry.strip()}) is empty for this lead")
+        self.label = label or f"{{{{{position}}}}}"  # {{2}}, header {{1}}, button Shop {{1}}
+        super().__init__(f"Parameter {self.label} ({entry.strip()}) is empty for this lead")
 
 
 # Meta's limit for a body text parameter when the template has other components too
@@ -320,26 +325,40 @@ def editor_columns(variables: set[str] | None) -> list[str]:
     return [*LEAD_FIELDS, *(f"{VARIABLE_PREFIX}{name}" for name in sorted(variables or ()))]
 
 
-def count_problem(mapping: list, parameter_count: int) -> str | None:
-    if len(mapping) != parameter_count:
-        return (
-            f"The template has {parameter_count} parameter(s) but the mapping gives {len(mapping)}."
-        )
-    return None
+def count_problem(mapping: list, slots: tuple[ParameterSlot, ...]) -> str | None:
+    """A mapping must fill every parameter of the template, wherever it is: a header or
+    button parameter left out would reach Meta as a 132000 for every recipient."""
+    if len(mapping) == len(slots):
+        return None
+    body = sum(1 for slot in slots if slot.component == ParameterSlot.BODY)
+    if len(slots) == body:
+        return f"The template has {body} parameter(s) but the mapping gives {len(mapping)}."
+    unfilled = [slot.label for slot in slots[len(mapping) :] if slot.component != slot.BODY]
+    return (
+        f"The template has {len(slots)} parameter(s) ({body} in the body, "
+        f"{', '.join(slot.label for slot in slots if slot.component != slot.BODY)}) but the "
+        f"mapping gives {len(mapping)}"
+        + (f": {', '.join(unfilled)} not filled." if unfilled else ".")
+    )
+
+
+def slot_labels(slots: tuple[ParameterSlot, ...], count: int) -> list[str]:
+    """The label of each of `count` mapping entries; an entry beyond the slots by its number."""
+    return [slots[i].label if i < len(slots) else f"{{{{{i + 1}}}}}" for i in range(count)]
 
 
 def validate_parameter_mapping(
-    mapping, parameter_count: int, variables: set[str] | None = None
+    mapping, slots: tuple[ParameterSlot, ...], variables: set[str] | None = None
 ) -> list[str]:
-    """Problems with a mapping for a template with parameter_count parameters, for an
+    """Problems with a mapping for a template with these parameter slots, for an
     audience whose leads have `variables` (None: not checked)."""
     if not isinstance(mapping, list) or not all(isinstance(e, str) for e in mapping):
         return ['The parameter mapping must be a list of strings, e.g. ["first_name"].']
-    problems = [count_problem(mapping, parameter_count)]
-    for position, entry in enumerate(mapping, start=1):
+    problems = [count_problem(mapping, slots)]
+    for entry, label in zip(mapping, slot_labels(slots, len(mapping)), strict=True):
         problem = parameter_problem(entry, variables)
         if problem:
-            problems.append(f"Parameter {{{{{position}}}}}: {problem}")
+            problems.append(f"Parameter {label}: {problem}")
     return [problem for problem in problems if problem]
 
 
@@ -373,35 +392,52 @@ def _text(value) -> str:
 
 
 def compile_parameters(
-    mapping: list[str], *, sender: dict | None = None
+    mapping: list[str], *, sender: dict | None = None, slots: tuple[ParameterSlot, ...] = ()
 ) -> Callable[[object], list[str]]:
     """Compile a (valid) mapping once; the result renders every parameter for one lead and
     raises MissingParameter when one of them would be empty. `sender`: sender_of(campaign),
-    for templates that read {{ sender.… }} (without it they render empty, so they raise).
+    for templates that read {{ sender.… }} (without it they render empty, so they raise);
+    `slots`: the template's, so a MissingParameter names a header or button parameter.
 
     Thread-safe: the dispatch runs of one send (one per dispatch task) may share one."""
-    renderers = [(entry, _entry_renderer(entry)) for entry in mapping]
+    labels = slot_labels(slots, len(mapping))
+    renderers = [
+        (entry, label, _entry_renderer(entry)) for entry, label in zip(mapping, labels, strict=True)
+    ]
 
     def render(lead) -> list[str]:
         data = _template_data(lead, sender)
         values = []
-        for position, (entry, renderer) in enumerate(renderers, start=1):
+        for position, (entry, label, renderer) in enumerate(renderers, start=1):
             value = _clean(renderer(data))
             if not value:
-                raise MissingParameter(position, entry)
+                raise MissingParameter(position, entry, label)
             values.append(value)
         return values
 
     return render
 
 
-def render_parameters(mapping: list[str], lead, *, sender: dict | None = None) -> list[str]:
+def send_renderer(send) -> Callable[[object], list[str]]:
+    """compile_parameters for a send: its mapping, its campaign's sender, its template's
+    slots. What the dispatcher, test sends and previews render with."""
+    return compile_parameters(
+        send.parameter_mapping,
+        sender=sender_of(send.campaign),
+        slots=send.template.parameter_slots,
+    )
+
+
+def render_parameters(
+    mapping: list[str], lead, *, sender: dict | None = None, slots: tuple[ParameterSlot, ...] = ()
+) -> list[str]:
     """The text of every parameter for one lead; MissingParameter when one is empty."""
-    return compile_parameters(mapping, sender=sender)(lead)
+    return compile_parameters(mapping, sender=sender, slots=slots)(lead)
 
 
 def render_body(body_text: str, parameters: list[str]) -> str:
-    """The template body as the recipient reads it, {{n}} replaced by parameter n."""
+    """The template body as the recipient reads it, {{n}} replaced by parameter n (the body's
+    parameters come first in a mapping, so a header's or button's never lands here)."""
 
     def substitute(match):
         position = int(match.group(1))
@@ -410,7 +446,63 @@ def render_body(body_text: str, parameters: list[str]) -> str:
     return PARAMETER_PATTERN.sub(substitute, body_text)
 
 
+def component_texts(slots: tuple[ParameterSlot, ...], parameters: list[str]) -> list[str]:
+    """The text header and each URL button as the recipient gets them, their {{n}} filled
+    from a rendering's header and button parameters: what the editor previews beside the
+    body ("header: Sale for Zoë", "button Shop: https://shop.example/AB12")."""
+    return [text for _, text in _component_texts(slots, parameters)]
+
+
+def _component_texts(slots, parameters) -> list[tuple[str, str]]:
+    """(component, filled text) of the header and of each URL button, in slot order."""
+    texts: dict[tuple[str, int | None], tuple[str, list[str]]] = {}
+    for slot, value in zip(slots, parameters, strict=False):
+        if slot.component == ParameterSlot.BODY:
+            continue
+        key = (slot.component, slot.button_index)
+        prefix = slot.label.rsplit(" ", 1)[0]  # "header", "button Shop"
+        texts.setdefault(key, (f"{prefix}: {slot.text}", []))[1].append(value)
+    return [(key[0], render_body(text, values)) for key, (text, values) in texts.items()]
+
+
+def render_message(body_text: str, slots: tuple[ParameterSlot, ...], parameters: list) -> str:
+    """The whole message as the recipient reads it, one line per part: the text header, the
+    body, then each URL button (a body-only template's message is its body)."""
+    texts = _component_texts(slots, parameters)
+    header = [text for component, text in texts if component == ParameterSlot.HEADER]
+    buttons = [text for component, text in texts if component == ParameterSlot.BUTTON]
+    return "\n".join([*header, render_body(body_text, parameters), *buttons])
+
+
+def by_component(values: list, slots: tuple[ParameterSlot, ...]) -> tuple[list, list, list]:
+    """(body, header, buttons): a mapping's (or its rendering's) entries split by the
+    component their slot is in, each in order. Entries beyond the slots (a template synced
+    since) stay with the body, where the count check names them."""
+    parts: dict[str, list] = {
+        ParameterSlot.BODY: [],
+        ParameterSlot.HEADER: [],
+        ParameterSlot.BUTTON: [],
+    }
+    for index, value in enumerate(values):
+        component = slots[index].component if index < len(slots) else ParameterSlot.BODY
+        parts[component].append(value)
+    return parts[ParameterSlot.BODY], parts[ParameterSlot.HEADER], parts[ParameterSlot.BUTTON]
+
+
 # --- The REST API's spelling -------------------------------------------------------------------
+
+
+# The API's key for the entries of each component (`parameters` stays the body's list).
+API_PARAMETER_KEYS = {
+    ParameterSlot.BODY: "parameters",
+    ParameterSlot.HEADER: "headerParameters",
+    ParameterSlot.BUTTON: "buttonParameters",
+}
+
+
+def api_parameters(values: list, slots: tuple[ParameterSlot, ...]) -> dict:
+    """A mapping's (or a rendering's) entries under the API's keys, by component."""
+    return dict(zip(API_PARAMETER_KEYS.values(), by_component(values, slots), strict=True))
 
 
 def api_parameter(entry: str) -> str:

@@ -14,12 +14,11 @@ from audiences.models import Audience, Lead, OptOut
 from audiences.segments import members_of_any
 from audiences.selectors import variable_names
 from messaging.errors import plain_words
-from messaging.models import Category
+from messaging.models import Category, parameter_slots
 from setter.csvstream import line_writer
 
 from . import eligibility, rendering
-from .models import Campaign, Send, SendRecipient
-from .rendering import render_body
+from .models import Campaign, Send, SendRecipient, SendWave
 
 
 def _opted_out(campaign: Campaign, scopes: list[str]) -> Exists:
@@ -56,15 +55,18 @@ def next_send_position(campaign: Campaign) -> int:
 
 @dataclass(frozen=True)
 class EditorPreview:
-    """What the send editor shows beside a template: its placeholders, the columns a
-    placeholder may take, and the message as the first eligible lead would read it."""
+    """What the send editor shows beside a template: its parameters (`slots`: the label of
+    each, in the mapping's order; `placeholders`: the body's {{n}}), the columns a parameter
+    may take, and the message as the first eligible lead would read it (`text` the body,
+    `component_texts` its text header and URL buttons)."""
 
     placeholders: list[int]
-    other_parameters: list[str]
+    slots: list[str]
     columns: list[str]
     lead: Lead | None
     parameters: list[str]
     text: str
+    component_texts: list[str]
     problems: list[str]
 
 
@@ -76,34 +78,34 @@ def send_editor_preview(
     send's own filters apply only when it fires). `campaign` may be unsaved: it brings the
     organization and, when chosen, the number (the `sender` templates read)."""
     variables = available_variables(audiences)
-    problems = rendering.validate_parameter_mapping(mapping, template.parameter_count, variables)
-    problems += [
-        f"The template's {name} is not filled by sends: pick a template without it."
-        for name in template.other_parameters
-    ]
+    slots = template.parameter_slots
+    problems = rendering.validate_parameter_mapping(mapping, slots, variables)
     lead = None
     if audiences:
         eligible = eligibility.Eligible(campaign, category, audiences=tuple(audiences))
         first = eligible.first_lead_ids(1)
         lead = Lead.objects.filter(pk__in=first).first()
-    parameters, text = [], ""
+    parameters: list[str] = []
+    text, texts = "", []
     if lead is None:
         problems.append("No lead of the chosen audiences can receive this send yet.")
     elif not problems:
         sender = rendering.sender_of(campaign) if campaign.whatsapp_number_id else None
         try:
-            parameters = rendering.render_parameters(mapping, lead, sender=sender)
+            parameters = rendering.render_parameters(mapping, lead, sender=sender, slots=slots)
         except rendering.MissingParameter as missing:
             problems.append(f"{missing}: that lead would be skipped.")
         else:
             text = rendering.render_body(template.body_text, parameters)
+            texts = rendering.component_texts(slots, parameters)
     return EditorPreview(
         placeholders=list(range(1, template.parameter_count + 1)),
-        other_parameters=template.other_parameters,
+        slots=[slot.label for slot in slots],
         columns=rendering.editor_columns(variables),
         lead=lead,
         parameters=parameters,
         text=text,
+        component_texts=texts,
         problems=problems,
     )
 
@@ -209,7 +211,8 @@ def sends_finished_before(cutoff: dt.datetime) -> QuerySet:
     """Sends that never dispatch again and ended before `cutoff`, for the retention purges.
     A missed send never started, so it has no completed_at: its fire time counts."""
     ended = Q(completed_at__lt=cutoff) | Q(completed_at=None, scheduled_for__lt=cutoff)
-    return Send.objects.filter(ended, status__in=Send.FINISHED_STATUSES)
+    retrying = Q(waves__status=SendWave.Status.PENDING)
+    return Send.objects.filter(ended, status__in=Send.FINISHED_STATUSES).exclude(retrying)
 
 
 def send_fraction_done(send: Send, progress: SendProgress) -> float:
@@ -360,12 +363,59 @@ def ended_early_note(status_label: str, progress: SendProgress) -> str:
 
 
 @dataclass(frozen=True)
+class WaveAnalytics:
+    """A retry wave of a send (issue 15.2) and where the rows it queued again stand now."""
+
+    wave: SendWave
+    counts: dict[str, int]
+
+    @property
+    def label(self) -> str:
+        return f"Retry {self.wave.number - 1}"
+
+    @property
+    def note(self) -> str:
+        """One line for the send's progress: when, and what it came to so far."""
+        wave = self.wave
+        if wave.status == SendWave.Status.PENDING:
+            return f"{self.label} scheduled for {wave.scheduled_for:%Y-%m-%d %H:%M} UTC"
+        if wave.status == SendWave.Status.CANCELLED:
+            return f"{self.label} called off"
+        counts = ", ".join(f"{status} {n:,}" for status, n in self.counts.items() if n)
+        return (
+            f"{self.label} at {wave.scheduled_for:%Y-%m-%d %H:%M} UTC: {wave.requeued:,} of "
+            f"{wave.chosen:,} failed recipients queued again" + (f" ({counts})" if counts else "")
+        )
+
+
+def send_waves(sends: list[Send]) -> dict[int, list[WaveAnalytics]]:
+    """Each send's retry waves in order, with their rows by status: two queries."""
+    waves = list(SendWave.objects.filter(send__in=sends).order_by("send_id", "number"))
+    if not waves:
+        return {}
+    counts: dict[tuple[int, int], dict[str, int]] = {}
+    for send_id, wave, status, n in (
+        SendRecipient.objects.filter(send_id__in={w.send_id for w in waves}, wave__gt=1)
+        .order_by()
+        .values_list("send_id", "wave", "status")
+        .annotate(n=Count("id"))
+    ):
+        counts.setdefault((send_id, wave), dict.fromkeys(RecipientStatus.values, 0))[status] = n
+    result: dict[int, list[WaveAnalytics]] = {}
+    for wave in waves:
+        rows = counts.get((wave.send_id, wave.number), dict.fromkeys(RecipientStatus.values, 0))
+        result.setdefault(wave.send_id, []).append(WaveAnalytics(wave, rows))
+    return result
+
+
+@dataclass(frozen=True)
 class SendAnalytics:
     send: Send
     funnel: Funnel
     opted_out: int  # audience phones opted out of the send's category and not messaged by it
     invalid_phone: int  # audience rows whose phone could not be parsed
     us_blocked: int  # US audience rows a MARKETING send may not reach (Meta error 131049)
+    waves: tuple[WaveAnalytics, ...] = ()  # its retries of failed recipients
 
     @property
     def ineligible(self) -> int:
@@ -555,6 +605,7 @@ def campaign_analytics(campaign: Campaign) -> CampaignAnalytics:
     sends = list(campaign.sends.order_by("scheduled_for", "position", "pk"))
     funnels = _funnels(sends)
     counts = _audience_counts(campaign, sends)
+    waves = send_waves(sends)
     per_send = [
         SendAnalytics(
             send,
@@ -562,6 +613,7 @@ def campaign_analytics(campaign: Campaign) -> CampaignAnalytics:
             opted_out=counts[f"opted_out_{send.pk}"],
             invalid_phone=counts["invalid_phone"],
             us_blocked=counts["ineligible_geo"] if send.category == Category.MARKETING else 0,
+            waves=tuple(waves.get(send.pk, ())),
         )
         for send in sends
     ]
@@ -612,6 +664,19 @@ def analytics_json(analytics: CampaignAnalytics) -> dict:
                 "ineligible": a.ineligible,
                 **_funnel_json(a.funnel),
                 "progress": round(a.progress, 4),
+                "waves": [
+                    {
+                        "number": w.wave.number,
+                        "status": w.wave.status,
+                        "scheduled_for": w.wave.scheduled_for.astimezone(dt.UTC).isoformat(),
+                        "include": w.wave.include,
+                        "chosen": w.wave.chosen,
+                        "requeued": w.wave.requeued,
+                        "counts": w.counts,
+                        "note": w.note,
+                    }
+                    for w in a.waves
+                ],
             }
             for a in analytics.sends
         ],
@@ -638,12 +703,16 @@ def contact_name(first_name: str | None, last_name: str | None) -> str:
     return " ".join(part for part in (first_name, last_name) if part)
 
 
-def recipient_message(template_body: str, parameters: list[str] | None) -> str:
+def recipient_message(
+    template_body: str, parameters: list[str] | None, template_components=()
+) -> str:
     """The message the recipient got: the send's body when it fired, filled with the
-    parameters its last attempt carried; "" for a row never put on the wire."""
+    parameters its last attempt carried, then its text header and URL buttons as they were
+    then (one line each); "" for a row never put on the wire."""
     if parameters is None or not template_body:
         return ""
-    return render_body(template_body, parameters)
+    slots = parameter_slots(template_body, template_components)
+    return rendering.render_message(template_body, slots, parameters)
 
 
 def failure_reason(error_code: str, error_title: str) -> str:
@@ -682,6 +751,7 @@ _RECIPIENT_CSV_VALUES = (
     "lead__first_name",
     "lead__last_name",
     "send__template_body",
+    "send__template_components",
     "parameters",
 )
 
@@ -693,7 +763,9 @@ def recipients_csv(recipients: QuerySet) -> Iterator[str]:
     yield writer.writerow(RECIPIENT_CSV_COLUMNS)
     for row in recipients.values(*_RECIPIENT_CSV_VALUES).iterator(chunk_size=2000):
         row["contact_name"] = contact_name(row["lead__first_name"], row["lead__last_name"])
-        row["message"] = recipient_message(row["send__template_body"], row["parameters"])
+        row["message"] = recipient_message(
+            row["send__template_body"], row["parameters"], row["send__template_components"]
+        )
         row["failure_reason"] = failure_reason(row["error_code"], row["error_title"])
         yield writer.writerow(
             [

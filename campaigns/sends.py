@@ -8,6 +8,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import events, recipients, services
@@ -39,13 +40,15 @@ def start_due_sends(now: dt.datetime | None = None) -> list[int]:
             )
             if send is None:  # another beat started it
                 continue
-            # The body its recipients get, kept for their messages in the recipient list.
+            # The body and components its recipients get, kept for their messages in the
+            # recipient list.
             services.transition_send(
                 send,
                 "start",
                 now=now,
                 dispatch_heartbeat_at=now,
                 template_body=send.template.body_text,
+                template_components=send.template.components,
             )
         logger.info(
             "send %s of campaign %s started",
@@ -72,15 +75,19 @@ def stalled_send_ids(
     now = now or timezone.now()
     if stale_seconds is None:
         stale_seconds = settings.DISPATCH_STALE_SECONDS
+    # Queued rows due now: a row waiting for its send window (or a long backoff) is not.
+    due = SendRecipient.objects.filter(send=OuterRef("pk"), status=Status.QUEUED).filter(
+        Q(next_attempt_at=None) | Q(next_attempt_at__lte=now)
+    )
     sends = Send.objects.filter(
+        Exists(due),
         status=Send.Status.SENDING,
         dispatch_heartbeat_at__lt=now - dt.timedelta(seconds=stale_seconds),
         campaign__status__in=Campaign.ACTIVE_STATUSES,
-        recipients__status=Status.QUEUED,
     )
     if send_id is not None:
         sends = sends.filter(pk=send_id)
-    ids = list(sends.distinct().values_list("pk", flat=True))
+    ids = list(sends.values_list("pk", flat=True))
     Send.objects.filter(pk__in=ids).update(dispatch_heartbeat_at=now)
     if ids:
         logger.info("sends %s had no live dispatcher: re-dispatched", ids, extra={"send_ids": ids})

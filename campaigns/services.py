@@ -21,7 +21,7 @@ from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.instants import in_supported_range
 
 from . import events, recipients, selectors
-from .models import Campaign, Send, SendRecipient
+from .models import Campaign, Send, SendRecipient, SendWave
 from .rendering import validate_parameter_mapping
 
 Status = Campaign.Status
@@ -85,6 +85,16 @@ def resolve_local_time(local_date: dt.date, local_time: dt.time, time_zone: str)
         f"occurrence ({first.tzname()}, {_utc_offset(first.utcoffset())})"  # type: ignore[arg-type]
     )
     return ResolvedInstant(utc, True, note)
+
+
+def wall_time_in(instant: dt.datetime, time_zone: str) -> tuple[dt.date, dt.time, str]:
+    """(local date, local time, zone) naming an instant for a send given only the instant:
+    its wall time in `time_zone` (the zone the organization's sends are in), or in UTC when
+    that wall time happens twice there, since the editor would read it as the first one."""
+    local = instant.astimezone(zoneinfo.ZoneInfo(time_zone)).replace(tzinfo=None)
+    if resolve_local_time(local.date(), local.time(), time_zone).ambiguous:
+        local, time_zone = instant.astimezone(dt.UTC).replace(tzinfo=None), "UTC"
+    return local.date(), local.time(), time_zone
 
 
 def _gap_around(wall, zone, before: dt.timedelta, after: dt.timedelta):
@@ -215,7 +225,7 @@ def validate_send(
             errors["template"] = ["Pick a template of the campaign's organization."]
         else:
             problems = validate_parameter_mapping(
-                send.parameter_mapping, template.parameter_count, variables
+                send.parameter_mapping, template.parameter_slots, variables
             )
             if problems:
                 errors["parameter_mapping"] = problems
@@ -284,7 +294,7 @@ def _template_problems(
     problems += [
         f"Send {number}: {problem}"
         for problem in validate_parameter_mapping(
-            send.parameter_mapping, template.parameter_count, variables
+            send.parameter_mapping, template.parameter_slots, variables
         )
     ]
     return problems
@@ -385,12 +395,14 @@ def resume_problems(campaign: Campaign, *, now: dt.datetime | None = None) -> li
 # --- The lifecycle state machine -----------------------------------------------------------
 
 
-def _active_status(campaign: Campaign) -> str:
+def status_from_sends(campaign: Campaign) -> str:
     """Where a live campaign stands from its sends: firing, waiting, or done."""
     if campaign.sends.filter(status=Send.Status.SENDING).exists():
         return Status.RUNNING
     if campaign.sends.filter(status__in=Send.UNFIRED_STATUSES).exists():
         return Status.SCHEDULED
+    if SendWave.objects.filter(send__campaign=campaign, status=SendWave.Status.PENDING).exists():
+        return Status.SCHEDULED  # a retry of a completed send is still to come
     return Status.COMPLETED
 
 
@@ -399,6 +411,9 @@ def _end_sends(campaign: Campaign, reason: str, *, action: str) -> None:
     have not started never will; sends already firing end once the requests in flight have
     their answers (the dispatcher and beat see the campaign ended: sends.settle_send)."""
     rule = SEND_TRANSITIONS[action]
+    SendWave.objects.filter(send__campaign=campaign, status=SendWave.Status.PENDING).update(
+        status=SendWave.Status.CANCELLED
+    )
     firing = campaign.sends.filter(status=Send.Status.SENDING).values("pk")
     recipients.skip_unsent(firing, rule.skips_unsent)
     for send in campaign.sends.select_for_update().filter(status__in=Send.UNFIRED_STATUSES):
@@ -417,7 +432,7 @@ class Transition:
 TRANSITIONS: dict[str, Transition] = {
     "schedule": Transition("schedule", (Status.DRAFT,), Status.SCHEDULED, scheduling_problems),
     "pause": Transition("pause", (Status.SCHEDULED, Status.RUNNING), Status.PAUSED),
-    "resume": Transition("resume", (Status.PAUSED,), _active_status, resume_problems),
+    "resume": Transition("resume", (Status.PAUSED,), status_from_sends, resume_problems),
     "cancel": Transition(
         "cancel",
         (Status.DRAFT, *Campaign.LIVE_STATUSES),
@@ -432,8 +447,10 @@ TRANSITIONS: dict[str, Transition] = {
         effect=partial(_end_sends, action="stop"),
     ),
     "start_running": Transition("start running", (Status.SCHEDULED,), Status.RUNNING),
-    "finish_send": Transition("finish a send of", (Status.RUNNING,), _active_status),
+    "finish_send": Transition("finish a send of", (Status.RUNNING,), status_from_sends),
     "complete": Transition("complete", (Status.SCHEDULED, Status.RUNNING), Status.COMPLETED),
+    # A retry of a completed send's failures (campaigns.retries) gives it a send to fire.
+    "reopen": Transition("retry a send of", (Status.COMPLETED,), Status.SCHEDULED),
 }
 
 # The actions a marketer takes; the others are the send engine's.
@@ -477,6 +494,7 @@ def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") ->
 #
 #   pending ──materialize──▶ materialized ──start──▶ sending ──complete──▶ completed
 #      └──miss──▶ missed            (any of the three) ──stop──▶ stopped | ──cancel──▶ cancelled
+#                                       sending ◀──retry── completed (a retry wave starts)
 
 
 class SendTransitionError(Exception):
@@ -502,7 +520,7 @@ def _campaign_finishes_send(send: Send, previous_status: str) -> None:
 
 def _campaign_completes_if_done(send: Send, previous_status: str) -> None:
     """A campaign whose last send was missed has nothing left to fire: it is completed."""
-    if not send.campaign.sends.filter(status__in=Send.UNFINISHED_STATUSES).exists():
+    if status_from_sends(send.campaign) == Status.COMPLETED:
         transition_campaign(send.campaign, "complete", reason="Every send has fired or was missed.")
 
 
@@ -543,6 +561,13 @@ SEND_TRANSITIONS: dict[str, SendTransition] = {
         SendStatus.COMPLETED,
         "completed_at",
         effects=(_announce, _campaign_finishes_send),
+    ),
+    # A retry wave of its failed recipients starts (campaigns.retries): it dispatches again.
+    "retry": SendTransition(
+        (SendStatus.COMPLETED,),
+        SendStatus.SENDING,
+        "dispatch_heartbeat_at",
+        effects=(_campaign_runs, _announce),
     ),
     "stop": SendTransition(
         Send.UNFINISHED_STATUSES,
@@ -626,8 +651,9 @@ def start_campaign(
         for send in locked.sends.filter(start_offset_minutes__isnull=False):
             # Never None: the query above excludes those.
             instant = (start + dt.timedelta(minutes=send.start_offset_minutes)).astimezone(dt.UTC)  # type: ignore[arg-type]
-            send.local_date, send.local_time = instant.date(), instant.time().replace(tzinfo=None)
-            send.time_zone, send.scheduled_for = "UTC", instant
+            # Shown in the zone the send was created in (the organization's).
+            send.local_date, send.local_time, send.time_zone = wall_time_in(instant, send.time_zone)
+            send.scheduled_for = instant
             send.save(update_fields=["local_date", "local_time", "time_zone", "scheduled_for"])
         if stop_at is not None:
             locked.stop_at = stop_at

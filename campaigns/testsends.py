@@ -28,7 +28,7 @@ from .eligibility import Eligible
 # A test send moves as a recipient does on Meta's reports: the recipients' own table.
 from .models import Send, TestPhone, TestSend
 from .recipients import IMPLIED_TIMES, RECIPIENT_TRANSITIONS, REPORTED_STATUS_TRANSITIONS
-from .rendering import MissingParameter, compile_parameters, render_body, sender_of
+from .rendering import MissingParameter, api_parameters, render_body, send_renderer
 
 logger = logging.getLogger(__name__)
 Status = TestSend.Status
@@ -111,7 +111,7 @@ def send_test(
     elif lead.organization_id != organization.pk:
         raise TestSendRefused("lead", f"no lead {lead.pk} in your organization")
     try:
-        parameters = compile_parameters(send.parameter_mapping, sender=sender_of(campaign))(lead)
+        parameters = send_renderer(send)(lead)
     except MissingParameter as missing:
         raise TestSendRefused("lead", f"{missing}: the send would skip this lead") from missing
     test_send = _record(send, lead, to, parameters, requested_by, now or timezone.now())
@@ -124,6 +124,7 @@ def send_test(
         category=send.category,
         callback_data=f"{CALLBACK_PREFIX}{test_send.pk}",
         product_policy=campaign.product_policy,
+        slots=send.template.parameter_slots,
     )
     owned_client = client is None
     client = client or WhatsAppClient()
@@ -234,7 +235,7 @@ def test_send_json(test_send: TestSend) -> dict:
         "testSendId": test_send.pk,
         "phone": test_send.phone_e164,
         "leadId": str(test_send.lead_id) if test_send.lead_id else None,
-        "parameters": test_send.parameters,
+        **api_parameters(test_send.parameters, test_send.send.template.parameter_slots),
         "body": test_send.body,
         "status": test_send.status,
         "wamid": test_send.wamid or None,

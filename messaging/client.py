@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from . import errors
-from .models import Category, ProductPolicy, WhatsAppNumber
+from .models import Category, ParameterSlot, ProductPolicy, WhatsAppNumber
 
 NUMBER_FIELDS = "messaging_limit_tier,quality_rating,display_phone_number,throughput"
 TEMPLATE_FIELDS = "id,name,language,category,status,components"
@@ -40,7 +40,9 @@ class SendResult:
 @dataclass(frozen=True)
 class TemplateMessage:
     """One template message to one phone. callback_data comes back as
-    biz_opaque_callback_data in every status webhook of the message."""
+    biz_opaque_callback_data in every status webhook of the message. `parameters` fill the
+    template's `slots` in order (MessageTemplate.parameter_slots); without slots they are
+    all body parameters."""
 
     number: WhatsAppNumber
     to: str
@@ -50,6 +52,7 @@ class TemplateMessage:
     category: str
     callback_data: str = ""
     product_policy: str = ""
+    slots: tuple[ParameterSlot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,19 +63,49 @@ class NumberDetails:
     throughput_level: str  # STANDARD | HIGH | NOT_APPLICABLE
 
 
+def template_components(parameters, slots: tuple[ParameterSlot, ...] = ()) -> list[dict]:
+    """Meta's `components` of a template message: the text header's parameters, the body's,
+    then one component per URL button ({"type": "button", "sub_type": "url", "index": "0"},
+    its index the button's place in the template). Parameters beyond the slots go to the
+    body, where Meta's count check (132000) refuses them rather than this guessing."""
+    header: list[dict] = []
+    body: list[dict] = []
+    buttons: dict[int, list[dict]] = {}
+    for index, value in enumerate(parameters):
+        parameter = {"type": "text", "text": str(value)}
+        slot = slots[index] if index < len(slots) else None
+        if slot is not None and slot.component == ParameterSlot.HEADER:
+            header.append(parameter)
+        elif slot is not None and slot.component == ParameterSlot.BUTTON:
+            buttons.setdefault(slot.button_index or 0, []).append(parameter)
+        else:
+            body.append(parameter)
+    components = [{"type": "header", "parameters": header}] if header else []
+    if body:
+        components.append({"type": "body", "parameters": body})
+    components += [
+        {"type": "button", "sub_type": "url", "index": str(index), "parameters": texts}
+        for index, texts in sorted(buttons.items())
+    ]
+    return components
+
+
 def template_payload(
-    to: str, template_name: str, language: str, parameters, callback_data, product_policy=""
+    to: str,
+    template_name: str,
+    language: str,
+    parameters,
+    callback_data,
+    product_policy="",
+    slots: tuple[ParameterSlot, ...] = (),
 ):
-    """The Cloud API / MM Lite request body of a template message with positional body text;
-    product_policy only for MM Lite (/marketing_messages), where it goes on every call."""
+    """The Cloud API / MM Lite request body of a template message with positional text
+    parameters; product_policy only for MM Lite (/marketing_messages), where it goes on
+    every call."""
     template: dict[str, Any] = {"name": template_name, "language": {"code": language}}
-    if parameters:
-        template["components"] = [
-            {
-                "type": "body",
-                "parameters": [{"type": "text", "text": str(value)} for value in parameters],
-            }
-        ]
+    components = template_components(parameters, slots)
+    if components:
+        template["components"] = components
     payload = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -178,6 +211,7 @@ class _GraphApi:
                 message.parameters,
                 message.callback_data,
                 message.product_policy if marketing else "",
+                message.slots,
             )
         )
         headers = _headers(message.number) | {"Content-Type": "application/json"}

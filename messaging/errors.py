@@ -241,3 +241,58 @@ def backoff_delay(attempt: int, base: float = 1.0, cap: float = 10.0) -> float:
     that failed together, so they do not come back as one burst.
     """
     return random.uniform(0, min(cap, base * 2 ** max(0, attempt)))
+
+
+class RetryClass:
+    """What retrying a failed recipient means (issue 15.2), by its last error code.
+
+    A retry of a send re-messages the RETRIED_BY_DEFAULT classes: Meta or the network
+    failed (the attempts ran out), or something every recipient shared and the marketer may
+    have fixed since (template, token, account). The recipient-permanent classes say the
+    phone itself will fail again; each is retried only when the marketer includes it."""
+
+    RETRYABLE = "retryable"
+    SEND_LEVEL = "send_level"
+    UNDELIVERABLE = "undeliverable"  # 131026
+    MARKETING_BLOCKED = "marketing_blocked"  # 131049
+    MARKETING_STOPPED = "marketing_stopped"  # 131050
+    RECIPIENT_PERMANENT = "recipient_permanent"  # any other recipient-permanent code
+
+    RETRIED_BY_DEFAULT = (RETRYABLE, SEND_LEVEL)
+    INCLUDABLE = (UNDELIVERABLE, MARKETING_BLOCKED, MARKETING_STOPPED, RECIPIENT_PERMANENT)
+    LABELS = {
+        RETRYABLE: "Meta or the network failed and the attempts ran out",
+        SEND_LEVEL: "A template, token or account problem (every recipient failed alike)",
+        UNDELIVERABLE: "Undeliverable (131026): the phone may not use WhatsApp",
+        MARKETING_BLOCKED: "Marketing not delivered (131049): the person's marketing limit, "
+        "or a US number",
+        MARKETING_STOPPED: "Stopped marketing (131050): the person opted out at Meta",
+        RECIPIENT_PERMANENT: "Another problem with the phone or its data (e.g. 131009)",
+    }
+    # Why an included permanent class needs a second thought: shown where it is picked.
+    WARNINGS = {
+        UNDELIVERABLE: "Meta said these phones cannot get the message; most will fail again "
+        "and repeated failures hurt the number's quality rating.",
+        MARKETING_BLOCKED: "Meta withheld these on purpose; US numbers are never delivered "
+        "and others only once the person's marketing limit has passed.",
+        MARKETING_STOPPED: "These people told Meta to stop marketing; they are messaged only "
+        "if their opt-out was removed since.",
+        RECIPIENT_PERMANENT: "Meta refused these for the phone or its data; they fail again "
+        "unless the lead's data was corrected.",
+    }
+
+    _CODES = {131026: UNDELIVERABLE, 131049: MARKETING_BLOCKED, 131050: MARKETING_STOPPED}
+
+    @classmethod
+    def of(cls, code: int | str | None) -> str:
+        """The class of a failure with error `code` (as a recipient row keeps it; "" when the
+        failure carried none, e.g. the network)."""
+        number = _as_int(code)
+        if number in cls._CODES:
+            return cls._CODES[number]
+        error_class = error_class_for(number, None)
+        if issubclass(error_class, RecipientPermanentError):
+            return cls.RECIPIENT_PERMANENT
+        if issubclass(error_class, SendLevelError):
+            return cls.SEND_LEVEL
+        return cls.RETRYABLE

@@ -1,6 +1,7 @@
 """WhatsApp sending configuration: business numbers and their Meta-approved templates."""
 
 import re
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -123,26 +124,63 @@ class MessageTemplate(models.Model):
         return max((int(n) for n in PARAMETER_PATTERN.findall(self.body_text)), default=0)
 
     @property
-    def other_parameters(self) -> list[str]:
-        """Parameters outside the body ("header {{1}}", "button Shop {{1}}"), as synced from
-        Meta: a send fills body parameters only, so the editor names these as unfilled."""
-        found = []
-        for component in self.components if isinstance(self.components, list) else []:
-            if not isinstance(component, dict):
-                continue
-            kind = str(component.get("type", "")).upper()
-            if kind == "HEADER":
-                texts = [("header", component.get("text"))]
-            elif kind == "BUTTONS":
-                texts = [
-                    (f"button {button.get('text', '')}".strip(), button.get("url"))
-                    for button in component.get("buttons", [])
-                    if isinstance(button, dict)
-                ]
-            else:
-                continue
-            for label, text in texts:
-                found += [
-                    f"{label} {{{{{n}}}}}" for n in PARAMETER_PATTERN.findall(str(text or ""))
-                ]
-        return found
+    def parameter_slots(self) -> tuple["ParameterSlot", ...]:
+        """Every parameter a send of this template fills, in the order a send's mapping
+        lists them: the body's {{1}} … {{n}}, the text header's, then each URL button's."""
+        return parameter_slots(self.body_text, self.components)
+
+
+@dataclass(frozen=True)
+class ParameterSlot:
+    """One parameter of a template: {{position}} of the body, of the text header, or of the
+    URL of the button at `button_index` (its place among the template's buttons, which is
+    the `index` Meta's button component names). `text`: the header's text or the button's
+    URL it sits in, for the editor's preview."""
+
+    BODY = "body"
+    HEADER = "header"
+    BUTTON = "button"
+
+    component: str
+    position: int
+    button_index: int | None = None
+    button_text: str = ""
+    text: str = ""
+
+    @property
+    def label(self) -> str:
+        """How the editor and every error name it: {{1}}, header {{1}}, button Shop {{1}}."""
+        placeholder = f"{{{{{self.position}}}}}"
+        if self.component == self.BODY:
+            return placeholder
+        if self.component == self.HEADER:
+            return f"header {placeholder}"
+        return f"{f'button {self.button_text}'.strip()} {placeholder}"
+
+
+def _positions(text) -> list[int]:
+    """1 … the highest {{n}} of a text (Meta numbers a component's parameters from 1)."""
+    return list(range(1, max(map(int, PARAMETER_PATTERN.findall(str(text or "")) or [0])) + 1))
+
+
+def parameter_slots(body_text: str, components) -> tuple[ParameterSlot, ...]:
+    """The slots of a template with this body and these components (as synced from Meta):
+    a header's text parameters only in a TEXT header, a button's only in a URL button."""
+    slots = [ParameterSlot(ParameterSlot.BODY, n) for n in _positions(body_text)]
+    buttons: list[ParameterSlot] = []
+    for component in components if isinstance(components, list) else []:
+        if not isinstance(component, dict):
+            continue
+        kind = str(component.get("type", "")).upper()
+        if kind == "HEADER" and str(component.get("format", "TEXT")).upper() == "TEXT":
+            text = str(component.get("text") or "")
+            slots += [ParameterSlot(ParameterSlot.HEADER, n, text=text) for n in _positions(text)]
+        elif kind == "BUTTONS":
+            for index, button in enumerate(component.get("buttons") or []):
+                if isinstance(button, dict) and str(button.get("type", "")).upper() == "URL":
+                    label, url = str(button.get("text", "")), str(button.get("url") or "")
+                    buttons += [
+                        ParameterSlot(ParameterSlot.BUTTON, n, index, label, url)
+                        for n in _positions(url)
+                    ]
+    return (*slots, *buttons)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, cast
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import signals
 from .client import WhatsAppClient
 from .models import Category, MessageTemplate, WhatsAppNumber
 
@@ -215,6 +216,8 @@ def sync_number(number: WhatsAppNumber, client: WhatsAppClient | None = None) ->
         setattr(number, name, wanted[name])
     if changed:
         number.save(update_fields=changed)
+    if "quality_rating" in changed and number.quality_rating in DEGRADED_QUALITY:
+        _quality_degraded(number, number.quality_rating)
     return changed
 
 
@@ -256,10 +259,16 @@ class QualityUpdate(NamedTuple):
     number: WhatsAppNumber
     event: str
     changed: list[str]
+    paused_sends: list[int]  # by the quality guard, when the event is a degraded quality
 
-    @property
-    def degraded(self) -> bool:
-        return self.event in DEGRADED_QUALITY
+
+def _quality_degraded(number: WhatsAppNumber, event: str) -> list[int]:
+    """Tell the apps above (the quality guard) and return the sends they paused."""
+    responses = signals.quality_degraded.send(sender=WhatsAppNumber, number=number, event=event)
+    paused: list[int] = []
+    for _, result in responses:
+        paused.extend(cast(list[int], result or []))
+    return paused
 
 
 def _digits(text: str) -> str:
@@ -300,4 +309,5 @@ def apply_quality_update(value: dict, *, waba_id: str) -> QualityUpdate | None:
         number.messaging_limit = tier
         changed.append("messaging_limit")
     number.save(update_fields=changed)
-    return QualityUpdate(number, event, changed)
+    paused = _quality_degraded(number, event) if event in DEGRADED_QUALITY else []
+    return QualityUpdate(number, event, changed, paused)

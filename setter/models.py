@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from .send_windows import SendWindowFields
+
 
 def validate_time_zone(name: str) -> None:
     """An IANA zone this system knows (the editor offers and accepts the same list)."""
@@ -15,7 +17,9 @@ def validate_time_zone(name: str) -> None:
         raise ValidationError(f"{name!r} is not an IANA time zone, e.g. Europe/London.")
 
 
-class Organization(models.Model):
+class Organization(SendWindowFields):
+    """A tenant. Its send window (SendWindowFields) is the default of its campaigns."""
+
     class InboundAuthMode(models.TextChoices):
         API_KEY = "api_key", "API key (Bearer)"
         HMAC = "hmac", "HMAC signature (X-Setter-Signature)"

@@ -89,3 +89,33 @@ def verify_signature(organization: Organization, body: bytes, header_value: str)
         # Compare against every key so timing does not reveal which one matched.
         matched |= hmac.compare_digest(sign_body(secret, body), provided)
     return matched
+
+
+# The organization's settings the REST API may change (campaigns.api.delivery_settings); the
+# admin's organization page edits the same fields through the same model validators.
+DELIVERY_SETTINGS = (
+    "default_time_zone",
+    "frequency_cap_messages",
+    "frequency_cap_days",
+    "frequency_cap_utility",
+    "guard_failure_percent",
+    "guard_failure_window",
+    "guard_stop_percent",
+)
+
+
+def update_delivery_settings(organization: Organization, changes: dict) -> Organization:
+    """Write `changes` (model field → value, of DELIVERY_SETTINGS) after the model's own
+    validators, or raise ValidationError by field and change nothing."""
+    unknown = set(changes) - set(DELIVERY_SETTINGS)
+    if unknown:
+        raise ValueError(f"not a delivery setting: {sorted(unknown)}")
+    candidate = Organization.objects.get(pk=organization.pk)
+    for name, value in changes.items():
+        setattr(candidate, name, value)
+    exclude = [f.name for f in Organization._meta.concrete_fields if f.name not in changes]
+    candidate.clean_fields(exclude=exclude)
+    candidate.save(update_fields=list(changes))
+    for name in changes:
+        setattr(organization, name, getattr(candidate, name))
+    return organization

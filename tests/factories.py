@@ -136,8 +136,11 @@ class SendFactory(factory.django.DjangoModelFactory):
         organization=factory.SelfAttribute("..campaign.organization"),
         category=factory.SelfAttribute("..category"),
     )
-    # One entry per {{n}} of the template, so the send passes the editor's validation.
-    parameter_mapping = factory.LazyAttribute(lambda s: ["first_name"] * s.template.parameter_count)
+    # One entry per parameter of the template (body, header, buttons), so the send passes
+    # the editor's validation.
+    parameter_mapping = factory.LazyAttribute(
+        lambda s: ["first_name"] * len(s.template.parameter_slots)
+    )
 
 
 class SendRecipientFactory(factory.django.DjangoModelFactory):

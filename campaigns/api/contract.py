@@ -12,6 +12,7 @@ from rest_framework import serializers
 from campaigns.models import Send
 from campaigns.rendering import parameter_problem, stored_parameter
 from campaigns.services import EVENT_WINDOW_PROBLEM, MAX_EVENT_WINDOW_MINUTES
+from messaging.errors import RetryClass
 from messaging.models import Category, ProductPolicy
 from setter.api.contract import (
     ApiIdField,
@@ -82,7 +83,7 @@ class ParameterField(TextOrNumberField):
 
 class ScheduleSerializer(StrictSerializer):
     """One of the three kinds (the first three keys); a local date goes with localTime and
-    timeZone."""
+    timeZone (default: the organization's zone, as a new send in the admin)."""
 
     scheduledFor = InstantField(required=False, help_text="An instant (UTC).")
     localDate = LocalDateField(required=False)
@@ -101,10 +102,9 @@ class ScheduleSerializer(StrictSerializer):
     )
     timeZone = StrictCharField(
         required=False,
-        error_messages=_messages(
-            "required: an IANA zone such as Europe/London", "invalid", "null", "blank"
-        ),
-        help_text="IANA zone, e.g. Europe/London.",
+        error_messages=_messages("an IANA zone such as Europe/London", "invalid", "null", "blank"),
+        help_text="IANA zone, e.g. Europe/London. Default: the organization's default time zone "
+        "(else its first number's country zone).",
     )
 
 
@@ -156,14 +156,27 @@ class SendSerializer(StrictSerializer):
     parameters = StrictListField(
         child=ParameterField(),
         required=False,
-        error_messages={"not_a_list": "expected a list of strings"},
+        error_messages=_messages("expected a list of strings", "not_a_list", "null"),
         help_text="One per {{n}} of the template: a literal, or a Django template over the "
         'lead such as {{ lead.first_name }} or {{ lead.variables.coupon|default:"WELCOME" }}.',
+    )
+    headerParameters = StrictListField(
+        child=ParameterField(),
+        required=False,
+        error_messages=_messages("expected a list of strings", "not_a_list", "null"),
+        help_text="One per {{n}} of the template's text header (Meta allows one), as parameters.",
+    )
+    buttonParameters = StrictListField(
+        child=ParameterField(),
+        required=False,
+        error_messages=_messages("expected a list of strings", "not_a_list", "null"),
+        help_text="One per {{n}} of the template's URL buttons, in the buttons' order (Meta "
+        "allows one per URL button), as parameters: the end of the button's URL.",
     )
     schedule = ScheduleSerializer(
         required=False,
         allow_null=True,
-        help_text="One of scheduledFor, localDate+localTime+timeZone, startOffsetMinutes; "
+        help_text="One of scheduledFor, localDate+localTime(+timeZone), startOffsetMinutes; "
         "omitted: the send fires when the campaign starts.",
     )
     maxMessagesPerSecond = StrictIntegerField(
@@ -277,4 +290,26 @@ class PreviewBodySerializer(StrictSerializer):
             "required: the id of one of your leads", "required", "null", "invalid"
         ),
         help_text="One of your leads.",
+    )
+
+
+class RetryBodySerializer(StrictSerializer):
+    at = InstantField(
+        error_messages={"required": "required: when to retry", "null": "required: when to retry"},
+        help_text="When to retry: an instant with its offset, now or later (before the "
+        "campaign's stopAt).",
+    )
+    include = StrictListField(
+        child=StrictChoiceField(
+            RetryClass.INCLUDABLE,
+            error_messages={
+                "invalid_choice": "{input!r} is not a failure class that can be included; "
+                "one of {choices}"
+            },
+        ),
+        required=False,
+        max_length=len(RetryClass.INCLUDABLE),
+        error_messages={"not_a_list": "expected a list of failure class names"},
+        help_text="Recipient-permanent failure classes to retry as well (default: none): "
+        + "; ".join(f"{name}: {RetryClass.WARNINGS[name]}" for name in RetryClass.INCLUDABLE),
     )

@@ -18,8 +18,9 @@ from audiences.models import Audience, Lead
 from audiences.selectors import variable_names
 from campaigns import selectors, services
 from campaigns.models import Campaign, Send
-from campaigns.rendering import count_problem, parameter_problem
-from messaging.models import Category, MessageTemplate, WhatsAppNumber
+from campaigns.rendering import API_PARAMETER_KEYS, api_parameters, parameter_problem
+from messaging.models import Category, MessageTemplate, ParameterSlot, WhatsAppNumber
+from messaging.time_zones import organization_time_zone
 from setter.api.contract import validated_body
 from setter.api.errors import MAX_REPORTED_ERRORS, BadRequest
 from setter.ids import pk_from_text
@@ -82,6 +83,14 @@ class _Reader:
     def __init__(self, data: dict, organization: Organization, creating: bool):
         self.data, self.organization, self.creating = data, organization, creating
         self.errors: list[str] = []
+        self._zone: str | None = None
+
+    @property
+    def zone(self) -> str:
+        """The zone a send that names none is in: the organization's, as in the admin."""
+        if self._zone is None:
+            self._zone = organization_time_zone(self.organization)
+        return self._zone
 
     def read(self) -> CampaignChanges:
         data, changes = self.data, CampaignChanges()
@@ -109,8 +118,7 @@ class _Reader:
         self._targets(changes)
         if "sends" in data:
             changes.sends = [
-                self._send(send, f"sends[{index}]", index)
-                for index, send in enumerate(data["sends"])
+                self._send(send, f"sends[{index}]") for index, send in enumerate(data["sends"])
             ]
         return changes
 
@@ -158,15 +166,19 @@ class _Reader:
 
     # --- Sends --------------------------------------------------------------------------
 
-    def _send(self, data: dict, path: str, position: int) -> Send:
-        send = Send(position=position, name=data.get("name") or "")
+    def _send(self, data: dict, path: str) -> Send:
+        """An unsaved send; its position is given when it is saved (after the last one)."""
+        send = Send(name=data.get("name") or "")
         template = self._template(data, path)
         if template is not None:
             send.template = template
         send.category = data.get("category") or (
             template.category if template else Category.MARKETING
         )
-        send.parameter_mapping = data.get("parameters", [])
+        given = {component: data.get(key, []) for component, key in API_PARAMETER_KEYS.items()}
+        if template is not None:
+            self._parameter_counts(template, given, path)
+        send.parameter_mapping = [entry for entries in given.values() for entry in entries]
         self._schedule(send, data.get("schedule") or {}, f"{path}.schedule")
         send.max_messages_per_second = data["maxMessagesPerSecond"]
         send.audience_filter_mode = data["audienceFilter"]
@@ -197,6 +209,29 @@ class _Reader:
             return None
         return found[0]
 
+    def _parameter_counts(self, template: MessageTemplate, given: dict, path: str) -> None:
+        """Each list fills exactly its component's parameters: one left out would reach Meta
+        as a 132000 for every recipient, one too many has nowhere to go."""
+        slots = template.parameter_slots
+        for component, key in API_PARAMETER_KEYS.items():
+            expected = [slot.label for slot in slots if slot.component == component]
+            entries = given[component]
+            if len(entries) == len(expected):
+                continue
+            if component == ParameterSlot.BODY and len(expected) == len(slots):
+                problem = (
+                    f"The template has {len(expected)} parameter(s) but the mapping gives "
+                    f"{len(entries)}."
+                )
+            else:
+                where = {"body": "body", "header": "header", "button": "URL button"}[component]
+                named = f" ({', '.join(expected)})" if expected else ""
+                problem = (
+                    f"The template has {len(expected)} {where} parameter(s){named} but "
+                    f"{len(entries)} given."
+                )
+            self.errors.append(f"{path}.{key}: {problem}")
+
     def _schedule(self, send: Send, schedule: dict, path: str) -> None:
         """An instant, a local time in a zone, or nothing: the campaign's start (+ offset)."""
         kinds = [key for key in SCHEDULE_FIELDS if key in schedule]
@@ -207,37 +242,31 @@ class _Reader:
             return
         kind = kinds[0] if kinds else "startOffsetMinutes"
         if kind == "scheduledFor":
-            instant = schedule["scheduledFor"].astimezone(dt.UTC)
-            send.local_date, send.local_time = instant.date(), instant.time()
-            send.local_time = send.local_time.replace(tzinfo=None)
-            send.time_zone = "UTC"
+            send.local_date, send.local_time, send.time_zone = services.wall_time_in(
+                schedule["scheduledFor"], self.zone
+            )
         elif kind == "localDate":
             send.local_date = schedule["localDate"]
-            for key, problem in (
-                ("localTime", "a wall-clock time HH:MM or HH:MM:SS"),
-                ("timeZone", "required: an IANA zone such as Europe/London"),
-            ):
-                if key not in schedule:
-                    self.errors.append(f"{path}.{key}: {problem}")
             if "localTime" in schedule:
                 send.local_time = dt.time.fromisoformat(schedule["localTime"])
-            send.time_zone = schedule.get("timeZone", "")
+            else:
+                self.errors.append(f"{path}.localTime: a wall-clock time HH:MM or HH:MM:SS")
+            send.time_zone = schedule.get("timeZone") or self.zone
         else:
             # Provisional until the start fills it in: the editor needs a local time.
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             send.start_offset_minutes = schedule.get("startOffsetMinutes", 0)
-            send.local_date, send.local_time, send.time_zone = now.date(), now.time(), "UTC"
+            send.local_date, send.local_time, send.time_zone = services.wall_time_in(now, self.zone)
 
     def check_send(
         self, send: Send, campaign: Campaign, path: str, variables: set[str] | None
     ) -> None:
-        """The editor's own checks of a send (local time, template, mapping, event filter)."""
-        problem = count_problem(send.parameter_mapping, send.template.parameter_count)
-        if problem:
-            self.errors.append(f"{path}.parameters: {problem}")
-        for index, entry in enumerate(send.parameter_mapping):
+        """The editor's own checks of a send (local time, template, mapping, event filter);
+        the counts were checked when the body was read."""
+        places = _parameter_places(send)
+        for entry, place in zip(send.parameter_mapping, places, strict=True):
             if problem := parameter_problem(entry, variables):
-                self.errors.append(f"{path}.parameters[{index}]: {problem}")
+                self.errors.append(f"{path}.{place}: {problem}")
         try:
             services.validate_send(send, campaign, variables=variables)
         except ValidationError as error:
@@ -246,6 +275,17 @@ class _Reader:
                 if model_field == "parameter_mapping":
                     continue  # reported above, entry by entry
                 self.errors += [f"{path}.{where}: {message}" for message in messages]
+
+
+def _parameter_places(send: Send) -> list[str]:
+    """Where each entry of a send's mapping sits in its body: parameters[1],
+    headerParameters[0], buttonParameters[0], …"""
+    places = [""] * len(send.parameter_mapping)
+    split = api_parameters(list(range(len(places))), send.template.parameter_slots)
+    for key, positions in split.items():
+        for index, position in enumerate(positions):
+            places[position] = f"{key}[{index}]"
+    return places
 
 
 def _target_variables(changes: CampaignChanges, campaign: Campaign | None) -> set[str] | None:

@@ -10,8 +10,8 @@ from django.db.models import Prefetch
 
 from audiences.api.representations import segment_id
 from campaigns import pacing, selectors
-from campaigns.models import Campaign, Send
-from campaigns.rendering import api_parameter
+from campaigns.models import Campaign, Send, SendWave
+from campaigns.rendering import api_parameter, api_parameters
 
 # The campaign statuses in seed 003's vocabulary: a paused campaign is still in progress
 # (`paused` says it is held), a cancelled one was stopped before its end.
@@ -78,7 +78,10 @@ def campaign_queryset():
 
 def _sends_prefetch() -> Prefetch:
     return Prefetch(
-        "sends", queryset=Send.objects.select_related("template").order_by("position", "pk")
+        "sends",
+        queryset=Send.objects.select_related("template")
+        .prefetch_related("waves")
+        .order_by("position", "pk"),
     )
 
 
@@ -102,7 +105,10 @@ def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
         "template": send.template.name,
         "language": send.template.language,
         "category": send.category,
-        "parameters": [api_parameter(entry) for entry in send.parameter_mapping],
+        **api_parameters(
+            [api_parameter(entry) for entry in send.parameter_mapping],
+            send.template.parameter_slots,
+        ),
         "schedule": _schedule(send),
         "scheduledFor": _iso(send.scheduled_for) if _is_placed(send) else None,
         "maxMessagesPerSecond": send.max_messages_per_second,
@@ -115,6 +121,22 @@ def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
             **_counts(progress),
             "progress": round(selectors.send_fraction_done(send, progress), 4),
         },
+        "retries": [retry_json(wave) for wave in send.waves.all()],
+    }
+
+
+def retry_json(wave: SendWave) -> dict:
+    """A retry wave of a send's failed recipients (POST …/sends/{sendId}/retry)."""
+    return {
+        "wave": wave.number,
+        "status": wave.status,
+        "scheduledFor": _iso(wave.scheduled_for),
+        "include": wave.include,
+        # Set when the wave started: the failed recipients it chose, and of those the ones
+        # it queued again (the others the send no longer reaches: opted out, left, capped).
+        "chosen": wave.chosen,
+        "requeued": wave.requeued,
+        "startedAt": _iso(wave.started_at),
     }
 
 

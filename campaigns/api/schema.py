@@ -18,6 +18,7 @@ from .contract import (
     DuplicateBodySerializer,
     PreviewBodySerializer,
     QueryBodySerializer,
+    RetryBodySerializer,
     SendSerializer,
     StartBodySerializer,
     TestSendBodySerializer,
@@ -50,6 +51,25 @@ class SendRateSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_null=True, help_text="Why effective < configured.")
 
 
+class RetryObjectSerializer(serializers.Serializer):
+    wave = serializers.IntegerField(help_text="2 for the first retry (the send itself is 1).")
+    status = serializers.ChoiceField(["pending", "started", "cancelled"])
+    scheduledFor = serializers.DateTimeField()
+    include = serializers.ListField(
+        child=serializers.CharField(), help_text="The permanent failure classes included."
+    )
+    chosen = serializers.IntegerField(help_text="Failed recipients the wave chose (at start).")
+    requeued = serializers.IntegerField(
+        help_text="Of those, queued again: the rest the send no longer reaches (opted out, "
+        "left the audience, held by the frequency cap)."
+    )
+    startedAt = serializers.DateTimeField(allow_null=True)
+
+
+class RetryResponseSerializer(serializers.Serializer):
+    retry = RetryObjectSerializer()
+
+
 class SendObjectSerializer(SendSerializer):
     id = serializers.CharField()
     sendId = serializers.IntegerField(
@@ -61,6 +81,7 @@ class SendObjectSerializer(SendSerializer):
     scheduledFor = serializers.DateTimeField(allow_null=True)
     rate = SendRateSerializer()
     stats = StatsSerializer()
+    retries = RetryObjectSerializer(many=True, help_text="Its retries of failed recipients.")
 
 
 class CampaignObjectSerializer(serializers.Serializer):
@@ -102,7 +123,9 @@ class TestSendObjectSerializer(serializers.Serializer):
     testSendId = serializers.IntegerField()
     phone = serializers.CharField()
     leadId = serializers.CharField(allow_null=True)
-    parameters = serializers.ListField(child=serializers.CharField())
+    parameters = serializers.ListField(child=serializers.CharField(), help_text="The body's.")
+    headerParameters = serializers.ListField(child=serializers.CharField())
+    buttonParameters = serializers.ListField(child=serializers.CharField())
     body = serializers.CharField(help_text="The template body as the lead would read it.")
     status = serializers.ChoiceField(choices=["sending", "sent", "delivered", "read", "failed"])
     wamid = serializers.CharField(allow_null=True)
@@ -129,7 +152,13 @@ class PreviewSkipSerializer(serializers.Serializer):
 
 
 class PreviewResponseSerializer(serializers.Serializer):
-    parameters = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    parameters = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="The body's."
+    )
+    headerParameters = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    buttonParameters = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="The URL buttons', in order."
+    )
     body = serializers.CharField(allow_null=True)
     skipped = PreviewSkipSerializer(
         allow_null=True,
@@ -424,13 +453,21 @@ preview_send_schema = extend_schema(
         OpenApiExample(
             "Rendered",
             response_only=True,
-            value={"parameters": ["Ann", "20%"], "body": "Hi Ann, 20% off!", "skipped": None},
+            value={
+                "parameters": ["Ann", "20%"],
+                "headerParameters": [],
+                "buttonParameters": [],
+                "body": "Hi Ann, 20% off!",
+                "skipped": None,
+            },
         ),
         OpenApiExample(
             "Skipped",
             response_only=True,
             value={
                 "parameters": None,
+                "headerParameters": None,
+                "buttonParameters": None,
                 "body": None,
                 "skipped": {
                     "reason": "missing_parameter",
@@ -473,6 +510,8 @@ test_send_schema = extend_schema(
                     "phone": "+447911123456",
                     "leadId": "3401",
                     "parameters": ["Ann", "20%"],
+                    "headerParameters": [],
+                    "buttonParameters": [],
                     "body": "Hi Ann, 20% off!",
                     "status": "sent",
                     "wamid": "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA",
@@ -487,6 +526,50 @@ test_send_schema = extend_schema(
         _error(400, "phone: +447911123999 is not one of your organization's test phones"),
     ],
 )
+
+retry_send_schema = extend_schema(
+    operation_id="retry_send",
+    summary="Retry a completed send's failed recipients only",
+    description=(
+        "Schedules a retry wave at `at`: then the recipients of this send whose message failed "
+        "for a transient reason (Meta or the network, attempts ran out) or a send-level one "
+        "(template, token, account) are queued again and sent at the send's rate, the send's "
+        "audience, filters, opt-outs and the frequency cap decided again at that time. A "
+        "recipient that was sent, delivered, read or is unknown is never messaged again; one "
+        "whose failure is of the phone itself (131026 undeliverable, 131049 marketing not "
+        "delivered, 131050 stopped marketing, any other recipient-permanent code) only when "
+        "its class is in `include`. A completed campaign is scheduled again until the wave "
+        "ran; the send's `retries` show each wave. 400 names a bad field; 409 when the send "
+        "is not completed, its campaign ended, a retry is already scheduled, or no failure "
+        "would be retried."
+    ),
+    request=RetryBodySerializer,
+    responses=_responses(201, RetryResponseSerializer, 400, 404, 409),
+    examples=[
+        OpenApiExample(
+            "In an hour, undeliverable ones too",
+            request_only=True,
+            value={"at": "2030-03-01T10:00:00Z", "include": ["undeliverable"]},
+        ),
+        OpenApiExample(
+            "Scheduled",
+            response_only=True,
+            status_codes=["201"],
+            value={
+                "retry": {
+                    "wave": 2,
+                    "status": "pending",
+                    "scheduledFor": "2030-03-01T10:00:00Z",
+                    "include": ["undeliverable"],
+                    "chosen": 0,
+                    "requeued": 0,
+                    "startedAt": None,
+                }
+            },
+        ),
+    ],
+)
+
 
 get_test_send_schema = extend_schema(
     operation_id="get_test_send",

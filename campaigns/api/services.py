@@ -7,7 +7,7 @@ list becomes a segment of its own, which is rolled back with the rest).
 from django.db import IntegrityError, transaction
 
 from audiences.segments import add_targets, create_segment, delete_segment
-from campaigns import duplication, services
+from campaigns import duplication, selectors, services
 from campaigns.models import Campaign
 from setter.models import Organization
 
@@ -75,8 +75,9 @@ def _write(campaign: Campaign, changes: CampaignChanges) -> None:
     if changes.sends is not None:
         for send in campaign.sends.all():
             services.delete_send(send)
-        for send in changes.sends:
+        for send in changes.sends:  # in the body's order, each after the last, as in the admin
             send.campaign = campaign
+            send.position = selectors.next_send_position(campaign)
             services.save_send(send)
 
 

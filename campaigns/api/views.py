@@ -10,9 +10,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from audiences.models import Lead
-from campaigns import services, testsends
+from campaigns import retries, services, testsends
 from campaigns.models import Campaign, Send
-from campaigns.rendering import MissingParameter, render_body, render_parameters, sender_of
+from campaigns.rendering import MissingParameter, api_parameters, render_body, send_renderer
 from setter.api.contract import no_body, validated_body
 from setter.api.errors import BadRequest, Conflict, TooManyRequests
 from setter.api.querying import compile_filter, paginate, parse_sort, query_from_body
@@ -23,12 +23,13 @@ from . import schema
 from .contract import (
     PreviewBodySerializer,
     QueryBodySerializer,
+    RetryBodySerializer,
     StartBodySerializer,
     TestSendBodySerializer,
 )
 from .parsing import campaign_changes
 from .querying import CAMPAIGN_FILTERS, CAMPAIGN_SORTS, DEFAULT_SORT
-from .representations import API_STATUSES, campaign_json, campaign_queryset
+from .representations import API_STATUSES, campaign_json, campaign_queryset, retry_json
 from .services import DuplicateCampaignId, create_campaign, duplicate_from_body, update_campaign
 
 
@@ -182,6 +183,25 @@ class TestSendView(ApiView):
         )
 
 
+class SendRetryView(ApiView):
+    @schema.retry_send_schema
+    def post(self, request, campaign_id, send_id):
+        send = _send(request, campaign_id, send_id)
+        data = validated_body(request.data, RetryBodySerializer)
+        try:
+            wave = retries.retry_failed(
+                send,
+                at=data["at"],
+                include=data.get("include", []),
+                requested_by=f"API key of {request.auth}",
+            )
+        except retries.RetryRefused as refused:
+            if refused.field:
+                raise BadRequest(f"{refused.field}: {refused.messages[0]}") from refused
+            raise _conflict(refused) from refused
+        return Response({"retry": retry_json(wave)}, status=status.HTTP_201_CREATED)
+
+
 class TestSendStateView(ApiView):
     @schema.get_test_send_schema
     def get(self, request, campaign_id, send_id, test_send_id):
@@ -196,21 +216,22 @@ class SendPreviewView(ApiView):
     @schema.preview_send_schema
     def post(self, request, campaign_id, send_id):
         send = _send(request, campaign_id, send_id)
-        campaign = send.campaign
         lead = _lead(request, validated_body(request.data, PreviewBodySerializer)["leadId"])
         try:
-            parameters = render_parameters(send.parameter_mapping, lead, sender=sender_of(campaign))
+            parameters = send_renderer(send)(lead)
         except MissingParameter as missing:
             return Response(
                 {
                     "parameters": None,
+                    "headerParameters": None,
+                    "buttonParameters": None,
                     "body": None,
                     "skipped": {"reason": "missing_parameter", "message": str(missing)},
                 }
             )
         return Response(
             {
-                "parameters": parameters,
+                **api_parameters(parameters, send.template.parameter_slots),
                 "body": render_body(send.template.body_text, parameters),
                 "skipped": None,
             }

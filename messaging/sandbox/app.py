@@ -125,12 +125,38 @@ def _invalid_token() -> web.Response:
     return graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
 
 
-def _body_parameter_count(template: dict) -> int:
-    return sum(
-        len(component.get("parameters") or [])
-        for component in template.get("components") or []
-        if isinstance(component, dict) and str(component.get("type", "")).lower() == "body"
-    )
+def _given_parameters(template: dict) -> dict[str, int]:
+    """How many parameters a send gives per component, keyed like
+    SandboxTemplate.expected_parameters ("body", "header", "button <index>")."""
+    given: dict[str, int] = {}
+    for component in template.get("components") or []:
+        if not isinstance(component, dict):
+            continue
+        kind = str(component.get("type", "")).lower()
+        key = f"button {component.get('index', '')}" if kind == "button" else kind
+        given[key] = given.get(key, 0) + len(component.get("parameters") or [])
+    return {key: count for key, count in given.items() if count}
+
+
+def _parameter_count_error(given: dict[str, int], expected: dict[str, int]) -> str:
+    """Meta's 132000 detail for the first component whose count is off, "" when all match."""
+    for key in (
+        "body",
+        "header",
+        *sorted(k for k in {*given, *expected} if k.startswith("button")),
+    ):
+        if given.get(key, 0) != expected.get(key, 0):
+            if key.startswith("button"):
+                return (
+                    f"buttons: number of parameters for button at index {key.split(' ', 1)[1]} "
+                    f"({given.get(key, 0)}) does not match the expected number of params "
+                    f"({expected.get(key, 0)})"
+                )
+            return (
+                f"{key}: number of localizable_params ({given.get(key, 0)}) does not match the "
+                f"expected number of params ({expected.get(key, 0)})"
+            )
+    return ""
 
 
 async def send_message(request: web.Request) -> web.Response:
@@ -143,6 +169,7 @@ async def send_message(request: web.Request) -> web.Response:
     if delay:
         await asyncio.sleep(delay)
     to, template_name, callback, parameters, product_policy = "", "", "", [], None
+    components: tuple = ()
     try:
         payload = orjson.loads(raw)
         if not isinstance(payload, dict):
@@ -154,6 +181,8 @@ async def send_message(request: web.Request) -> web.Response:
         callback = str(payload.get("biz_opaque_callback_data", ""))
         parameters = _body_parameters(template)
         product_policy = payload.get("product_policy")
+        sent_components = template.get("components")
+        components = tuple(sent_components) if isinstance(sent_components, list) else ()
     except ValueError:
         payload, template = None, {}
     response, accepted = _answer_send(sandbox, request, endpoint, phone_number_id, payload, to)
@@ -174,6 +203,7 @@ async def send_message(request: web.Request) -> web.Response:
             callback_data=callback,
             parameters=parameters,
             product_policy=product_policy,
+            components=components,
         )
     )
     if accepted:
@@ -260,14 +290,13 @@ def _answer_send(sandbox, request, endpoint, phone_number_id, payload, to):
             "(#131055) Method not allowed",
             "Only MARKETING templates can be sent through the Marketing Messages Lite API.",
         ), None
-    given, expected = _body_parameter_count(requested), template.parameter_count
-    if given != expected:
+    mismatch = _parameter_count_error(_given_parameters(requested), template.expected_parameters())
+    if mismatch:
         return graph_error(
             400,
             132000,
             "(#132000) Number of parameters does not match the expected number of params",
-            f"body: number of localizable_params ({given}) does not match the expected "
-            f"number of params ({expected})",
+            mismatch,
         ), None
     phone = normalize_phone("+" + to, strict=False)
     if marketing and phone.marketing_blocked:

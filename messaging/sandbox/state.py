@@ -102,13 +102,24 @@ class SandboxTemplate:
 
     @property
     def parameter_count(self) -> int:
-        numbers = [
-            int(n)
-            for component in self.components
-            if str(component.get("type", "")).upper() == "BODY"
-            for n in PARAMETER_PATTERN.findall(str(component.get("text", "")))
-        ]
-        return max(numbers, default=0)
+        return self.expected_parameters().get("body", 0)
+
+    def expected_parameters(self) -> dict[str, int]:
+        """How many parameters a send must give per component, as Meta counts them: the
+        body's and a TEXT header's highest {{n}}, each URL button's (key "button <index>",
+        its place among the buttons). Components without parameters are left out."""
+        expected: dict[str, int] = {}
+        for component in self.components:
+            kind = str(component.get("type", "")).upper()
+            if kind == "BODY":
+                expected["body"] = _highest(component.get("text"))
+            elif kind == "HEADER" and str(component.get("format", "TEXT")).upper() == "TEXT":
+                expected["header"] = _highest(component.get("text"))
+            elif kind == "BUTTONS":
+                for index, button in enumerate(component.get("buttons") or []):
+                    if isinstance(button, dict) and str(button.get("type", "")).upper() == "URL":
+                        expected[f"button {index}"] = _highest(button.get("url"))
+        return {key: count for key, count in expected.items() if count}
 
     def as_graph(self) -> dict:
         """The template as GET /{waba_id}/message_templates lists it."""
@@ -121,6 +132,10 @@ class SandboxTemplate:
             "category": self.category,
             "id": self.id,
         }
+
+
+def _highest(text) -> int:
+    return max((int(n) for n in PARAMETER_PATTERN.findall(str(text or ""))), default=0)
 
 
 def number_from_json(data: dict) -> SandboxNumber:
@@ -197,6 +212,7 @@ class SendRecord(NamedTuple):
     callback_data: str  # biz_opaque_callback_data
     parameters: list  # the body parameters' texts
     product_policy: str | None = None  # MM Lite's product_policy as sent; None when absent
+    components: tuple = ()  # the template's components as sent (header, body, buttons)
 
 
 class Recorder:

@@ -184,6 +184,17 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictNumberField(serializers.FloatField):
+    """A JSON number: DRF's FloatField would also take "1.5"."""
+
+    default_error_messages = {**COMMON_MESSAGES, "invalid": "expected a number"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     """A JSON true or false."""
 
@@ -204,7 +215,8 @@ class StrictChoiceField(serializers.ChoiceField):
         for choice in self.choices:
             if type(choice) is type(data) and choice == data:
                 return choice
-        self.fail("invalid_choice", choices=", ".join(str(choice) for choice in self.choices))
+        choices = ", ".join(str(choice) for choice in self.choices)
+        self.fail("invalid_choice", input=data, choices=choices)
 
 
 class StrictListField(serializers.ListField):

@@ -2,9 +2,54 @@
 
 import pytest
 
-from campaigns.models import TestPhone
-from tests.factories import AudienceFactory, CampaignFactory, LeadFactory, SendFactory
+from campaigns.models import Campaign, Send, TestPhone
+from tests.factories import (
+    AudienceFactory,
+    CampaignFactory,
+    LeadFactory,
+    SendFactory,
+    SendRecipientFactory,
+)
 from tests.support import STAFF_PHONE
+
+UK_PHONES = [f"+4420794{n:05d}" for n in range(400)]
+
+
+def scheduled_campaign(number, phones):
+    """A scheduled campaign on `number` to one audience of a lead per phone (Ann, coupon C1)."""
+    campaign = CampaignFactory(
+        organization=number.organization, whatsapp_number=number, status=Campaign.Status.SCHEDULED
+    )
+    audience = AudienceFactory(organization=number.organization)
+    campaign.audiences.add(audience)
+    for phone in phones:
+        LeadFactory(
+            audience=audience, phone_e164=phone, first_name="Ann", variables={"coupon": "C1"}
+        )
+    return campaign
+
+
+@pytest.fixture
+def completed_send(number, marketing_template):
+    """make(outcomes, **campaign fields): a completed send of a completed campaign whose
+    recipients (UK leads) ended as `outcomes` [(status, error code)]."""
+
+    def make(outcomes, **campaign_fields):
+        campaign = scheduled_campaign(number, UK_PHONES[: len(outcomes)])
+        Campaign.objects.filter(pk=campaign.pk).update(
+            status=Campaign.Status.COMPLETED, **campaign_fields
+        )
+        send = SendFactory(
+            campaign=campaign, template=marketing_template, status=Send.Status.COMPLETED
+        )
+        leads = campaign.audiences.get().leads.order_by("pk")
+        for lead, (status, code) in zip(leads, outcomes, strict=True):
+            SendRecipientFactory(
+                send=send, lead=lead, phone_e164=lead.phone_e164, status=status, error_code=code
+            )
+        return Send.objects.get(pk=send.pk)
+
+    return make
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ PHONES = [f"+4420794600{n:02d}" for n in range(12)]
 def firing_send(sandbox, number, marketing_template):
     """A scheduled campaign whose one send is materialized, started and due now."""
 
-    def make(phones=PHONES, rate=1000, sends=1, **send_fields):
+    def make(
+        phones=PHONES, rate=1000, sends=1, mapping=("first_name", "variables.coupon"), **send_fields
+    ):
         campaign = CampaignFactory(
             organization=number.organization,
             whatsapp_number=number,
@@ -52,7 +54,7 @@ def firing_send(sandbox, number, marketing_template):
                 campaign=campaign,
                 template=marketing_template,
                 scheduled_for=timezone.now() + dt.timedelta(seconds=1, days=position),
-                parameter_mapping=["first_name", "variables.coupon"],
+                parameter_mapping=list(mapping),
                 max_messages_per_second=rate,
                 **send_fields,
             )
@@ -332,3 +334,52 @@ def test_every_marketing_call_carries_the_campaigns_product_policy(sandbox, firi
     dispatcher.dispatch_send(send.pk)
 
     assert {r["product_policy"] for r in sandbox_requests(sandbox)} == {"STRICT"}
+
+
+def test_a_template_with_a_header_and_a_url_button_is_delivered_with_every_component(
+    sandbox, number, marketing_template, firing_send
+):
+    marketing_template.components = [
+        {"type": "HEADER", "format": "TEXT", "text": "For {{1}}"},
+        {"type": "BODY", "text": marketing_template.body_text},
+        {
+            "type": "BUTTONS",
+            "buttons": [
+                {"type": "QUICK_REPLY", "text": "Stop promotions"},
+                {"type": "URL", "text": "Shop", "url": "https://shop.example/{{1}}"},
+            ],
+        },
+    ]
+    marketing_template.save()
+    sandbox.register_template(marketing_template, number.waba_id)  # Meta's copy has them too
+    # Body {{1}} {{2}}, then the header's {{1}}, then the Shop button's {{1}}.
+    mapping = ["first_name", '"20%"', "first_name", "variables.coupon"]
+    send = firing_send(phones=PHONES[:2], mapping=mapping)
+
+    dispatcher.dispatch_send(send.pk)
+
+    assert statuses(send) == {PHONES[0]: Status.SENT, PHONES[1]: Status.SENT}
+    (request,) = sandbox_requests(sandbox, PHONES[1])
+    assert request["components"] == [
+        {"type": "header", "parameters": [{"type": "text", "text": "Ann1"}]},
+        {
+            "type": "body",
+            "parameters": [{"type": "text", "text": "Ann1"}, {"type": "text", "text": "20%"}],
+        },
+        # The URL button is the template's second button: index 1.
+        {
+            "type": "button",
+            "sub_type": "url",
+            "index": "1",
+            "parameters": [{"type": "text", "text": "C1"}],
+        },
+    ]
+    recipient = SendRecipient.objects.get(send=send, phone_e164=PHONES[1])
+    assert recipient.parameters == ["Ann1", "20%", "Ann1", "C1"]
+    send.refresh_from_db()  # the recipient list's message, from what the send fired with
+    assert (
+        selectors.recipient_message(
+            send.template_body, recipient.parameters, send.template_components
+        )
+        == "header: For Ann1\nHi Ann1, 20% off!\nbutton Shop: https://shop.example/C1"
+    )

@@ -42,10 +42,10 @@ def draft_send(**fields):
     OptOutFactory(
         organization=campaign.organization, phone_e164="+442079460002", scope=OptOut.Scope.ALL
     )
+    fields.setdefault("parameter_mapping", ["first_name", "variables.coupon"])
     return SendFactory(
         campaign=campaign,
         template=template,
-        parameter_mapping=["first_name", "variables.coupon"],
         scheduled_for=timezone.now() + dt.timedelta(days=1),
         **fields,
     )
@@ -64,6 +64,24 @@ def test_a_preview_counts_the_recipients_and_renders_their_messages():
         ("+5511912345678", "Hi Ann2, use SAVE2 today"),
     ]
     assert not SendRecipient.objects.exists()
+
+
+def test_a_preview_shows_the_header_and_url_button_each_lead_would_get(client):
+    send = draft_send(parameter_mapping=["first_name", '"X"', "first_name", "variables.coupon"])
+    send.template.components = [
+        {"type": "HEADER", "format": "TEXT", "text": "For {{1}}"},
+        {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Shop", "url": "https://s/{{1}}"}]},
+    ]
+    send.template.save()
+    client.force_login(UserFactory(organization=send.campaign.organization))
+
+    first = preview_send(send).sample[0]
+    page = client.get(f"/admin/campaigns/campaign/{send.campaign_id}/dry-run/")
+
+    assert first.text == "header: For Ann0\nHi Ann0, use X today\nbutton Shop: https://s/SAVE0"
+    assert "header: For Ann0<br>Hi Ann0, use X today<br>button Shop: https://s/SAVE0" in (
+        page.content.decode()
+    )
 
 
 def test_the_preview_matches_what_materializing_then_does():

@@ -121,6 +121,21 @@ def test_a_parameter_mapping_that_does_not_fit_the_template_is_refused():
     ]
 
 
+def test_a_template_synced_since_with_a_header_parameter_is_refused_until_it_is_filled():
+    campaign = ready_campaign(sends=1)
+    template = nth_send(campaign, 1).template
+    template.components = [
+        {"type": "HEADER", "format": "TEXT", "text": "For {{1}}"},
+        {"type": "BODY", "text": template.body_text},
+    ]
+    template.save()  # as a sync from Meta would: the stored mapping fills the body only
+
+    assert schedule_refused(campaign) == [
+        "Send 1: The template has 3 parameter(s) (2 in the body, header {{1}}) but the mapping "
+        "gives 2: header {{1}} not filled."
+    ]
+
+
 def test_a_parameter_naming_a_variable_no_lead_has_is_refused_with_the_columns():
     """A mapping saved while the audience was ingesting is checked when it is scheduled."""
     campaign = ready_campaign()

@@ -33,6 +33,7 @@ LEGAL = {
     (S.RUNNING, "finish_send"): S.SCHEDULED,
     (S.SCHEDULED, "complete"): S.COMPLETED,
     (S.RUNNING, "complete"): S.COMPLETED,
+    (S.COMPLETED, "reopen"): S.SCHEDULED,  # a retry of a completed send's failures
 }
 ACTIONS = sorted({action for _, action in LEGAL})
 ILLEGAL = [

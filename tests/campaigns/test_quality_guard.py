@@ -19,6 +19,7 @@ from campaigns import sends as send_lifecycle
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from messaging.models import WhatsAppNumber
+from messaging.services import sync_number
 from tests.factories import (
     AudienceFactory,
     CampaignFactory,
@@ -306,3 +307,27 @@ def test_the_organization_form_refuses_guard_thresholds_out_of_range(admin_clien
 
     assert response.status_code == 200
     assert field in response.context["adminform"].form.errors
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rating,paused", [("RED", True), ("YELLOW", False)])
+def test_a_sync_that_reads_the_number_red_pauses_its_campaigns(
+    sandbox, whatsapp_client, number, rating, paused
+):
+    campaign = CampaignFactory(
+        organization=number.organization, whatsapp_number=number, status=Campaign.Status.SCHEDULED
+    )
+    send = SendFactory(campaign=campaign)
+    sandbox.register_number(number, quality_rating=rating)
+
+    assert "quality_rating" in sync_number(number, whatsapp_client)
+
+    campaign.refresh_from_db()
+    send.refresh_from_db()
+    if paused:
+        assert campaign.status == Campaign.Status.PAUSED
+        assert "quality of" in send.status_reason and "as RED" in send.status_reason
+        services.transition_campaign(campaign, "resume")
+        assert sync_number(number, whatsapp_client) == []  # still RED: no second pause
+        campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SCHEDULED

@@ -248,3 +248,29 @@ def test_the_dispatcher_stores_what_each_recipient_was_sent(
     (ann_row,) = [row for row in rows if row["contact_name"] == "Ann"]
     assert ann_row["status"] == "read"
     assert all(ann_row[f"{step}_at"] for step in ("queued", "sent", "delivered", "read"))
+
+
+@pytest.mark.django_db
+def test_the_message_as_sent_carries_the_header_and_url_buttons_as_they_were_then(
+    marketer, fired_send
+):
+    components = [
+        {"type": "HEADER", "format": "TEXT", "text": "Sale for {{1}}"},
+        {"type": "BODY", "text": "Hi {{1}}, {{2}} off!"},
+        {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Shop", "url": "https://s/{{1}}"}]},
+    ]
+    send = SendFactory(
+        campaign=fired_send.campaign,
+        status=Send.Status.COMPLETED,
+        template_body="Hi {{1}}, {{2}} off!",
+        template_components=components,
+    )
+    sent_recipient(send, first_name="Cy", status=Status.SENT, parameters=["Cy", "5%", "CY", "C9"])
+
+    rows = exported_rows(marketer.get(EXPORT_URL, {"send__id__exact": send.pk}))
+
+    assert [row["message"] for row in rows] == [
+        "header: Sale for CY\nHi Cy, 5% off!\nbutton Shop: https://s/C9"
+    ]
+    response = marketer.get(RECIPIENTS_URL, {"send__id__exact": send.pk})
+    assertContains(response, "header: Sale for CY")

@@ -35,6 +35,7 @@ LEGAL = {
     "answer_failed": ({S.SENDING, S.UNKNOWN}, S.FAILED),
     "skip": ({S.QUEUED, S.CLAIMED}, S.SKIPPED),
     "skip_in_flight": ({S.SENDING}, S.SKIPPED),
+    "requeue_failed": ({S.FAILED}, S.QUEUED),  # the marketer retries a completed send's failures
     "report_sent": ({S.SENDING, S.UNKNOWN}, S.SENT),
     "report_delivered": ({S.SENDING, S.UNKNOWN, S.SENT}, S.DELIVERED),
     "report_read": ({S.SENDING, S.UNKNOWN, S.SENT, S.DELIVERED}, S.READ),
@@ -74,8 +75,9 @@ def test_the_table_is_the_documented_lifecycle():
 
 
 def test_nothing_moves_back_once_meta_settled_it():
-    """Delivered, read, failed and skipped rows only ever move forward in Meta's order."""
-    forward = {S.DELIVERED: {S.READ}, S.READ: set(), S.FAILED: set(), S.SKIPPED: set()}
+    """Delivered, read and skipped rows only ever move forward in Meta's order; a failed one
+    is queued again only by the marketer's retry (campaigns.retries), as a new message."""
+    forward = {S.DELIVERED: {S.READ}, S.READ: set(), S.FAILED: {S.QUEUED}, S.SKIPPED: set()}
     for status, later in forward.items():
         targets = {rule.target for rule in RECIPIENT_TRANSITIONS.values() if status in rule.sources}
         assert targets == later, status

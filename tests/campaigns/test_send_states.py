@@ -22,6 +22,7 @@ LEGAL = {
     (S.PENDING, "miss"): S.MISSED,
     (S.MATERIALIZED, "start"): S.SENDING,
     (S.SENDING, "complete"): S.COMPLETED,
+    (S.COMPLETED, "retry"): S.SENDING,  # a retry wave of its failed recipients starts
     (S.PENDING, "stop"): S.STOPPED,
     (S.MATERIALIZED, "stop"): S.STOPPED,
     (S.SENDING, "stop"): S.STOPPED,
@@ -39,6 +40,7 @@ STAMPS = {
     "miss": "materialized_at",
     "start": "started_at",
     "complete": "completed_at",
+    "retry": "dispatch_heartbeat_at",
     "stop": "completed_at",
     "cancel": "completed_at",
 }

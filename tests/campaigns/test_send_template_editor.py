@@ -159,6 +159,56 @@ def test_an_unmapped_or_blank_placeholder_is_a_form_error(marketer, org, mapping
     assert not Campaign.objects.exists()
 
 
+def shop_template(org):
+    """A template with a text header parameter and a URL button parameter, as synced."""
+    return MessageTemplateFactory(
+        organization=org,
+        components=[
+            {"type": "HEADER", "format": "TEXT", "text": "Hello {{1}}"},
+            {"type": "BODY", "text": "Hi {{1}}, your code is {{2}}."},
+            {
+                "type": "BUTTONS",
+                "buttons": [{"type": "URL", "text": "Shop", "url": "https://x/{{1}}"}],
+            },
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (["first_name", '"X"'],
+         "The template has 4 parameter(s) (2 in the body, header {{1}}, button Shop {{1}}) but "
+         "the mapping gives 2: header {{1}}, button Shop {{1}} not filled."),
+        (["first_name", '"X"', "", "variables.coupon"],
+         "Parameter header {{1}}: not mapped: choose one of the audience's columns or type a "
+         "fixed text"),
+        (["first_name", '"X"', "first_name", '""'],
+         "Parameter button Shop {{1}}: an empty literal would send blank text"),
+    ],
+)  # fmt: skip
+def test_an_unfilled_header_or_button_parameter_is_a_form_error_naming_it(
+    marketer, org, mapping, message
+):
+    row = send_row(0, shop_template(org), parameter_mapping=json.dumps(mapping))
+
+    response = marketer.post(ADD_URL, new_campaign_data(org, [row]))
+
+    assert response.status_code == 200
+    assert send_form_errors(response)["parameter_mapping"] == [message]
+    assert not Campaign.objects.exists()
+
+
+def test_header_and_button_parameters_are_stored_after_the_bodys(marketer, org):
+    mapping = ["first_name", '"X"', '"Spring"', "variables.coupon"]
+    row = send_row(0, shop_template(org), parameter_mapping=json.dumps(mapping))
+
+    response = marketer.post(ADD_URL, new_campaign_data(org, [row]))
+
+    assert response.status_code == 302
+    assert Campaign.objects.get().sends.get().parameter_mapping == mapping
+
+
 def test_columns_and_fixed_text_are_stored_as_the_apis_mapping(marketer, org):
     template = MessageTemplateFactory(organization=org)
     row = send_row(0, template, parameter_mapping=json.dumps(["first_name", '"WELCOME10"']))
@@ -231,25 +281,30 @@ def test_a_lead_whose_column_is_empty_would_be_skipped_and_the_preview_says_so(m
     ]
 
 
-def test_the_preview_names_header_and_button_parameters_sends_do_not_fill(marketer, org):
-    template = MessageTemplateFactory(
-        organization=org,
-        components=[
-            {"type": "HEADER", "format": "TEXT", "text": "Hello {{1}}"},
-            {"type": "BODY", "text": "Hi {{1}}, your code is {{2}}."},
-            {
-                "type": "BUTTONS",
-                "buttons": [{"type": "URL", "text": "Shop", "url": "https://x/{{1}}"}],
-            },
-        ],
-    )
+def test_the_preview_offers_header_and_button_parameters_and_renders_them(marketer, org):
+    audience = AudienceFactory(organization=org)
+    LeadFactory(audience=audience, first_name="Ann", variables={"coupon": "SPRING"})
+    template = shop_template(org)
 
-    answer = preview(marketer, template, ["first_name", '"X"']).json()
+    answer = preview(
+        marketer, template, ["first_name", '"X"', "first_name", "variables.coupon"],
+        audiences=[audience],
+    ).json()  # fmt: skip
 
-    assert answer["otherParameters"] == ["header {{1}}", "button Shop {{1}}"]
-    assert (
-        "The template's header {{1}} is not filled by sends: pick a template without it."
-        in (answer["problems"])
+    assert answer["slots"] == ["{{1}}", "{{2}}", "header {{1}}", "button Shop {{1}}"]
+    assert answer["placeholders"] == [1, 2]
+    assert answer["problems"] == []
+    assert answer["parameters"] == ["Ann", "X", "Ann", "SPRING"]
+    assert answer["text"] == "Hi Ann, your code is X."
+    assert answer["componentTexts"] == ["header: Hello Ann", "button Shop: https://x/SPRING"]
+
+
+def test_the_preview_names_header_and_button_parameters_left_unfilled(marketer, org):
+    answer = preview(marketer, shop_template(org), ["first_name", '"X"']).json()
+
+    assert answer["problems"][0] == (
+        "The template has 4 parameter(s) (2 in the body, header {{1}}, button Shop {{1}}) but the "
+        "mapping gives 2: header {{1}}, button Shop {{1}} not filled."
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from messaging import errors
 from messaging.client import AsyncWhatsAppClient, TemplateMessage, WhatsAppClient
+from tests.factories import MessageTemplateFactory
 from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -308,3 +309,75 @@ def test_requests_are_counted_per_phone(whatsapp_client, sandbox, number, market
     assert stats["accepted"] == 3
     assert stats["duplicate_recipients"] == 1
     assert stats["errors"] == {"131049": 1}
+
+
+@pytest.fixture
+def shop_template(sandbox, number):
+    """A template with a text header parameter and a URL button parameter, as Meta has it."""
+    template = MessageTemplateFactory(
+        organization=number.organization,
+        name="shop_sale",
+        body_text="Hi {{1}}, {{2}} off!",
+        components=[
+            {"type": "HEADER", "format": "TEXT", "text": "Sale for {{1}}"},
+            {"type": "BODY", "text": "Hi {{1}}, {{2}} off!"},
+            {
+                "type": "BUTTONS",
+                "buttons": [{"type": "URL", "text": "Shop", "url": "https://s.example/{{1}}"}],
+            },
+        ],
+    )
+    sandbox.register_template(template, number.waba_id)
+    return template
+
+
+def test_header_and_button_parameters_travel_in_their_own_components(
+    whatsapp_client, sandbox, number, shop_template
+):
+    slots = shop_template.parameter_slots
+
+    result = send(
+        whatsapp_client,
+        number,
+        shop_template,
+        parameters=("Ada", "20%", "Ada", "AB12"),
+        slots=slots,
+    )
+
+    assert result.wamid.startswith("wamid.")
+    [request] = sandbox.requests(phone=GB_PHONE)["requests"]
+    assert request["components"] == [
+        {"type": "header", "parameters": [{"type": "text", "text": "Ada"}]},
+        {
+            "type": "body",
+            "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "20%"}],
+        },
+        {
+            "type": "button",
+            "sub_type": "url",
+            "index": "0",
+            "parameters": [{"type": "text", "text": "AB12"}],
+        },
+    ]
+    assert request["parameters"] == ["Ada", "20%"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "detail"),
+    [
+        (("Ada", "20%", "Ada"),
+         "buttons: number of parameters for button at index 0 (0) does not match the expected number of params (1)"),
+        (("Ada", "20%"),
+         "header: number of localizable_params (0) does not match the expected number of params (1)"),
+    ],
+)  # fmt: skip
+def test_a_missing_header_or_button_parameter_is_metas_132000(
+    whatsapp_client, sandbox, number, shop_template, parameters, detail
+):
+    slots = shop_template.parameter_slots[: len(parameters)]
+
+    with pytest.raises(errors.SendLevelError) as caught:
+        send(whatsapp_client, number, shop_template, parameters=parameters, slots=slots)
+
+    assert caught.value.code == 132000
+    assert caught.value.details == detail

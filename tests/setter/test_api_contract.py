@@ -26,6 +26,8 @@ SEND = {
     "language": "en_US",
     "category": "MARKETING",
     "parameters": ["{{ lead.first_name }}", "20%"],
+    "headerParameters": [],
+    "buttonParameters": [],
     "schedule": SCHEDULE,
     "maxMessagesPerSecond": 20,
     "audienceFilter": "off",
@@ -99,8 +101,17 @@ GOOD_BODIES = {
         "phone": STAFF_PHONE,
         "leadId": w["target_id"],
     },
+    ("api/v1/campaigns/<str:campaign_id>/sends/<str:send_id>/retry", "post"): lambda w: {
+        "at": "2031-03-01T09:00:00Z",
+        "include": ["undeliverable"],
+    },
     ("api/v1/campaigns/<str:campaign_id>/sends/<str:send_id>/preview", "post"): lambda w: {
         "leadId": w["target_id"]
+    },
+    ("api/v1/organization/delivery-settings", "patch"): lambda w: {
+        "defaultTimeZone": "Europe/London",
+        "frequencyCap": {"messages": 2, "days": 7, "utility": False},
+        "qualityGuard": {"failurePercent": 20, "failureWindow": 200, "stopPercent": 2.5},
     },
     ("api/v1/webhook-endpoints", "post"): lambda w: {
         "url": "https://example.com/hooks/2",

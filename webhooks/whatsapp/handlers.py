@@ -14,7 +14,7 @@ from audiences.models import OptOut
 from audiences.optouts import lift_marketing_opt_out, record_opt_out
 from campaigns.feedback import StatusUpdate, ingest_statuses
 from campaigns.models import SendRecipient
-from campaigns.quality_guard import pause_for_number_quality, pause_for_stop_bursts
+from campaigns.quality_guard import pause_for_stop_bursts
 from campaigns.testsends import ingest_test_statuses
 from messaging.keywords import is_stop_message
 from messaging.models import WhatsAppNumber
@@ -77,8 +77,7 @@ def _handle_change(change, waba_id: str, statuses: list, counts: Counter) -> Non
     elif field == "phone_number_quality_update":
         update = apply_quality_update(value, waba_id=waba_id)
         counts["quality_updates"] += update is not None
-        if update is not None and update.degraded:
-            counts["paused_sends"] += len(pause_for_number_quality(update.number, update.event))
+        counts["paused_sends"] += len(update.paused_sends) if update else 0
     else:
         counts["ignored"] += 1
 

@@ -2,9 +2,10 @@
  * The send editor's template parameters without JSON (templates/admin/campaigns/campaign/
  * change_form.html).
  *
- * For each send row, picking a template shows its body and, for each {{n}}, a drop-down of
- * the columns of the audiences chosen on the page plus "Fixed text…" with a text box. The
- * choices are written into the send's parameter_mapping field (the JSON list the server
+ * For each send row, picking a template shows its body and, for each of its parameters (the
+ * body's {{n}}, then the text header's and each URL button's, as the preview's `slots` name
+ * them), a drop-down of the columns of the audiences chosen on the page plus "Fixed text…"
+ * with a text box. The choices are written into the send's parameter_mapping field (the JSON list the server
  * stores and validates: a column name, or a fixed text in double quotes), which stays in the
  * form: without this script the marketer edits that JSON. The live preview asks the admin's
  * send-preview view, which renders through campaigns.rendering for the first eligible lead.
@@ -129,7 +130,7 @@
         this.box.replaceChildren(element("p", { class: "errornote" }, answer.error || "No preview."));
         return;
       }
-      const shape = JSON.stringify([answer.placeholders, answer.columns, answer.template.body]);
+      const shape = JSON.stringify([answer.slots, answer.columns, answer.template.body]);
       if (rebuild || shape !== this.shape) {
         this.shape = shape;
         this.build(answer);
@@ -140,26 +141,24 @@
     build(answer) {
       const stored = this.stored();
       const list = element("div", { class: "send-parameters" });
-      answer.placeholders.forEach((position, index) => {
-        list.appendChild(this.parameterLine(position, stored[index] ?? "", answer.columns));
+      answer.slots.forEach((slot, index) => {
+        list.appendChild(this.parameterLine(slot, stored[index] ?? "", answer.columns));
       });
       this.preview = element("div", { class: "send-preview", "aria-live": "polite" });
       this.box.replaceChildren(markedBody(answer.template.body), list, this.preview);
-      answer.otherParameters.forEach((name) => {
-        list.appendChild(element("p", { class: "help" }, `The template's ${name} is not filled by sends.`));
-      });
-      // The mapping now has one entry per {{n}} of this template.
+      // The mapping now has one entry per parameter of this template.
       this.mapping.value = JSON.stringify(this.entries());
     }
 
-    parameterLine(position, entry, columns) {
-      const line = element("div", { class: "send-parameter", "data-position": position });
-      const label = element("label", {}, `{{${position}}}`);
-      const select = element("select", { "aria-label": `Parameter {{${position}}}`, class: "send-parameter-source" });
+    /* One parameter's drop-down; `slot` is its label: {{2}}, header {{1}}, button Shop {{1}}. */
+    parameterLine(slot, entry, columns) {
+      const line = element("div", { class: "send-parameter", "data-slot": slot });
+      const label = element("label", {}, slot);
+      const select = element("select", { "aria-label": `Parameter ${slot}`, class: "send-parameter-source" });
       select.appendChild(element("option", { value: "" }, "— choose —"));
       columns.forEach((column) => select.appendChild(element("option", { value: column }, column)));
       select.appendChild(element("option", { value: FIXED }, "Fixed text…"));
-      const text = element("input", { type: "text", class: "send-parameter-text", "aria-label": `Fixed text for {{${position}}}` });
+      const text = element("input", { type: "text", class: "send-parameter-text", "aria-label": `Fixed text for ${slot}` });
       if (columns.includes(entry) || entry === "") {
         select.value = entry;
       } else if (isLiteral(entry.trim())) {
@@ -192,6 +191,9 @@
         preview.appendChild(element("p", { class: "help" }, `Preview for the first eligible lead (${who}):`));
       }
       if (answer.text) preview.appendChild(element("blockquote", { class: "send-preview-text" }, answer.text));
+      (answer.text ? answer.componentTexts : []).forEach((text) => {
+        preview.appendChild(element("p", { class: "send-preview-component" }, text));
+      });
       if (answer.problems.length) {
         const problems = element("ul", { class: "errorlist send-preview-problems" });
         answer.problems.forEach((problem) => problems.appendChild(element("li", {}, problem)));

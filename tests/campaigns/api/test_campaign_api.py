@@ -235,6 +235,8 @@ def test_seed_003_receiver_and_sender_variables_render_in_the_preview(api, body,
     skipped = api.post(f"campaigns/c1/sends/{send_id}/preview", {"leadId": lead.pk}).json()
     assert skipped == {
         "parameters": None,
+        "headerParameters": None,
+        "buttonParameters": None,
         "body": None,
         "skipped": {
             "reason": "missing_parameter",
@@ -554,6 +556,8 @@ def test_preview_renders_a_send_for_one_lead(api, body, segment):
 
     assert response.json() == {
         "parameters": ["ANN0", "C0"],
+        "headerParameters": [],
+        "buttonParameters": [],
         "body": "Hi ANN0, C0 off!",
         "skipped": None,
     }

@@ -13,9 +13,15 @@ from campaigns.rendering import (
     stored_parameter,
     validate_parameter_mapping,
 )
+from messaging.models import parameter_slots
 from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def body_slots(count: int):
+    """The slots of a body-only template with `count` parameters."""
+    return parameter_slots(" ".join(f"{{{{{n}}}}}" for n in range(1, count + 1)), [])
 
 
 @pytest.fixture
@@ -42,7 +48,7 @@ def lead():
     ],
 )  # fmt: skip
 def test_expressions_and_the_old_entries_render_for_a_lead(lead, entry, text):
-    assert validate_parameter_mapping([entry], 1) == []
+    assert validate_parameter_mapping([entry], body_slots(1)) == []
     assert render_parameters([entry], lead) == [text]
 
 
@@ -63,7 +69,7 @@ def test_expressions_and_the_old_entries_render_for_a_lead(lead, entry, text):
     ],
 )  # fmt: skip
 def test_escapes_and_syntax_errors_are_refused_naming_the_parameter(entry, problem):
-    [message] = validate_parameter_mapping(["first_name", entry], 2)
+    [message] = validate_parameter_mapping(["first_name", entry], body_slots(2))
 
     assert message.startswith("Parameter {{2}}: template syntax error: ")
     assert problem in message
@@ -200,7 +206,7 @@ def test_seed_003_receiver_and_sender_render_from_the_lead_and_the_business(lead
         "{{ sender.phone }} / {{ sender.id }}",
     ]
 
-    assert validate_parameter_mapping(entries, len(entries), {"coupon", "tags"}) == []
+    assert validate_parameter_mapping(entries, body_slots(len(entries)), {"coupon", "tags"}) == []
     assert render_parameters(entries, lead, sender=sender) == [
         "Ann Lee",
         "Ann Lee",
@@ -227,7 +233,7 @@ def test_seed_003_receiver_and_sender_render_from_the_lead_and_the_business(lead
     ],
 )
 def test_names_the_product_cannot_fill_are_refused_naming_them(entry, problem):
-    [message] = validate_parameter_mapping([entry], 1)
+    [message] = validate_parameter_mapping([entry], body_slots(1))
 
     assert message.startswith("Parameter {{1}}: ")
     assert problem in message
@@ -245,7 +251,7 @@ def test_names_the_product_cannot_fill_are_refused_naming_them(entry, problem):
     ],
 )
 def test_a_variable_no_lead_has_is_refused_with_the_audiences_columns(entry):
-    [message] = validate_parameter_mapping([entry], 1, {"coupon", "city"})
+    [message] = validate_parameter_mapping([entry], body_slots(1), {"coupon", "city"})
 
     assert message == (
         "Parameter {{1}}: no lead of the audience has the variable 'nope' "
@@ -259,5 +265,5 @@ def test_loop_and_with_names_are_the_templates_own(lead):
         "{% with n=receiver.name %}{{ n|upper }}{% endwith %}",
     ]
 
-    assert validate_parameter_mapping(entries, 2, {"tags"}) == []
+    assert validate_parameter_mapping(entries, body_slots(2), {"tags"}) == []
     assert render_parameters(entries, lead) == ["a1b2", "ANN LEE"]

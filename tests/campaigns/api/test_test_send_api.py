@@ -44,6 +44,8 @@ def test_a_test_send_answers_201_with_its_result(client, key, testable_send, san
         "phone": STAFF_PHONE,
         "leadId": str(bob.pk),
         "parameters": ["Bob", "C1"],
+        "headerParameters": [],
+        "buttonParameters": [],
         "body": "Hi Bob, C1 off!",
         "status": "sent",
         "wamid": request["wamid"],

@@ -1,0 +1,74 @@
+"""Quiet hours (issue 16.2): a campaign's messages reach people only inside its send window,
+in each recipient's own local time — e.g. 09:00–20:00, not on Sundays.
+
+The window is checked where every message passes before it goes on the wire: the dispatcher's
+claim (campaigns.dispatcher). A recipient outside it either waits for the window's next
+opening in its zone (the row goes back to the queue with that instant as its next attempt,
+and the send says so) or, when the campaign says "skip", is skipped with reason
+outside_window. Retries pass through the claim too, so a message held back by rate limits or
+backoff never goes out at 03:00 local time.
+
+A recipient's zone is its phone's (messaging.time_zones.phone_time_zone, the send's own zone
+deciding between several). An opening at a local time that does not exist that day (a
+spring-forward gap) is the same wall-clock time read with the offset before the change: an
+hour later on the clock, the first minute the window is open that morning.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from messaging.time_zones import phone_time_zone
+from setter.send_windows import ALL_DAYS, WEEKDAYS
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    start: dt.time
+    end: dt.time
+    days: frozenset[int]  # 0 = Monday
+    outside: str
+
+    @classmethod
+    def of(cls, campaign) -> "SendWindow | None":
+        """The campaign's own window, else its organization's, or None (any hour)."""
+        for owner in (campaign, campaign.organization):
+            if owner.window_start is not None and owner.window_end is not None:
+                return cls(
+                    owner.window_start,
+                    owner.window_end,
+                    frozenset(owner.window_days or ALL_DAYS),
+                    owner.window_outside,
+                )
+        return None
+
+    def is_open(self, local: dt.datetime) -> bool:
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+    def next_opening(self, now: dt.datetime, zone: str) -> dt.datetime | None:
+        """None when the window is open now in `zone`; else the instant it next opens there."""
+        tz = ZoneInfo(zone)
+        local = now.astimezone(tz)
+        if self.is_open(local):
+            return None
+        for ahead in range(8):
+            day = local.date() + dt.timedelta(days=ahead)
+            if day.weekday() not in self.days:
+                continue
+            opening = dt.datetime.combine(day, self.start, tzinfo=tz).astimezone(dt.UTC)
+            if opening > now:
+                return opening
+        raise AssertionError("a window open on at least one weekday opens within a week")
+
+    def waits(self, now: dt.datetime, phones: list[str], fallback_zone: str):
+        """{phone: the instant its window opens} for the phones outside the window now."""
+        closed = {}
+        for phone in phones:
+            opening = self.next_opening(now, phone_time_zone(phone, fallback_zone))
+            if opening is not None:
+                closed[phone] = opening
+        return closed
+
+    def describe(self) -> str:
+        days = ", ".join(WEEKDAYS[d] for d in sorted(self.days))
+        return f"{self.start:%H:%M}–{self.end:%H:%M} recipient local time, on {days}"
