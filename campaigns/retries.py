@@ -106,10 +106,9 @@ def retry_failed(
     include = tuple(dict.fromkeys(include))
     for index, name in enumerate(include):
         if name not in RetryClass.INCLUDABLE:
+            choices = ", ".join(RetryClass.INCLUDABLE)
             raise RetryRefused(
-                f"include[{index}]",
-                f"{name!r} is not a failure class that can be included; one of "
-                f"{', '.join(RetryClass.INCLUDABLE)}.",
+                f"include[{index}]", RetryClass.NOT_INCLUDABLE.format(input=name, choices=choices)
             )
     if timezone.is_naive(at) or not in_supported_range(at):
         raise RetryRefused("at", "Give the time with its UTC offset, e.g. 2026-12-03T10:00:00Z.")

@@ -260,6 +260,7 @@ class RetryClass:
 
     RETRIED_BY_DEFAULT = (RETRYABLE, SEND_LEVEL)
     INCLUDABLE = (UNDELIVERABLE, MARKETING_BLOCKED, MARKETING_STOPPED, RECIPIENT_PERMANENT)
+    NOT_INCLUDABLE = "{input!r} is not a failure class that can be included; one of {choices}"
     LABELS = {
         RETRYABLE: "Meta or the network failed and the attempts ran out",
         SEND_LEVEL: "A template, token or account problem (every recipient failed alike)",

@@ -302,10 +302,7 @@ class RetryBodySerializer(StrictSerializer):
     include = StrictListField(
         child=StrictChoiceField(
             RetryClass.INCLUDABLE,
-            error_messages={
-                "invalid_choice": "{input!r} is not a failure class that can be included; "
-                "one of {choices}"
-            },
+            error_messages={"invalid_choice": RetryClass.NOT_INCLUDABLE},
         ),
         required=False,
         max_length=len(RetryClass.INCLUDABLE),

@@ -80,14 +80,17 @@ def _length_problem(field, data) -> str | None:
     return None
 
 
+LIST_MESSAGES: dict = {
+    "not_a_list": "expected a list",
+    "empty": "may not be empty",
+    "max_length": "at most {max_length:,} items, got {length:,}",
+}
+
+
 class StrictListSerializer(serializers.ListSerializer):
     """The list of a `many` body serializer: a JSON array, its bound said with the count."""
 
-    default_error_messages = {
-        "not_a_list": "expected a list",
-        "empty": "may not be empty",
-        "max_length": "at most {max_length:,} items, got {length:,}",
-    }
+    default_error_messages = LIST_MESSAGES
 
     def to_internal_value(self, data):
         if isinstance(data, list) and (problem := _length_problem(self, data)):
@@ -222,12 +225,7 @@ class StrictChoiceField(serializers.ChoiceField):
 class StrictListField(serializers.ListField):
     """A JSON array, its bound said with the count before any item is read."""
 
-    default_error_messages = {
-        **COMMON_MESSAGES,
-        "not_a_list": "expected a list",
-        "empty": "may not be empty",
-        "max_length": "at most {max_length:,} items, got {length:,}",
-    }
+    default_error_messages = {**COMMON_MESSAGES, **LIST_MESSAGES}
 
     def to_internal_value(self, data):
         if isinstance(data, list) and (problem := _length_problem(self, data)):

@@ -1,7 +1,12 @@
 """Fixtures shared by the campaign tests."""
 
-import pytest
+import datetime as dt
 
+import pytest
+from django.utils import timezone
+
+from campaigns import sends
+from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, TestPhone
 from tests.factories import (
     AudienceFactory,
@@ -15,10 +20,13 @@ from tests.support import STAFF_PHONE
 UK_PHONES = [f"+4420794{n:05d}" for n in range(400)]
 
 
-def scheduled_campaign(number, phones):
+def scheduled_campaign(number, phones, **campaign_fields):
     """A scheduled campaign on `number` to one audience of a lead per phone (Ann, coupon C1)."""
     campaign = CampaignFactory(
-        organization=number.organization, whatsapp_number=number, status=Campaign.Status.SCHEDULED
+        organization=number.organization,
+        whatsapp_number=number,
+        status=Campaign.Status.SCHEDULED,
+        **campaign_fields,
     )
     audience = AudienceFactory(organization=number.organization)
     campaign.audiences.add(audience)
@@ -27,6 +35,22 @@ def scheduled_campaign(number, phones):
             audience=audience, phone_e164=phone, first_name="Ann", variables={"coupon": "C1"}
         )
     return campaign
+
+
+def running_send(number, template, phones, **campaign_fields):
+    """A send of `template` to a lead per phone, materialized and started now (sending): the
+    dispatcher in the test's process delivers it against the sandbox."""
+    send = SendFactory(
+        campaign=scheduled_campaign(number, phones, **campaign_fields),
+        template=template,
+        parameter_mapping=["first_name", "variables.coupon"],
+        max_messages_per_second=1000,
+        scheduled_for=timezone.now() + dt.timedelta(seconds=30),
+    )
+    materialize_send(send.pk)
+    Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
+    assert sends.start_due_sends() == [send.pk]
+    return Send.objects.get(pk=send.pk)
 
 
 @pytest.fixture

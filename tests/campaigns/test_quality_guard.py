@@ -15,15 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import dispatcher, services
-from campaigns import sends as send_lifecycle
-from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from messaging.models import WhatsAppNumber
 from messaging.services import sync_number
+from tests.campaigns.conftest import running_send
 from tests.factories import (
-    AudienceFactory,
     CampaignFactory,
-    LeadFactory,
     OrganizationFactory,
     SendFactory,
     WhatsAppNumberFactory,
@@ -126,29 +123,6 @@ def test_another_wabas_number_with_the_same_display_number_is_untouched(client, 
     campaign.refresh_from_db()
     assert (elsewhere.quality_event, elsewhere.messaging_limit) == ("", Tier.TIER_10K)
     assert campaign.status == Campaign.Status.SCHEDULED
-
-
-def running_send(number, marketing_template, phones):
-    campaign = CampaignFactory(
-        organization=number.organization, whatsapp_number=number, status=Campaign.Status.SCHEDULED
-    )
-    audience = AudienceFactory(organization=number.organization)
-    campaign.audiences.add(audience)
-    for phone in phones:
-        LeadFactory(
-            audience=audience, phone_e164=phone, first_name="Ann", variables={"coupon": "C1"}
-        )
-    send = SendFactory(
-        campaign=campaign,
-        template=marketing_template,
-        parameter_mapping=["first_name", "variables.coupon"],
-        max_messages_per_second=1000,
-        scheduled_for=timezone.now() + dt.timedelta(seconds=30),
-    )
-    materialize_send(send.pk)
-    Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
-    assert send_lifecycle.start_due_sends() == [send.pk]
-    return send
 
 
 @pytest.mark.django_db(transaction=True)

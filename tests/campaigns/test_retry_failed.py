@@ -12,13 +12,11 @@ from django.utils import timezone
 from audiences.optouts import record_opt_out
 from campaigns import dispatcher, retries, services
 from campaigns import sends as send_lifecycle
-from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient, SendWave
 from campaigns.retries import RetryRefused, failure_classes, retry_failed
 from messaging.errors import RetryClass
-from tests.factories import SendFactory
 
-from .conftest import UK_PHONES, scheduled_campaign
+from .conftest import UK_PHONES, running_send
 
 Status = SendRecipient.Status
 US_PHONES = [f"+1212555{n:04d}" for n in range(5)]  # Meta refuses marketing to them: 131049
@@ -50,17 +48,8 @@ def test_a_retry_re_messages_exactly_the_retryable_failures_and_an_included_clas
 ):
     settings.DISPATCH_MAX_ATTEMPTS = 1  # a 5xx fails its recipient at once: attempts ran out
     sandbox.configure(ratio_5xx=0.2, ratio_permanent=0.1, permanent_code=131026)
-    campaign = scheduled_campaign(number, UK_PHONES + US_PHONES)
-    send = SendFactory(
-        campaign=campaign,
-        template=marketing_template,
-        parameter_mapping=["first_name", "variables.coupon"],
-        scheduled_for=timezone.now() + dt.timedelta(seconds=30),
-        max_messages_per_second=1000,
-    )
-    materialize_send(send.pk)
-    Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
-    assert send_lifecycle.start_due_sends() == [send.pk]
+    send = running_send(number, marketing_template, UK_PHONES + US_PHONES)
+    campaign = send.campaign
     run_to_the_end(send.pk)
     send.refresh_from_db()
     assert send.status == Send.Status.COMPLETED

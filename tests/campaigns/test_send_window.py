@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from campaigns import dispatcher
 from campaigns import sends as send_lifecycle
-from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.send_window import SendWindow
 from messaging.time_zones import phone_time_zone
@@ -19,11 +18,10 @@ from tests.factories import (
     CampaignFactory,
     MessageTemplateFactory,
     OrganizationFactory,
-    SendFactory,
     UserFactory,
 )
 
-from .conftest import scheduled_campaign
+from .conftest import running_send
 from .editor import ADD_URL, new_campaign_data, send_row
 
 UTC = dt.UTC
@@ -140,21 +138,15 @@ def test_only_recipients_inside_the_window_in_their_zone_are_messaged(
     open_zone, start, end = open_window_now()
     phones = [phone for zone_phones in PHONES_BY_ZONE.values() for phone in zone_phones]
     assert {phone_time_zone(p, "UTC") for p in phones} == set(PHONES_BY_ZONE)
-    campaign = scheduled_campaign(number, phones)
-    Campaign.objects.filter(pk=campaign.pk).update(
-        window_start=start, window_end=end, window_outside=outside
-    )
-    send = SendFactory(
-        campaign=campaign,
-        template=marketing_template,
-        parameter_mapping=["first_name", "variables.coupon"],
-        scheduled_for=timezone.now() + dt.timedelta(seconds=30),
-        max_messages_per_second=1000,
-    )
-    materialize_send(send.pk)
-    Send.objects.filter(pk=send.pk).update(scheduled_for=timezone.now())
-    assert send_lifecycle.start_due_sends() == [send.pk]
     began = timezone.now()
+    send = running_send(
+        number,
+        marketing_template,
+        phones,
+        window_start=start,
+        window_end=end,
+        window_outside=outside,
+    )
 
     assert dispatcher.dispatch_send(send.pk) is False  # no slice loops on rows not due
 
