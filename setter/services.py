@@ -101,6 +101,10 @@ DELIVERY_SETTINGS = (
     "guard_failure_percent",
     "guard_failure_window",
     "guard_stop_percent",
+    "window_start",
+    "window_end",
+    "window_days",
+    "window_outside",
 )
 
 
@@ -115,6 +119,7 @@ def update_delivery_settings(organization: Organization, changes: dict) -> Organ
         setattr(candidate, name, value)
     exclude = [f.name for f in Organization._meta.concrete_fields if f.name not in changes]
     candidate.clean_fields(exclude=exclude)
+    candidate.clean()
     candidate.save(update_fields=list(changes))
     for name in changes:
         setattr(organization, name, getattr(candidate, name))

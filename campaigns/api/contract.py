@@ -29,6 +29,7 @@ from setter.api.contract import (
     StrictSerializer,
     TextOrNumberField,
 )
+from setter.send_windows import WEEKDAYS, WindowOutside
 
 from .querying import MAX_LIMIT
 
@@ -194,6 +195,38 @@ class SendSerializer(StrictSerializer):
     eventFilter = EventFilterSerializer(required=False, allow_null=True)
 
 
+def _local_time(help_text: str):
+    return StrictCharField(
+        validators=[RegexValidator(f"^{LOCAL_TIME_PATTERN.pattern}$", LOCAL_TIME_PROBLEM)],
+        help_text=help_text,
+    )
+
+
+class SendWindowSerializer(StrictSerializer):
+    start = _local_time("Opens at this local time (each recipient's zone), e.g. 09:00.")
+    end = _local_time("Closes at this local time, after start the same day, e.g. 20:00.")
+    days = StrictListField(
+        child=StrictChoiceField(list(WEEKDAYS)),
+        required=False,
+        allow_empty=False,
+        max_length=7,
+        help_text="Days it opens (default: every day).",
+    )
+    outside = StrictChoiceField(
+        WindowOutside.values,
+        required=False,
+        help_text="wait (the default): recipients outside it wait for its next opening in their "
+        "zone; skip: they are skipped with reason outside_window.",
+    )
+
+
+class SendWindowObjectSerializer(serializers.Serializer):
+    start = serializers.CharField()
+    end = serializers.CharField()
+    days = serializers.ListField(child=serializers.CharField())
+    outside = serializers.ChoiceField(WindowOutside.values)
+
+
 class CampaignBodySerializer(StrictSerializer):
     """Create (senderId and sends required) and update (every key optional; id fixed)."""
 
@@ -231,6 +264,12 @@ class CampaignBodySerializer(StrictSerializer):
         help_text="Sent as product_policy on every MARKETING message; CLOUD_API_FALLBACK if omitted.",
     )
     stopAt = InstantField(required=False, allow_null=True)
+    sendWindow = SendWindowSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Quiet hours: the campaign's messages reach people only inside this window "
+        "of their own local time; null (the default): the organization's window, if any.",
+    )
     sends = StrictListSerializer(
         child=SendSerializer(),
         allow_empty=False,

@@ -25,6 +25,9 @@ from setter.api.views import ApiView
 from setter.models import Organization
 from setter.services import update_delivery_settings
 
+from .contract import SendWindowObjectSerializer, SendWindowSerializer
+from .send_windows import window_changes, window_json
+
 # API path → model field.
 FIELDS = {
     "defaultTimeZone": "default_time_zone",
@@ -34,6 +37,10 @@ FIELDS = {
     "qualityGuard.failurePercent": "guard_failure_percent",
     "qualityGuard.failureWindow": "guard_failure_window",
     "qualityGuard.stopPercent": "guard_stop_percent",
+    "sendWindow.start": "window_start",
+    "sendWindow.end": "window_end",
+    "sendWindow.days": "window_days",
+    "sendWindow.outside": "window_outside",
 }
 PATHS = {field: path for path, field in FIELDS.items()}
 
@@ -98,6 +105,11 @@ class DeliverySettingsBodySerializer(StrictSerializer):
     )
     frequencyCap = FrequencyCapSerializer(required=False)
     qualityGuard = QualityGuardSerializer(required=False)
+    sendWindow = SendWindowSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Quiet hours of campaigns without a window of their own; null: none.",
+    )
 
 
 class DeliverySettingsSerializer(serializers.Serializer):
@@ -105,6 +117,7 @@ class DeliverySettingsSerializer(serializers.Serializer):
     effectiveTimeZone = serializers.CharField(help_text="The zone new sends start in now.")
     frequencyCap = FrequencyCapSerializer()
     qualityGuard = QualityGuardSerializer()
+    sendWindow = SendWindowObjectSerializer(allow_null=True)
 
 
 class DeliverySettingsResponseSerializer(serializers.Serializer):
@@ -125,6 +138,7 @@ def delivery_settings_json(organization: Organization) -> dict:
             "failureWindow": organization.guard_failure_window,
             "stopPercent": float(organization.guard_stop_percent),
         },
+        "sendWindow": window_json(organization),
     }
 
 
@@ -134,6 +148,11 @@ def _changes(data: dict) -> dict:
     for group in ("frequencyCap", "qualityGuard"):
         flat |= {f"{group}.{key}": value for key, value in data.get(group, {}).items()}
     changes = {FIELDS[path]: value for path, value in flat.items()}
+    if "sendWindow" in data:
+        window, problems = window_changes(data["sendWindow"], "sendWindow")
+        if problems:
+            raise BadRequest("; ".join(problems))
+        changes |= window
     if "guard_stop_percent" in changes:
         percent = Decimal(str(changes["guard_stop_percent"]))
         changes["guard_stop_percent"] = percent.quantize(Decimal("0.01"))

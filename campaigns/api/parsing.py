@@ -27,6 +27,7 @@ from setter.ids import pk_from_text
 from setter.models import Organization
 
 from .contract import CampaignBodySerializer, DuplicateBodySerializer
+from .send_windows import window_changes
 
 SCHEDULE_FIELDS = {
     "scheduledFor": "an instant",
@@ -115,6 +116,10 @@ class _Reader:
             changes.fields["product_policy"] = data["productPolicy"]
         if "stopAt" in data:
             changes.fields["stop_at"] = data["stopAt"]
+        if "sendWindow" in data:
+            window, problems = window_changes(data["sendWindow"], "sendWindow")
+            changes.fields.update(window)
+            self.errors += problems
         self._targets(changes)
         if "sends" in data:
             changes.sends = [

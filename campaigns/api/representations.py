@@ -13,6 +13,8 @@ from campaigns import pacing, selectors
 from campaigns.models import Campaign, Send, SendWave
 from campaigns.rendering import api_parameter, api_parameters
 
+from .send_windows import window_json
+
 # The campaign statuses in seed 003's vocabulary: a paused campaign is still in progress
 # (`paused` says it is held), a cancelled one was stopped before its end.
 API_STATUSES: dict[str, str] = {
@@ -56,6 +58,7 @@ def campaign_json(campaign: Campaign) -> dict:
         "productPolicy": campaign.product_policy,
         "scheduledFor": _iso(min((s.scheduled_for for s in sends if _is_placed(s)), default=None)),
         "stopAt": _iso(campaign.stop_at),
+        "sendWindow": window_json(campaign),
         "createdAt": _iso(campaign.created_at),
         "updatedAt": _iso(campaign.updated_at),
         "stats": _campaign_stats(campaign, sends, progress),

@@ -20,6 +20,7 @@ from .contract import (
     QueryBodySerializer,
     RetryBodySerializer,
     SendSerializer,
+    SendWindowObjectSerializer,
     StartBodySerializer,
     TestSendBodySerializer,
 )
@@ -100,6 +101,9 @@ class CampaignObjectSerializer(serializers.Serializer):
     productPolicy = serializers.ChoiceField(ProductPolicy.values)
     scheduledFor = serializers.DateTimeField(allow_null=True)
     stopAt = serializers.DateTimeField(allow_null=True)
+    sendWindow = SendWindowObjectSerializer(
+        allow_null=True, help_text="Its own quiet hours; null: the organization's, if any."
+    )
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
     stats = StatsSerializer()

@@ -80,6 +80,7 @@ GOOD_BODIES = {
         "productPolicyConfirmed": True,
         "productPolicy": "CLOUD_API_FALLBACK",
         "stopAt": "2031-04-01T00:00:00Z",
+        "sendWindow": {"start": "09:00", "end": "20:00", "days": ["mon"], "outside": "wait"},
         "sends": [SEND],
     },
     ("api/v1/campaigns/query", "post"): lambda w: QUERY,
@@ -112,6 +113,7 @@ GOOD_BODIES = {
         "defaultTimeZone": "Europe/London",
         "frequencyCap": {"messages": 2, "days": 7, "utility": False},
         "qualityGuard": {"failurePercent": 20, "failureWindow": 200, "stopPercent": 2.5},
+        "sendWindow": {"start": "09:00", "end": "20:00", "days": ["mon"], "outside": "skip"},
     },
     ("api/v1/webhook-endpoints", "post"): lambda w: {
         "url": "https://example.com/hooks/2",

@@ -44,6 +44,7 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
         "productPolicy": "CLOUD_API_FALLBACK",
         "scheduledFor": "2031-03-01T09:00:00Z",
         "stopAt": None,
+        "sendWindow": None,
         "createdAt": None,
         "updatedAt": None,
         "stats": {

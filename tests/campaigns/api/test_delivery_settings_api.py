@@ -15,6 +15,7 @@ DEFAULTS = {
     "effectiveTimeZone": "UTC",
     "frequencyCap": {"messages": None, "days": 7, "utility": False},
     "qualityGuard": {"failurePercent": 20, "failureWindow": 200, "stopPercent": 2.0},
+    "sendWindow": None,
 }
 PATH = "organization/delivery-settings"
 
