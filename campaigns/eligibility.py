@@ -306,6 +306,13 @@ class Eligible:
             )
             return EligibleSummary(*cursor.fetchone())
 
+    def phones(self) -> list[str]:
+        """The phones the send would message (the cap's held ones not): the dry run's zones."""
+        sql, params = self.sql()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT r.phone_e164 FROM ({sql}) r WHERE r.held = ''", params)
+            return [row[0] for row in cursor.fetchall()]
+
     def first_lead_ids(self, limit: int) -> list[int]:
         """The lowest lead ids of the set that the send would message: the dry run's sample."""
         sql, params = self.sql()

@@ -22,6 +22,10 @@ from . import services
 from .eligibility import Eligible
 from .models import Campaign, Send, SendRecipient
 from .rendering import MissingParameter, render_message, send_renderer
+from .send_window import SendWindow, ZoneReading, zone_readings
+
+# The dry run reads every recipient's zone under a send window up to this many recipients.
+MAX_DRY_RUN_ZONED = 200_000
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +151,12 @@ class SendPreview(NamedTuple):
     sample: list[PreviewMessage]
     reason: str = ""
     held_by_cap: int = 0  # eligible phones the frequency cap keeps from this send
+    # Under a send window: per recipient zone, when they read it (issue 16.2).
+    zones: tuple[ZoneReading, ...] = ()
+
+    @property
+    def held_by_window(self) -> int:
+        return sum(z.recipients for z in self.zones if z.held)
 
 
 def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
@@ -173,7 +183,12 @@ def preview_send(send: Send, *, sample_size: int = 10) -> SendPreview:
             continue
         text = render_message(send.template.body_text, send.template.parameter_slots, parameters)
         sample.append(PreviewMessage(lead.phone_e164, parameters, text))
-    return SendPreview(count, limited, sample, held_by_cap=held_by_cap)
+    window = SendWindow.of(send.campaign)
+    zones: tuple[ZoneReading, ...] = ()
+    if window is not None and count <= MAX_DRY_RUN_ZONED:
+        readings = zone_readings(window, send.scheduled_for, eligible.phones(), send.time_zone)
+        zones = tuple(readings)
+    return SendPreview(count, limited, sample, held_by_cap=held_by_cap, zones=zones)
 
 
 def due_send_ids(now: dt.datetime | None = None) -> list[int]:

@@ -72,3 +72,40 @@ class SendWindow:
     def describe(self) -> str:
         days = ", ".join(WEEKDAYS[d] for d in sorted(self.days))
         return f"{self.start:%H:%M}–{self.end:%H:%M} recipient local time, on {days}"
+
+
+@dataclass(frozen=True)
+class ZoneReading:
+    """The dry run's line for one zone of a send's recipients under a window."""
+
+    zone: str
+    recipients: int
+    reads_at: dt.datetime | None  # local; None when skipped
+    held: bool  # outside the window at the fire time
+
+    @property
+    def reads_at_text(self) -> str:
+        """In the zone's own time (a template's date filter would show the viewer's)."""
+        return f"{self.reads_at:%a %Y-%m-%d %H:%M}" if self.reads_at else ""
+
+
+def zone_readings(
+    window: "SendWindow", fire_at: dt.datetime, phones: list[str], fallback_zone: str
+) -> list[ZoneReading]:
+    """Per recipient zone: how many, and the local time they read the message — at the fire
+    time, or at the window's next opening (held) — or None when the campaign skips them."""
+    counts: dict[str, int] = {}
+    for phone in phones:
+        zone = phone_time_zone(phone, fallback_zone)
+        counts[zone] = counts.get(zone, 0) + 1
+    readings = []
+    for zone, n in sorted(counts.items()):
+        opening = window.next_opening(fire_at, zone)
+        reads_at = opening or fire_at
+        if opening is not None and window.outside == "skip":
+            readings.append(ZoneReading(zone, n, None, True))
+        else:
+            readings.append(
+                ZoneReading(zone, n, reads_at.astimezone(ZoneInfo(zone)), bool(opening))
+            )
+    return readings

@@ -6,10 +6,12 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import dispatcher
 from campaigns import sends as send_lifecycle
+from campaigns.materializer import preview_send
 from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.send_window import SendWindow
 from messaging.time_zones import phone_time_zone
@@ -18,10 +20,11 @@ from tests.factories import (
     CampaignFactory,
     MessageTemplateFactory,
     OrganizationFactory,
+    SendFactory,
     UserFactory,
 )
 
-from .conftest import running_send
+from .conftest import running_send, scheduled_campaign
 from .editor import ADD_URL, new_campaign_data, send_row
 
 UTC = dt.UTC
@@ -205,3 +208,42 @@ def test_the_editor_takes_a_window_with_its_days_and_refuses_an_inverted_one(cli
         dt.time(20),
         [0, 4],
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("outside", [WindowOutside.WAIT, WindowOutside.SKIP])
+def test_the_dry_run_says_per_zone_when_recipients_read_it(
+    client, number, marketing_template, outside
+):
+    """Fired on Thursday 2026-12-03 at 12:00 UTC, a 09:00–18:00 window is open in London
+    (12:00), closed in Tokyo (21:00: Friday 09:00) and Los Angeles (04:00: 09:00 that day)."""
+    phones = [*PHONES_BY_ZONE["Europe/London"][:2], *PHONES_BY_ZONE["Asia/Tokyo"][:3]]
+    phones.append(PHONES_BY_ZONE["America/Los_Angeles"][0])
+    campaign = scheduled_campaign(
+        number, phones, window_start=dt.time(9), window_end=dt.time(18), window_outside=outside
+    )
+    send = SendFactory(
+        campaign=campaign,
+        template=marketing_template,
+        parameter_mapping=["first_name", "variables.coupon"],
+        scheduled_for=utc(2026, 12, 3, 12, 0),
+    )
+
+    preview = preview_send(send)
+
+    readings = {z.zone: (z.recipients, z.reads_at_text, z.held) for z in preview.zones}
+    if outside == WindowOutside.WAIT:
+        assert readings == {
+            "America/Los_Angeles": (1, "Thu 2026-12-03 09:00", True),
+            "Asia/Tokyo": (3, "Fri 2026-12-04 09:00", True),
+            "Europe/London": (2, "Thu 2026-12-03 12:00", False),
+        }
+    else:
+        assert readings["Asia/Tokyo"] == (3, "", True)
+    assert preview.held_by_window == 4
+    client.force_login(UserFactory(organization=number.organization))
+    page = client.get(reverse("admin:campaigns_campaign_dry_run", args=[campaign.pk]))
+    html = page.content.decode()
+    assert "4 recipients outside it at the fire time" in html
+    expected = "Fri 2026-12-04 09:00 (held" if outside == WindowOutside.WAIT else "outside_window"
+    assert expected in html
