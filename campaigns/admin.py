@@ -35,7 +35,7 @@ from setter.tenancy import (
     scope_queryset,
 )
 
-from . import duplication, materializer, pacing, selectors, services
+from . import analytics, duplication, materializer, pacing, recipient_list, selectors, services
 from .forms import CampaignForm, SendForm, SendInlineFormSet
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
 from .retry_admin import retry_link
@@ -74,7 +74,7 @@ def delivery_text(send: Send) -> str:
         if moment
     )
     parts = [f"{stats.progress:.0%} of {stats.total:,} recipients done", counts, times]
-    parts += [wave.note for wave in selectors.send_waves([send]).get(send.pk, [])]
+    parts += [wave.note for wave in analytics.send_waves([send]).get(send.pk, [])]
     if send.status == Send.Status.SENDING:
         rate = pacing.send_rate(send)
         parts.append(f"rate {rate.effective:.0f}/s of {rate.configured}/s {rate.reason}")
@@ -410,10 +410,10 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
         """The numbers the campaign page's script polls while a send fires, with each send's
         Progress text and the actions the campaign's status allows, so the page stays current."""
         campaign = self._campaign_or_404(request, object_id)
-        analytics = selectors.campaign_analytics(campaign)
-        state = selectors.analytics_json(analytics)
+        figures = analytics.campaign_analytics(campaign)
+        state = analytics.analytics_json(figures)
         state["campaign"]["actions"] = services.available_actions(campaign)
-        for send_state, send_analytics in zip(state["sends"], analytics.sends, strict=True):
+        for send_state, send_analytics in zip(state["sends"], figures.sends, strict=True):
             send_state["delivery"] = delivery_text(send_analytics.send)
         return JsonResponse(state)
 
@@ -521,9 +521,9 @@ class CampaignAdmin(OrganizationScopedMixin, admin.ModelAdmin):
                 {"name": action, "label": ACTION_LABELS[action][0]}
                 for action in services.available_actions(obj)
             ]
-            analytics = selectors.campaign_analytics(obj)
-            context["analytics"] = analytics
-            context["analytics_json"] = selectors.analytics_json(analytics)
+            figures = analytics.campaign_analytics(obj)
+            context["analytics"] = figures
+            context["analytics_json"] = analytics.analytics_json(figures)
             context["recipients_url"] = reverse("admin:campaigns_sendrecipient_changelist")
             context["export_url"] = reverse("admin:campaigns_sendrecipient_export")
             context["can_duplicate"] = self.has_add_permission(request)
@@ -559,7 +559,7 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
     """The per-recipient drill-down of a send's analytics, and its CSV export."""
 
     organization_path = "send__campaign__organization"
-    # The export's columns too (selectors.recipients_csv), from the same selectors.
+    # The export's columns too (recipient_list.recipients_csv), from the same selectors.
     list_display = [
         "phone_e164",
         "contact",
@@ -580,19 +580,19 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
     @admin.display(description="Contact")
     def contact(self, recipient: SendRecipient) -> str:
         lead = recipient.lead
-        return selectors.contact_name(lead.first_name, lead.last_name) if lead else ""
+        return recipient_list.contact_name(lead.first_name, lead.last_name) if lead else ""
 
     @admin.display(description="Message as sent")
     def message(self, recipient: SendRecipient) -> str:
         send = recipient.send
-        text = selectors.recipient_message(
+        text = recipient_list.recipient_message(
             send.template_body, recipient.parameters, send.template_components
         )
         return format_html('<div class="recipient-message">{}</div>', text) if text else "—"
 
     @admin.display(description="Timeline (UTC)")
     def status_timeline(self, recipient: SendRecipient) -> str:
-        steps = selectors.timeline(recipient)
+        steps = recipient_list.timeline(recipient)
         first_day = steps[0][1].date() if steps else None
         return format_html_join(
             " → ",
@@ -610,7 +610,7 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Failure reason", ordering="error_code")
     def failure(self, recipient: SendRecipient) -> str:
-        return selectors.failure_reason(recipient.error_code, recipient.error_title)
+        return recipient_list.failure_reason(recipient.error_code, recipient.error_title)
 
     def get_urls(self):
         export = path(
@@ -634,7 +634,7 @@ class SendRecipientAdmin(ReadOnlyScopedAdmin):
         except IncorrectLookupParameters:
             return HttpResponseBadRequest("Unknown filter.")
         response = StreamingHttpResponse(
-            selectors.recipients_csv(recipients), content_type="text/csv; charset=utf-8"
+            recipient_list.recipients_csv(recipients), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = 'attachment; filename="recipients.csv"'
         return response

@@ -166,7 +166,7 @@ class Send(models.Model):
     dispatch_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The retention purge (campaigns.retention) deletes a finished send's recipient rows;
     # first it keeps here what the analytics and metrics read from them
-    # (campaigns.selectors.recipient_rollup), and from then on they read this instead.
+    # (campaigns.analytics.recipient_rollup), and from then on they read this instead.
     recipients_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
     recipient_rollup = models.JSONField(default=dict, blank=True, editable=False)
     # The template's body when the send fired: each recipient's message is this with the

@@ -1,7 +1,7 @@
 """Retention of the recipient queue (issue 17.5): a busy installation adds millions of
 recipient rows a day, and nothing needs those of a send that finished long ago except the
 figures the analytics and metrics show for it. The purge keeps those figures on the send
-(selectors.recipient_rollup), marks it purged, and only then deletes its rows, in batches
+(analytics.recipient_rollup), marks it purged, and only then deletes its rows, in batches
 that are each their own short transaction. A purge stopped half-way resumes where it left
 off: the marked send reads its rollup, never its remaining rows."""
 
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from . import selectors
+from . import analytics, selectors
 from .models import Send, SendRecipient
 
 
@@ -56,7 +56,7 @@ def _roll_up(send: Send) -> None:
         locked = Send.objects.select_for_update().get(pk=send.pk)
         if locked.recipients_purged_at:
             return
-        send.recipient_rollup = selectors.recipient_rollup(send)
+        send.recipient_rollup = analytics.recipient_rollup(send)
         send.recipients_purged_at = timezone.now()
         send.save(update_fields=["recipient_rollup", "recipients_purged_at"])
 

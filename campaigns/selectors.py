@@ -1,27 +1,32 @@
-"""Reads about campaigns: for the editor, the scheduling gates and the delivery analytics."""
+"""Reads about campaigns: for the editor, the scheduling gates, the campaign list and each
+send's progress. The campaign page's analytics are campaigns.analytics; a recipient as the
+recipient list shows it, campaigns.recipient_list."""
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, JSONField, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
-from django.utils import timezone
 
-from audiences.models import Audience, Lead, OptOut
+from audiences.models import Audience, Lead
 from audiences.segments import members_of_any
 from audiences.selectors import variable_names
-from messaging.errors import plain_words
-from messaging.models import Category, parameter_slots
-from setter.csvstream import line_writer
 
 from . import eligibility, rendering
 from .models import Campaign, Send, SendRecipient, SendWave
 
+RecipientStatus = SendRecipient.Status
+# A recipient's status only moves forward, so one in a later stage passed the earlier ones.
+FUNNEL_REACHED = {
+    RecipientStatus.QUEUED: tuple(RecipientStatus.values),
+    RecipientStatus.SENT: (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ),
+    RecipientStatus.DELIVERED: (RecipientStatus.DELIVERED, RecipientStatus.READ),
+    RecipientStatus.READ: (RecipientStatus.READ,),
+}
 
-def _opted_out(campaign: Campaign, scopes: list[str]) -> Exists:
+
+def opted_out_phones_of(campaign: Campaign, scopes: list[str]) -> Exists:
     """Whether the outer row's phone opted out of the campaign's organization in `scopes`."""
     stopping = eligibility.opt_outs(campaign.organization_id, scopes)
     return Exists(stopping.filter(phone_e164=OuterRef("phone_e164")))
@@ -233,17 +238,17 @@ def send_progress(send: Send) -> SendProgress:
     """Counts per recipient status and progress of one send, in one query (none once its
     recipients were purged: their rollup has them)."""
     if send.recipients_purged_at:
-        return _progress(send.recipient_rollup["counts"])
+        return progress_from_counts(send.recipient_rollup["counts"])
     rows = dict(
         SendRecipient.objects.filter(send=send)
         .values_list("status")
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
-    return _progress(rows)
+    return progress_from_counts(rows)
 
 
-def _progress(rows: dict[str, int], limited_reporting: int = 0) -> SendProgress:
+def progress_from_counts(rows: dict[str, int], limited_reporting: int = 0) -> SendProgress:
     counts = {status: rows.get(status, 0) for status in SendRecipient.Status.values}
     pending = sum(counts[status] for status in SendRecipient.OPEN_STATUSES)
     total = sum(counts.values())
@@ -252,15 +257,15 @@ def _progress(rows: dict[str, int], limited_reporting: int = 0) -> SendProgress:
 
 def campaign_send_progress(campaign: Campaign) -> dict[int, SendProgress]:
     """send_progress of every send of the campaign, keyed by send id, in one query."""
-    return _sends_progress(list(campaign.sends.all()))
+    return progress_of_sends(list(campaign.sends.all()))
 
 
-def _sends_progress(sends: list[Send]) -> dict[int, SendProgress]:
+def progress_of_sends(sends: list[Send]) -> dict[int, SendProgress]:
     """send_progress of each of `sends`: one query over the rows of those not purged."""
     rows: dict[int, dict[str, int]] = {}
     limited: dict[int, int] = {}
     grouped = (
-        SendRecipient.objects.filter(send_id__in=_with_rows(sends))
+        SendRecipient.objects.filter(send_id__in=sends_with_rows(sends))
         .values_list("send_id", "status", "limited_reporting")
         .annotate(n=Count("id"))
         .values_list("send_id", "status", "limited_reporting", "n")
@@ -271,508 +276,18 @@ def _sends_progress(sends: list[Send]) -> dict[int, SendProgress]:
         if limited_reporting:
             limited[send_id] = limited.get(send_id, 0) + n
     return {
-        send.pk: _rolled_up_funnel(send).progress
+        send.pk: progress_from_counts(
+            send.recipient_rollup["counts"], send.recipient_rollup["limited_reporting"]
+        )
         if send.recipients_purged_at
-        else _progress(rows.get(send.pk, {}), limited.get(send.pk, 0))
+        else progress_from_counts(rows.get(send.pk, {}), limited.get(send.pk, 0))
         for send in sends
     }
 
 
-def _with_rows(sends: list[Send]) -> list[int]:
+def sends_with_rows(sends: list[Send]) -> list[int]:
     """Ids of the sends whose figures come from their recipient rows: not purged yet."""
     return [send.pk for send in sends if not send.recipients_purged_at]
-
-
-# --- Analytics: what the campaign page shows and its progress view polls ---------------------
-
-RecipientStatus = SendRecipient.Status
-# A recipient's status only moves forward, so one in a later stage passed the earlier ones.
-FUNNEL_REACHED = {
-    RecipientStatus.QUEUED: tuple(RecipientStatus.values),
-    RecipientStatus.SENT: (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ),
-    RecipientStatus.DELIVERED: (RecipientStatus.DELIVERED, RecipientStatus.READ),
-    RecipientStatus.READ: (RecipientStatus.READ,),
-}
-LIVE_POLL_MS = 2_000  # a send is firing, about to fire, or its statuses are flowing back
-WAITING_POLL_MS = 30_000  # a scheduled send is further away: notice when it comes near
-DUE_SOON = dt.timedelta(minutes=3)
-# Meta's delivered/read webhooks keep arriving after the last message left.
-FEEDBACK_WINDOW = dt.timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class ErrorGroup:
-    code: str
-    title: str
-    count: int
-
-
-@dataclass(frozen=True)
-class Funnel:
-    """Recipients of a send (or of all a campaign's sends) through the funnel."""
-
-    progress: SendProgress
-    delivered_reporting: int  # delivered or read, outside the limited-reporting regions
-    read_reporting: int
-    errors: list[ErrorGroup]  # failed recipients by Meta error code, largest first
-
-    @property
-    def reached(self) -> dict[str, int]:
-        """Recipients that reached each funnel stage (queued counts every recipient)."""
-        counts = self.progress.counts
-        return {stage: sum(counts[s] for s in FUNNEL_REACHED[stage]) for stage in FUNNEL_REACHED}
-
-    @property
-    def table(self) -> list[tuple[str, int, int | None]]:
-        """(status, recipients now in it, recipients that reached it or None off the funnel)."""
-        reached = self.reached
-        return [(s, n, reached.get(s)) for s, n in self.progress.counts.items()]
-
-    @property
-    def read_rate(self) -> float | None:
-        """Read over delivered among recipients Meta reports reads for; None before any."""
-        if not self.delivered_reporting:
-            return None
-        return self.read_reporting / self.delivered_reporting
-
-    @classmethod
-    def combine(cls, funnels: list["Funnel"]) -> "Funnel":
-        errors: dict[str, ErrorGroup] = {}
-        for error in (e for f in funnels for e in f.errors):
-            seen = errors.get(error.code)
-            count = error.count + (seen.count if seen else 0)
-            errors[error.code] = ErrorGroup(error.code, error.title, count)
-        return cls(
-            SendProgress.total_of([f.progress for f in funnels]),
-            sum(f.delivered_reporting for f in funnels),
-            sum(f.read_reporting for f in funnels),
-            sorted(errors.values(), key=lambda e: (-e.count, e.code)),
-        )
-
-
-def ended_early_note(status_label: str, progress: SendProgress) -> str:
-    """What a stop or a cancel came to, instead of a "100% done" that never happened."""
-    counts = progress.counts
-    messaged = sum(counts[s] for s in FUNNEL_REACHED[RecipientStatus.SENT])
-    if not messaged:
-        return f"{status_label} before any message was sent"
-    return (
-        f"{status_label} after {messaged:,} of {progress.total:,} messages were sent "
-        f"({counts[RecipientStatus.SKIPPED]:,} skipped)"
-    )
-
-
-@dataclass(frozen=True)
-class WaveAnalytics:
-    """A retry wave of a send (issue 15.2) and where the rows it queued again stand now."""
-
-    wave: SendWave
-    counts: dict[str, int]
-
-    @property
-    def label(self) -> str:
-        return f"Retry {self.wave.number - 1}"
-
-    @property
-    def note(self) -> str:
-        """One line for the send's progress: when, and what it came to so far."""
-        wave = self.wave
-        if wave.status == SendWave.Status.PENDING:
-            return f"{self.label} scheduled for {wave.scheduled_for:%Y-%m-%d %H:%M} UTC"
-        if wave.status == SendWave.Status.CANCELLED:
-            return f"{self.label} called off"
-        counts = ", ".join(f"{status} {n:,}" for status, n in self.counts.items() if n)
-        return (
-            f"{self.label} at {wave.scheduled_for:%Y-%m-%d %H:%M} UTC: {wave.requeued:,} of "
-            f"{wave.chosen:,} failed recipients queued again" + (f" ({counts})" if counts else "")
-        )
-
-
-def send_waves(sends: list[Send]) -> dict[int, list[WaveAnalytics]]:
-    """Each send's retry waves in order, with their rows by status: two queries."""
-    waves = list(SendWave.objects.filter(send__in=sends).order_by("send_id", "number"))
-    if not waves:
-        return {}
-    counts: dict[tuple[int, int], dict[str, int]] = {}
-    for send_id, wave, status, n in (
-        SendRecipient.objects.filter(send_id__in={w.send_id for w in waves}, wave__gt=1)
-        .order_by()
-        .values_list("send_id", "wave", "status")
-        .annotate(n=Count("id"))
-    ):
-        counts.setdefault((send_id, wave), dict.fromkeys(RecipientStatus.values, 0))[status] = n
-    result: dict[int, list[WaveAnalytics]] = {}
-    for wave in waves:
-        rows = counts.get((wave.send_id, wave.number), dict.fromkeys(RecipientStatus.values, 0))
-        result.setdefault(wave.send_id, []).append(WaveAnalytics(wave, rows))
-    return result
-
-
-@dataclass(frozen=True)
-class SendAnalytics:
-    send: Send
-    funnel: Funnel
-    opted_out: int  # audience phones opted out of the send's category and not messaged by it
-    invalid_phone: int  # audience rows whose phone could not be parsed
-    us_blocked: int  # US audience rows a MARKETING send may not reach (Meta error 131049)
-    waves: tuple[WaveAnalytics, ...] = ()  # its retries of failed recipients
-
-    @property
-    def ineligible(self) -> int:
-        return self.invalid_phone + self.us_blocked
-
-    @property
-    def progress(self) -> float:
-        return send_fraction_done(self.send, self.funnel.progress)
-
-    @property
-    def ended_early(self) -> str:
-        """For a stopped or cancelled send, what it came to; empty otherwise."""
-        if self.send.status not in (Send.Status.STOPPED, Send.Status.CANCELLED):
-            return ""
-        return ended_early_note(self.send.get_status_display(), self.funnel.progress)
-
-    @property
-    def fire_at_utc(self) -> str:
-        """The fire instant in UTC, ISO 8601: the browser shows it in the viewer's zone."""
-        return self.send.scheduled_for.astimezone(dt.UTC).isoformat()
-
-    @property
-    def local_fire_time(self) -> str:
-        """The fire time as the marketer set it: in the send's own zone."""
-        local = self.send.scheduled_for.astimezone(ZoneInfo(self.send.time_zone))
-        return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({self.send.time_zone})"
-
-
-@dataclass(frozen=True)
-class AudienceFacts:
-    """The campaign's audiences as the engine sees them, counted once per campaign."""
-
-    invalid_phone: int
-    ineligible_geo: int  # US numbers: blocked for MARKETING sends, fine for UTILITY ones
-    opted_out_all: int  # distinct phones opted out of every message
-    opted_out_marketing: int  # distinct phones opted out of marketing only
-
-
-@dataclass(frozen=True)
-class CampaignAnalytics:
-    campaign: Campaign
-    funnel: Funnel
-    sends: list[SendAnalytics]
-    audience: AudienceFacts
-    poll_after_ms: int | None  # when the page should ask again; None once nothing can change
-
-    @property
-    def progress(self) -> float:
-        return campaign_fraction_done(self.campaign, [a.progress for a in self.sends])
-
-    @property
-    def ended_early(self) -> str:
-        """For a stopped or cancelled campaign, what it came to; empty otherwise."""
-        if self.campaign.status not in (Campaign.Status.STOPPED, Campaign.Status.CANCELLED):
-            return ""
-        return ended_early_note(self.campaign.get_status_display(), self.funnel.progress)
-
-    @property
-    def next_send(self) -> SendAnalytics | None:
-        pending = [a for a in self.sends if a.send.status == Send.Status.PENDING]
-        return min(pending, key=lambda a: a.send.scheduled_for, default=None)
-
-
-def _funnels(sends: list[Send]) -> dict[int, Funnel]:
-    """Each send's funnel: the shared progress query, plus one GROUP BY for reads reported
-    outside limited-reporting regions and one for failures by error code; a purged send's
-    is its rollup."""
-    progress = _sends_progress(sends)
-    with_rows = _with_rows(sends)
-    reporting: dict[tuple[int, str], int] = {
-        (send_id, status): n
-        for send_id, status, n in SendRecipient.objects.filter(
-            send_id__in=with_rows,
-            limited_reporting=False,
-            status__in=FUNNEL_REACHED[RecipientStatus.DELIVERED],
-        )
-        .order_by()
-        .values_list("send_id", "status")
-        .annotate(n=Count("id"))
-    }
-    errors: dict[int, list[ErrorGroup]] = {}
-    for send_id, code, title, n in (
-        SendRecipient.objects.filter(send_id__in=with_rows, status=RecipientStatus.FAILED)
-        .order_by()
-        .values_list("send_id", "error_code")
-        .annotate(title=Max("error_title"), n=Count("id"))
-        .order_by("-n", "error_code")
-    ):
-        errors.setdefault(send_id, []).append(ErrorGroup(code, title, n))
-    funnels = {}
-    for send in sends:
-        if send.recipients_purged_at:
-            funnels[send.pk] = _rolled_up_funnel(send)
-            continue
-        read = reporting.get((send.pk, RecipientStatus.READ), 0)
-        delivered = reporting.get((send.pk, RecipientStatus.DELIVERED), 0) + read
-        funnels[send.pk] = Funnel(progress[send.pk], delivered, read, errors.get(send.pk, []))
-    return funnels
-
-
-def recipient_rollup(send: Send) -> dict:
-    """What the analytics and metrics read from a send's recipient rows, as JSON: the
-    retention purge keeps it on the send (recipient_rollup) before it deletes the rows.
-    `opted_out` is counted against the opt-outs as they are at that moment."""
-    funnel = _funnels([send])[send.pk]
-    opted_out = _audience_counts(send.campaign, [send])[f"opted_out_{send.pk}"]
-    return {
-        "counts": funnel.progress.counts,
-        "limited_reporting": funnel.progress.limited_reporting,
-        "delivered_reporting": funnel.delivered_reporting,
-        "read_reporting": funnel.read_reporting,
-        "errors": [[e.code, e.title, e.count] for e in funnel.errors],
-        "opted_out": opted_out,
-        # Meta accepted these (sent_at set): the metrics' messages-sent counter.
-        "sent": send.recipients.exclude(sent_at=None).count(),
-    }
-
-
-def _rolled_up_funnel(send: Send) -> Funnel:
-    rollup = send.recipient_rollup
-    return Funnel(
-        _progress(rollup["counts"], rollup["limited_reporting"]),
-        rollup["delivered_reporting"],
-        rollup["read_reporting"],
-        [ErrorGroup(*error) for error in rollup["errors"]],
-    )
-
-
-def _audience_counts(campaign: Campaign, sends: list[Send]) -> dict[str, int]:
-    """One aggregate over the campaign's leads: ingest rejects, opt-outs, and per send the
-    opted-out phones it would have reached and did not message."""
-    opted_out_any = _opted_out(campaign, OptOut.Scope.values)
-    opted_out_all = _opted_out(campaign, [OptOut.Scope.ALL])
-    aggregates = {
-        "invalid_phone": Count("id", filter=Q(ingest_status=Lead.IngestStatus.INVALID_PHONE)),
-        "ineligible_geo": Count("id", filter=Q(ingest_status=Lead.IngestStatus.INELIGIBLE_GEO)),
-        "opted_out_all": Count("phone_e164", distinct=True, filter=Q(opted_out_all)),
-        "opted_out_marketing": Count(
-            "phone_e164", distinct=True, filter=Q(opted_out_any) & ~Q(opted_out_all)
-        ),
-    }
-    for send in sends:
-        if send.recipients_purged_at:
-            continue
-        statuses = eligibility.reachable_statuses(send.category)
-        scopes = eligibility.stopping_scopes(send.category)
-        messaged = SendRecipient.objects.filter(
-            send=send, phone_e164=OuterRef("phone_e164")
-        ).exclude(status__in=(RecipientStatus.QUEUED, RecipientStatus.SKIPPED))
-        aggregates[f"opted_out_{send.pk}"] = Count(
-            "phone_e164",
-            distinct=True,
-            filter=Q(ingest_status__in=statuses)
-            & Q(_opted_out(campaign, scopes))
-            & ~Q(Exists(messaged)),
-        )
-    counts = members_of_any(campaign.audiences.all()).aggregate(**aggregates)
-    for send in sends:
-        if send.recipients_purged_at:
-            counts[f"opted_out_{send.pk}"] = send.recipient_rollup["opted_out"]
-    return counts
-
-
-def _poll_after_ms(campaign: Campaign, sends: list[Send], now: dt.datetime) -> int | None:
-    """How soon the page should look again: often while anything moves, rarely while a
-    scheduled send is far off, never once nothing more can happen."""
-    if any(send.status in Send.FIRING_STATUSES for send in sends):
-        return LIVE_POLL_MS
-    if any(
-        send.completed_at and now - send.completed_at < FEEDBACK_WINDOW
-        for send in sends
-        if send.status == Send.Status.COMPLETED
-    ):
-        return LIVE_POLL_MS
-    if campaign.status not in Campaign.ACTIVE_STATUSES:
-        return None
-    due = [send.scheduled_for for send in sends if send.status == Send.Status.PENDING]
-    if not due:
-        return None
-    return LIVE_POLL_MS if min(due) - now < DUE_SOON else WAITING_POLL_MS
-
-
-def campaign_analytics(campaign: Campaign) -> CampaignAnalytics:
-    """Everything the campaign page shows about delivery, in a fixed number of queries
-    whatever the number of recipients: sends, recipients by status, reads reported, failures
-    by code, the campaign's segments and one aggregate over their members."""
-    sends = list(campaign.sends.order_by("scheduled_for", "position", "pk"))
-    funnels = _funnels(sends)
-    counts = _audience_counts(campaign, sends)
-    waves = send_waves(sends)
-    per_send = [
-        SendAnalytics(
-            send,
-            funnels[send.pk],
-            opted_out=counts[f"opted_out_{send.pk}"],
-            invalid_phone=counts["invalid_phone"],
-            us_blocked=counts["ineligible_geo"] if send.category == Category.MARKETING else 0,
-            waves=tuple(waves.get(send.pk, ())),
-        )
-        for send in sends
-    ]
-    return CampaignAnalytics(
-        campaign,
-        Funnel.combine(list(funnels.values())),
-        per_send,
-        AudienceFacts(
-            counts["invalid_phone"],
-            counts["ineligible_geo"],
-            counts["opted_out_all"],
-            counts["opted_out_marketing"],
-        ),
-        _poll_after_ms(campaign, sends, timezone.now()),
-    )
-
-
-def _funnel_json(funnel: Funnel) -> dict:
-    return {
-        "counts": funnel.progress.counts,
-        "reached": funnel.reached,
-        "total": funnel.progress.total,
-        "done": funnel.progress.done,
-        "read_rate": None if funnel.read_rate is None else round(funnel.read_rate, 4),
-        "limited_reporting": funnel.progress.limited_reporting,
-        "errors": [{"code": e.code, "title": e.title, "count": e.count} for e in funnel.errors],
-    }
-
-
-def analytics_json(analytics: CampaignAnalytics) -> dict:
-    """The campaign page's numbers as the progress view serves them and its script reads."""
-    return {
-        "campaign": {
-            "id": analytics.campaign.pk,
-            "status": analytics.campaign.status,
-            "status_display": analytics.campaign.get_status_display(),
-            **_funnel_json(analytics.funnel),
-            "progress": round(analytics.progress, 4),
-        },
-        "sends": [
-            {
-                "id": a.send.pk,
-                "status": a.send.status,
-                "status_display": a.send.get_status_display(),
-                "status_reason": a.send.status_reason,
-                "scheduled_for": a.fire_at_utc,
-                "opted_out": a.opted_out,
-                "ineligible": a.ineligible,
-                **_funnel_json(a.funnel),
-                "progress": round(a.progress, 4),
-                "waves": [
-                    {
-                        "number": w.wave.number,
-                        "status": w.wave.status,
-                        "scheduled_for": w.wave.scheduled_for.astimezone(dt.UTC).isoformat(),
-                        "include": w.wave.include,
-                        "chosen": w.wave.chosen,
-                        "requeued": w.wave.requeued,
-                        "counts": w.counts,
-                        "note": w.note,
-                    }
-                    for w in a.waves
-                ],
-            }
-            for a in analytics.sends
-        ],
-        "next_send_id": analytics.next_send.send.pk if analytics.next_send else None,
-        "poll_after_ms": analytics.poll_after_ms,
-    }
-
-
-# --- One recipient as the recipient list and its export show it ------------------------------
-
-# The steps of a recipient's timeline in the order they happen, each with the column that
-# holds its time (set by the transitions of campaigns.recipients and Meta's reports).
-RECIPIENT_TIMELINE = (
-    ("queued", "queued_at"),
-    ("sent", "sent_at"),
-    ("delivered", "delivered_at"),
-    ("read", "read_at"),
-    ("failed", "failed_at"),
-)
-
-
-def contact_name(first_name: str | None, last_name: str | None) -> str:
-    """The lead's name as the list shows it ("" when the lead has none, or is gone)."""
-    return " ".join(part for part in (first_name, last_name) if part)
-
-
-def recipient_message(
-    template_body: str, parameters: list[str] | None, template_components=()
-) -> str:
-    """The message the recipient got: the send's body when it fired, filled with the
-    parameters its last attempt carried, then its text header and URL buttons as they were
-    then (one line each); "" for a row never put on the wire."""
-    if parameters is None or not template_body:
-        return ""
-    slots = parameter_slots(template_body, template_components)
-    return rendering.render_message(template_body, slots, parameters)
-
-
-def failure_reason(error_code: str, error_title: str) -> str:
-    """Why the row did not (yet) reach the person, in plain words: messaging.errors' words
-    for Meta's code, else the row's own title (Meta's, a skip's, a lost worker's)."""
-    return plain_words(error_code) or error_title
-
-
-def timeline(row) -> list[tuple[str, dt.datetime]]:
-    """The steps the recipient reached, with their times: queued → sent → delivered → read
-    (or failed). `row` has the timeline's columns as attributes."""
-    steps = [(step, getattr(row, column)) for step, column in RECIPIENT_TIMELINE]
-    return [(step, at) for step, at in steps if at is not None]
-
-
-RECIPIENT_CSV_COLUMNS = (
-    "phone_e164",
-    "contact_name",
-    "send_id",
-    "send__name",
-    "send__campaign__name",
-    "status",
-    "message",
-    "error_code",
-    "failure_reason",
-    "error_title",
-    "attempts",
-    "wamid",
-    "limited_reporting",
-    *(column for _, column in RECIPIENT_TIMELINE),
-)
-# What the export reads per row: its plain columns and what the derived ones are made of.
-_DERIVED_CSV_COLUMNS = ("contact_name", "message", "failure_reason")
-_RECIPIENT_CSV_VALUES = (
-    *(column for column in RECIPIENT_CSV_COLUMNS if column not in _DERIVED_CSV_COLUMNS),
-    "lead__first_name",
-    "lead__last_name",
-    "send__template_body",
-    "send__template_components",
-    "parameters",
-)
-
-
-def recipients_csv(recipients: QuerySet) -> Iterator[str]:
-    """The recipients as CSV lines, with the recipient list's columns, read in chunks so a
-    100,000-row send streams in constant memory."""
-    writer = line_writer()
-    yield writer.writerow(RECIPIENT_CSV_COLUMNS)
-    for row in recipients.values(*_RECIPIENT_CSV_VALUES).iterator(chunk_size=2000):
-        row["contact_name"] = contact_name(row["lead__first_name"], row["lead__last_name"])
-        row["message"] = recipient_message(
-            row["send__template_body"], row["parameters"], row["send__template_components"]
-        )
-        row["failure_reason"] = failure_reason(row["error_code"], row["error_title"])
-        yield writer.writerow(
-            [
-                value.isoformat() if isinstance(value, dt.datetime) else value
-                for value in (row[column] for column in RECIPIENT_CSV_COLUMNS)
-            ]
-        )
 
 
 class CancelImpact(NamedTuple):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
 
 from audiences.models import Lead, OptOut
-from campaigns import selectors
+from campaigns import analytics
 from campaigns.models import Campaign, Send, SendRecipient
 from messaging.models import Category
 from tests.factories import (
@@ -133,9 +133,9 @@ def test_the_analytics_count_a_campaigns_funnel_in_a_fixed_number_of_queries(
     campaign, sends, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(7):
-        analytics = selectors.campaign_analytics(campaign)
+        figures = analytics.campaign_analytics(campaign)
 
-    firing, utility = analytics.sends
+    firing, utility = figures.sends
     funnel = firing.funnel
     assert funnel.progress.counts == {
         "claimed": 0,
@@ -158,14 +158,14 @@ def test_the_analytics_count_a_campaigns_funnel_in_a_fixed_number_of_queries(
         ("131026", "Undeliverable", 1),
     ]
     assert utility.funnel.progress.total == 0 and utility.funnel.read_rate is None
-    assert analytics.funnel.progress.total == 17
-    assert analytics.next_send.send == sends[1]
+    assert figures.funnel.progress.total == 17
+    assert figures.next_send.send == sends[1]
 
 
 def test_opted_out_counts_audience_phones_a_send_did_not_message(campaign):
-    analytics = selectors.campaign_analytics(campaign)
+    figures = analytics.campaign_analytics(campaign)
 
-    marketing, utility = analytics.sends
+    marketing, utility = figures.sends
     # Marketing: never messaged (all), marketing-only, and the skipped one; not the phone
     # that read the message before saying STOP, nor the US number it could never reach.
     assert marketing.opted_out == 3
@@ -173,25 +173,25 @@ def test_opted_out_counts_audience_phones_a_send_did_not_message(campaign):
     assert utility.opted_out == 4
     assert (marketing.invalid_phone, marketing.us_blocked, marketing.ineligible) == (1, 1, 2)
     assert (utility.invalid_phone, utility.us_blocked, utility.ineligible) == (1, 0, 1)
-    assert analytics.audience == selectors.AudienceFacts(
+    assert figures.audience == analytics.AudienceFacts(
         invalid_phone=1, ineligible_geo=1, opted_out_all=4, opted_out_marketing=1
     )
 
 
 def test_the_page_polls_while_something_can_change_and_stops_after(campaign, sends):
     firing, later = sends
-    assert selectors.campaign_analytics(campaign).poll_after_ms == selectors.LIVE_POLL_MS
+    assert analytics.campaign_analytics(campaign).poll_after_ms == analytics.LIVE_POLL_MS
 
-    long_ago = timezone.now() - selectors.FEEDBACK_WINDOW - dt.timedelta(minutes=1)
+    long_ago = timezone.now() - analytics.FEEDBACK_WINDOW - dt.timedelta(minutes=1)
     Send.objects.filter(pk=firing.pk).update(status=Send.Status.COMPLETED, completed_at=long_ago)
-    assert selectors.campaign_analytics(campaign).poll_after_ms == selectors.WAITING_POLL_MS
+    assert analytics.campaign_analytics(campaign).poll_after_ms == analytics.WAITING_POLL_MS
 
     Send.objects.filter(pk=later.pk).update(scheduled_for=timezone.now() + dt.timedelta(minutes=1))
-    assert selectors.campaign_analytics(campaign).poll_after_ms == selectors.LIVE_POLL_MS
+    assert analytics.campaign_analytics(campaign).poll_after_ms == analytics.LIVE_POLL_MS
 
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
     campaign.refresh_from_db()
-    assert selectors.campaign_analytics(campaign).poll_after_ms is None
+    assert analytics.campaign_analytics(campaign).poll_after_ms is None
 
 
 # --- The progress view --------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_the_progress_view_serves_counts_progress_and_failures_by_code(marketer,
     assert utility["progress"] == 0.0
     assert state["campaign"]["counts"]["read"] == 4
     assert state["campaign"]["status"] == "running"
-    assert state["poll_after_ms"] == selectors.LIVE_POLL_MS
+    assert state["poll_after_ms"] == analytics.LIVE_POLL_MS
     assert state["next_send_id"] == sends[1].pk  # the first one is firing
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from audiences.models import Lead, OptOut
-from campaigns import dispatcher, selectors, services
+from campaigns import dispatcher, recipient_list, selectors, services
 from campaigns import sends as send_lifecycle
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
@@ -378,7 +378,7 @@ def test_a_template_with_a_header_and_a_url_button_is_delivered_with_every_compo
     assert recipient.parameters == ["Ann1", "20%", "Ann1", "C1"]
     send.refresh_from_db()  # the recipient list's message, from what the send fired with
     assert (
-        selectors.recipient_message(
+        recipient_list.recipient_message(
             send.template_body, recipient.parameters, send.template_components
         )
         == "header: For Ann1\nHi Ann1, 20% off!\nbutton Shop: https://shop.example/C1"

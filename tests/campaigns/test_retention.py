@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audiences.models import OptOut
-from campaigns import retention, selectors
+from campaigns import analytics, retention, selectors
 from campaigns.admin import delivery_text
 from campaigns.models import Campaign, Send, SendRecipient
 from tests.factories import (
@@ -84,7 +84,7 @@ def purge(*args):
 
 def what_the_pages_show(campaign):
     return {
-        "analytics": selectors.analytics_json(selectors.campaign_analytics(campaign)),
+        "analytics": analytics.analytics_json(analytics.campaign_analytics(campaign)),
         "progress": selectors.campaign_send_progress(campaign),
         "sends": {send.pk: selectors.send_progress(send) for send in campaign.sends.all()},
     }

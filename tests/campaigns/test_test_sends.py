@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from audiences.models import OptOut
 from campaigns import testsends
+from campaigns.analytics import campaign_analytics
 from campaigns.models import SendRecipient, TestPhone
 from campaigns.models import TestSend as TestSendRow
-from campaigns.selectors import campaign_analytics
 from messaging.models import MessageTemplate
 from tests.factories import (
     LeadFactory,
