@@ -211,11 +211,10 @@ def start_due_waves(now: dt.datetime | None = None) -> list[int]:
 
 
 def _start_wave(wave: SendWave, send: Send, now: dt.datetime) -> bool:
-    chosen = _chosen_rows(send, tuple(wave.include), wave.scheduled_for)
+    codes = _retried_codes(send, tuple(wave.include))
+    chosen = _chosen_rows(send, codes, wave.scheduled_for)
     chosen_count = SendRecipient.objects.filter(
-        send=send,
-        status=SendRecipient.Status.FAILED,
-        error_code__in=_retried_codes(send, tuple(wave.include)),
+        send=send, status=SendRecipient.Status.FAILED, error_code__in=codes
     ).count()
     new_leads = {pk: lead for pk, current, lead in chosen if current != lead}
     requeued = recipients.requeue_failed([pk for pk, _, _ in chosen], wave.number, new_leads)
@@ -249,11 +248,10 @@ def _start_wave(wave: SendWave, send: Send, now: dt.datetime) -> bool:
 
 
 def _chosen_rows(
-    send: Send, include: tuple[str, ...], at: dt.datetime
+    send: Send, codes: list[str], at: dt.datetime
 ) -> list[tuple[int, int | None, int]]:
-    """(row id, its lead, the lead to message now) of the failed rows of the retried
-    classes whose phone the send reaches at `at` and the frequency cap does not hold."""
-    codes = _retried_codes(send, include)
+    """(row id, its lead, the lead to message now) of the failed rows with these error codes
+    whose phone the send reaches at `at` and the frequency cap does not hold."""
     if not codes:
         return []
     eligible, params = Eligible.of_send(send, at=at).sql()

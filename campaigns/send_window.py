@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from messaging.time_zones import phone_time_zone
-from setter.send_windows import ALL_DAYS, WEEKDAYS
+from setter.send_windows import ALL_DAYS, WEEKDAYS, WindowOutside
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,14 @@ class SendWindow:
 
     def waits(self, now: dt.datetime, phones: list[str], fallback_zone: str):
         """{phone: the instant its window opens} for the phones outside the window now."""
+        openings: dict[str, dt.datetime | None] = {}  # per zone: a batch has a few
         closed = {}
         for phone in phones:
-            opening = self.next_opening(now, phone_time_zone(phone, fallback_zone))
-            if opening is not None:
-                closed[phone] = opening
+            zone = phone_time_zone(phone, fallback_zone)
+            if zone not in openings:
+                openings[zone] = self.next_opening(now, zone)
+            if openings[zone] is not None:
+                closed[phone] = openings[zone]
         return closed
 
     def describe(self) -> str:
@@ -102,7 +105,7 @@ def zone_readings(
     for zone, n in sorted(counts.items()):
         opening = window.next_opening(fire_at, zone)
         reads_at = opening or fire_at
-        if opening is not None and window.outside == "skip":
+        if opening is not None and window.outside == WindowOutside.SKIP:
             readings.append(ZoneReading(zone, n, None, True))
         else:
             readings.append(

@@ -27,7 +27,7 @@ from setter.ids import pk_from_text
 from setter.models import Organization
 
 from .contract import CampaignBodySerializer, DuplicateBodySerializer
-from .send_windows import window_changes
+from .send_windows import window_fields, window_problem_paths
 
 SCHEDULE_FIELDS = {
     "scheduledFor": "an instant",
@@ -117,9 +117,10 @@ class _Reader:
         if "stopAt" in data:
             changes.fields["stop_at"] = data["stopAt"]
         if "sendWindow" in data:
-            window, problems = window_changes(data["sendWindow"], "sendWindow")
+            # The campaign is saved without a model clean: the window's rule is checked here.
+            window = window_fields(data["sendWindow"])
             changes.fields.update(window)
-            self.errors += problems
+            self.errors += window_problem_paths(window, "sendWindow")
         self._targets(changes)
         if "sends" in data:
             changes.sends = [

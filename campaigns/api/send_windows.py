@@ -11,24 +11,27 @@ from setter.send_windows import ALL_DAYS, WEEKDAYS, WindowOutside, window_proble
 KEYS = {"window_start": "start", "window_end": "end", "window_days": "days"}
 
 
-def window_changes(value: dict | None, path: str) -> tuple[dict, list[str]]:
-    """The model fields a validated `sendWindow` (null: none) sets, and its problems by path."""
+def window_fields(value: dict | None) -> dict:
+    """The model fields a validated `sendWindow` sets (null: no window of its own)."""
     if value is None:
         return {
             "window_start": None,
             "window_end": None,
             "window_days": list(ALL_DAYS),
             "window_outside": WindowOutside.WAIT,
-        }, []
-    days = sorted({WEEKDAYS.index(day) for day in value.get("days", WEEKDAYS)})
-    changes = {
+        }
+    return {
         "window_start": dt.time.fromisoformat(value["start"]),
         "window_end": dt.time.fromisoformat(value["end"]),
-        "window_days": days,
+        "window_days": sorted({WEEKDAYS.index(day) for day in value.get("days", WEEKDAYS)}),
         "window_outside": value.get("outside", WindowOutside.WAIT),
     }
-    problems = window_problems(changes["window_start"], changes["window_end"], days)
-    return changes, [f"{path}.{KEYS[field]}: {message}" for field, message in problems.items()]
+
+
+def window_problem_paths(fields: dict, path: str) -> list[str]:
+    """The window rule's problems (setter.send_windows) named by their place in the body."""
+    problems = window_problems(fields["window_start"], fields["window_end"], fields["window_days"])
+    return [f"{path}.{KEYS[field]}: {message}" for field, message in problems.items()]
 
 
 def window_json(owner) -> dict | None:
