@@ -6,13 +6,15 @@ shown to the marketer as is.
 """
 
 import csv
+import functools
 import io
 import re
+import zoneinfo
 from dataclasses import dataclass, replace
 
 import orjson
 
-from setter.phones import normalize_phone
+from setter.phones import normalize_phone, phone_zones
 
 # Header spellings, compared after lower-casing and dropping spaces, "_", "-" and ".".
 # The phone aliases are in order of preference when a file has several of them.
@@ -38,11 +40,13 @@ KNOWN_HEADERS = {
     "first_name": ("firstname", "givenname", "forename"),
     "last_name": ("lastname", "surname", "familyname"),
     "email": ("email", "emailaddress", "mail"),
+    "time_zone": ("timezone", "tz", "ianatimezone"),
 }
 SNIFFED_DELIMITERS = (",", ";", "\t", "|")
 
 # Model field lengths: COPY rejects a whole batch over one value that does not fit.
 MAX_LENGTHS = {"external_id": 255, "phone_raw": 64, "name": 200, "email": 254, "reason": 255}
+UNKNOWN_TIME_ZONE_REASON = "unknown time zone {zone!r}: use an IANA name such as Europe/London"
 
 # Columns of the rows produced here, in order.
 LEAD_FIELDS = (
@@ -58,6 +62,9 @@ LEAD_FIELDS = (
     "ingest_status",
     "reject_reason",
     "limited_reporting",
+    "time_zone",
+    "phone_zone",
+    "phone_zones",
 )
 
 INELIGIBLE_GEO_REASON = (
@@ -99,6 +106,7 @@ class ColumnMap:
     first_name: int | None = None
     last_name: int | None = None
     email: int | None = None
+    time_zone: int | None = None
 
 
 def map_columns(header: list[str], phone_column: str = "") -> ColumnMap:
@@ -173,6 +181,7 @@ def classify_rows(job: ChunkJob) -> list[tuple]:
                 first_name=_cell(row, columns.first_name),
                 last_name=_cell(row, columns.last_name),
                 email=_cell(row, columns.email),
+                time_zone=_cell(row, columns.time_zone),
                 variables={name: row[i].strip() for i, name in columns.variables},
             )
         )
@@ -189,17 +198,26 @@ def classify_lead(
     first_name: str = "",
     last_name: str = "",
     email: str = "",
+    time_zone: str = "",
     variables: dict[str, str],
 ) -> tuple:
-    """One lead row in LEAD_FIELDS order: its normalised phone and ingest status.
+    """One lead row in LEAD_FIELDS order: its normalised phone, zones and ingest status.
 
     The one place a lead's status is decided, for CSV rows and API persons alike.
-    Duplicates are settled later, across the whole audience.
+    Duplicates are settled later, across the whole audience. A time zone is an IANA name,
+    in any letter case; any other value rejects the row rather than being ignored, since a
+    local-time send would otherwise reach the lead at its phone's hour, not the one given.
     """
     phone_raw = phone_raw.strip()
     phone = normalize_phone(phone_raw, default_region, strict=True)
+    zone = time_zone.strip()
+    known_zone = _zone_names().get(zone.lower(), "") if zone else ""
+    zones = phone_zones(phone.e164) if phone.is_valid else None
     if not phone.is_valid:
         status, reason = statuses["invalid_phone"], phone.error
+    elif zone and not known_zone:
+        status = statuses["invalid_time_zone"]
+        reason = UNKNOWN_TIME_ZONE_REASON.format(zone=zone[:64])
     elif phone.marketing_blocked:
         status = statuses["ineligible_geo"]
         reason = INELIGIBLE_GEO_REASON.format(region=phone.region)
@@ -218,7 +236,16 @@ def classify_lead(
         status,
         reason[: MAX_LENGTHS["reason"]],
         phone.limited_reporting,
+        known_zone,
+        zones.zone if zones else "",
+        zones.zones if zones else "",
     )
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone by its lower-cased name."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
 def process_chunk(job: ChunkJob):

@@ -74,6 +74,7 @@ class Audience(models.Model):
     count_invalid_phone = models.PositiveIntegerField(default=0)
     count_duplicate = models.PositiveIntegerField(default=0)
     count_ineligible_geo = models.PositiveIntegerField(default=0)
+    count_invalid_time_zone = models.PositiveIntegerField(default=0)
     count_limited_reporting = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -110,6 +111,7 @@ class Lead(models.Model):
         INVALID_PHONE = "invalid_phone", "Invalid phone"
         DUPLICATE = "duplicate", "Duplicate phone in this audience"
         INELIGIBLE_GEO = "ineligible_geo", "Ineligible region for marketing (US, Meta error 131049)"
+        INVALID_TIME_ZONE = "invalid_time_zone", "Invalid time zone"
 
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="leads")
     # Denormalised so organization-wide reads (segments, filters) need no join.
@@ -123,10 +125,30 @@ class Lead(models.Model):
     last_name = models.CharField(max_length=200, blank=True)
     email = models.CharField(max_length=254, blank=True)
     variables = models.JSONField(default=dict, blank=True)
-    ingest_status = models.CharField(max_length=16, choices=IngestStatus.choices)
+    ingest_status = models.CharField(max_length=20, choices=IngestStatus.choices)
     reject_reason = models.CharField(max_length=255, blank=True)
     limited_reporting = models.BooleanField(
         default=False, help_text="EEA/UK/JP/KR: Meta reports no read receipts for these."
+    )
+    # Issue 16.1: where the lead reads a send "at 10:00 in each recipient's zone"
+    # (audiences.time_zones.lead_time_zone decides from these three). Database defaults, so
+    # a COPY or raw insert that does not name them stores a lead read by its send's zone.
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        db_default="",
+        help_text="The lead's IANA zone from the CSV's or API's time_zone; empty: its phone's.",
+    )
+    phone_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        db_default="",
+        help_text="The phone's zone by libphonenumber: its area's, else its country's main one.",
+    )
+    phone_zones = models.TextField(
+        blank=True,
+        db_default="",
+        help_text="When the phone's area spans several zones: all of them, space-separated.",
     )
     # A database default, so the ingest's COPY need not name it.
     created_at = models.DateTimeField(db_default=Now())

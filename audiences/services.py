@@ -78,7 +78,7 @@ def create_api_audience(
 ) -> tuple[Audience, list[Lead]]:
     """A ready audience of the given leads (seed 002's persons), in their order.
 
-    Each lead is a dict of phone, external_id, first_name, last_name, email and variables.
+    Each lead is a dict of phone, external_id, first_name, last_name, email, time_zone and variables.
     They go through the CSV's rules (normalisation, US ineligible for marketing, limited
     reporting, later duplicates of a phone), and every one is stored, invalid ones too, so
     the caller gets an id per lead. All or nothing: one transaction.
@@ -127,6 +127,7 @@ def _api_lead(audience: Audience, row_number: int, fields: dict, statuses: dict)
         first_name=fields.get("first_name", ""),
         last_name=fields.get("last_name", ""),
         email=fields.get("email", ""),
+        time_zone=fields.get("time_zone", ""),
         variables=fields.get("variables", {}),
     )
     return Lead(
@@ -370,7 +371,9 @@ def _copy_writer(db_thread: ThreadPoolExecutor):
     """
     quote = connection.ops.quote_name
     fields = _lead_columns()
-    text_columns = [quote(f.column) for f in fields if isinstance(f, models.CharField)]
+    text_columns = [
+        quote(f.column) for f in fields if isinstance(f, models.CharField | models.TextField)
+    ]
     sql = (
         f"COPY {quote(Lead._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(text_columns)}))"

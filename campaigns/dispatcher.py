@@ -36,9 +36,11 @@ from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from audiences.time_zones import lead_time_zone, lead_zone
 from messaging import errors
 from messaging.client import AsyncWhatsAppClient, TemplateMessage
 from messaging.ratelimit import Grant, WaitTotals, get_rate_limiter
+from setter.phones import phone_zones
 from setter.send_windows import WindowOutside
 
 from . import eligibility, feedback, recipients, sends
@@ -311,14 +313,21 @@ class DispatchRun:
         if self.window is None or not rows:
             return rows
         now = timezone.now()
-        closed = self.window.waits(now, [r.phone_e164 for r in rows], self.send.time_zone)
+        fallback = self.send.time_zone
+        zones = {
+            r.pk: lead_zone(r.lead, fallback)
+            if r.lead
+            else lead_time_zone("", *phone_zones(r.phone_e164), fallback)
+            for r in rows
+        }
+        closed = self.window.waits(now, zones)
         if not closed:
             return rows
-        outside = [r for r in rows if r.phone_e164 in closed]
+        outside = [r for r in rows if r.pk in closed]
         if self.window.outside == WindowOutside.SKIP:
             recipients.skip([r.pk for r in outside], SkipReason.OUTSIDE_WINDOW, holder=self.token)
         else:
-            recipients.defer(self.token, {r.pk: closed[r.phone_e164] for r in outside})
+            recipients.defer(self.token, {r.pk: closed[r.pk] for r in outside})
             note = (
                 f"Waiting for the send window ({self.window.describe()}): recipients outside "
                 f"it go out when it opens in their zone, the next at "
@@ -327,7 +336,7 @@ class DispatchRun:
             if note != self.window_note:
                 Send.objects.filter(pk=self.send.pk).update(status_reason=note)
                 self.window_note = note
-        return [r for r in rows if r.phone_e164 not in closed]
+        return [r for r in rows if r.pk not in closed]
 
     def _hand_out(self) -> float:
         """Take the next moment's slots for held rows and start their deliveries. Returns

@@ -22,7 +22,7 @@ row holding the minimum.
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from django.core.exceptions import EmptyResultSet
@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from audiences.models import Lead, LeadEvent, OptOut
 from audiences.segments import member_branches
+from audiences.time_zones import lead_time_zone_sql
 from messaging.models import Category
 
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
@@ -189,6 +190,11 @@ class Eligible:
     # The audiences to read instead of the campaign's saved ones: the editor's preview of a
     # campaign whose audiences are being chosen on the page.
     audiences: tuple | None = None
+    # A send at each recipient's local time (issue 16.1): the send's own zone, with which
+    # each row also reads its lead's zone (audiences.time_zones), and the zones of the wave
+    # being materialized, when only those are wanted.
+    zone_fallback: str | None = None
+    zones: tuple[str, ...] | None = None
 
     @classmethod
     def of_send(cls, send: Send, at: dt.datetime | None = None) -> "Eligible":
@@ -213,6 +219,11 @@ class Eligible:
             return cls(send.campaign, send.category, reason=NO_FILTER_EVENT_REASON)
         return cls(send.campaign, send.category, latest, event_filter, cap)
 
+    def with_zones(self, fallback: str, zones: tuple[str, ...] | None = None) -> "Eligible":
+        """The same set read with each row's zone, `fallback` being the send's own zone,
+        kept to `zones` if given."""
+        return replace(self, zone_fallback=fallback, zones=zones)
+
     def branches(self) -> list[QuerySet[Lead]]:
         """Each membership branch with the rule applied: a lead once per branch it is in."""
         if self.reason:
@@ -233,7 +244,19 @@ class Eligible:
             keep = self.event_filter.mode == Send.EventFilterMode.INCLUDE
             rule &= Q(has_event) if keep else ~Q(has_event)
         audiences = self.campaign.audiences.all() if self.audiences is None else self.audiences
-        return [branch.filter(rule) for branch in member_branches(audiences)]
+        branches = [branch.filter(rule) for branch in member_branches(audiences)]
+        if self.zone_fallback is None:
+            return branches
+        zone = RawSQL(
+            *lead_time_zone_sql(connection.ops.quote_name(Lead._meta.db_table), self.zone_fallback)
+        )
+        branches = [branch.annotate(zone=zone) for branch in branches]
+        if self.zones is not None:
+            # Inside each branch, so a wave reads only its zones' leads: a phone whose leads
+            # read different zones is messaged once, in the first of their waves (the
+            # recipient table's one row per phone and send).
+            branches = [branch.filter(**{"zone__in": self.zones}) for branch in branches]
+        return branches
 
     def _filter_event_matches(self) -> Q:
         """Leads the filter event names, by external id (case-sensitive) or phone. The lists
@@ -266,26 +289,28 @@ class Eligible:
         ), [SendRecipient.SkipReason.FREQUENCY_CAP, *params, *cap_params]
 
     def _one_per_phone(self) -> tuple[str, list]:
+        columns = COLUMNS if self.zone_fallback is None else (*COLUMNS, "zone")
         parts: list[str] = []
         params: list = []
         for branch in self.branches():
             try:
-                sql, branch_params = branch.values_list(*COLUMNS).query.sql_with_params()
+                sql, branch_params = branch.values_list(*columns).query.sql_with_params()
             except EmptyResultSet:  # a dynamic filter that can match nothing
                 continue
             parts.append(sql)
             params.extend(branch_params)
         if not parts:
-            return f"SELECT {', '.join(COLUMNS)} FROM {Lead._meta.db_table} WHERE 1 = 0", []
+            empty = ", ".join(f"'' AS {c}" if c == "zone" else c for c in columns)
+            return f"SELECT {empty} FROM {Lead._meta.db_table} WHERE 1 = 0", []
         members = " UNION ALL ".join(parts)
+        rest = "".join(f", m.{c}" for c in columns[2:])
         if connection.vendor == "postgresql":
             return (
-                "SELECT DISTINCT ON (m.phone_e164) m.id, m.phone_e164, m.limited_reporting "
+                f"SELECT DISTINCT ON (m.phone_e164) m.id, m.phone_e164{rest} "
                 f"FROM ({members}) m ORDER BY m.phone_e164, m.id"
             ), params
         return (
-            "SELECT MIN(m.id) AS id, m.phone_e164, m.limited_reporting "
-            f"FROM ({members}) m GROUP BY m.phone_e164"
+            f"SELECT MIN(m.id) AS id, m.phone_e164{rest} FROM ({members}) m GROUP BY m.phone_e164"
         ), params
 
     def count(self) -> int:
@@ -306,12 +331,18 @@ class Eligible:
             )
             return EligibleSummary(*cursor.fetchone())
 
-    def phones(self) -> list[str]:
-        """The phones the send would message (the cap's held ones not): the dry run's zones."""
+    def zone_counts(self) -> dict[str, tuple[int, int]]:
+        """{zone: (phones messaged, phones the cap holds)} of a set read with its zones
+        (zone_fallback): the local-time waves and the dry run's zones, in one GROUP BY."""
+        assert self.zone_fallback is not None, "zones are read with the send's own zone"
         sql, params = self.sql()
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT r.phone_e164 FROM ({sql}) r WHERE r.held = ''", params)
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "SELECT r.zone, SUM(CASE WHEN r.held = '' THEN 1 ELSE 0 END), "
+                f"SUM(CASE WHEN r.held = '' THEN 0 ELSE 1 END) FROM ({sql}) r GROUP BY r.zone",
+                params,
+            )
+            return {zone: (messaged, held) for zone, messaged, held in cursor.fetchall()}
 
     def first_lead_ids(self, limit: int) -> list[int]:
         """The lowest lead ids of the set that the send would message: the dry run's sample."""

@@ -1,6 +1,8 @@
 """Beat's engine tick: every send moves one step through materialize → start → dispatch →
-recover → finish (a retry wave of a completed send starts it again). The caller says how a dispatch is enqueued, so beat, the tests and the
-benchmarks drive the same tick against their own queues."""
+recover → finish (a local-time send's later waves materialize and start on their own
+instants; a retry wave of a completed send starts it again). The caller says how a
+dispatch is enqueued, so beat, the tests and the benchmarks drive the same tick against
+their own queues."""
 
 from collections.abc import Callable
 
@@ -13,8 +15,15 @@ def tick(enqueue_dispatch: Callable[[int], object]) -> None:
     """Rows of dead dispatchers are recovered first, so a send they stranded is seen as
     needing dispatchers in the same tick."""
     materializer.materialize_due_sends()
+    materializer.materialize_due_waves()
     sends.recover_lost_recipients()
-    for send_id in sends.start_due_sends() + retries.start_due_waves() + sends.stalled_send_ids():
+    due = (
+        sends.start_due_sends()
+        + materializer.start_due_waves()
+        + retries.start_due_waves()
+        + sends.stalled_send_ids()
+    )
+    for send_id in dict.fromkeys(due):
         for _ in range(settings.DISPATCH_TASKS_PER_SEND):
             enqueue_dispatch(send_id)
     sends.finish_sends()

@@ -98,6 +98,7 @@ class SendForm(forms.ModelForm):
             "local_date",
             "local_time",
             "time_zone",
+            "recipient_local_time",
             "category",
             "template",
             "parameter_mapping",

@@ -126,6 +126,14 @@ class Send(models.Model):
     scheduled_for = models.DateTimeField(
         editable=False, db_index=True, help_text="The UTC instant of the local time in its zone."
     )
+    recipient_local_time = models.BooleanField(
+        "at each recipient's local time",
+        default=False,
+        help_text="Deliver at this date and time in each recipient's own zone (the lead's "
+        "time_zone, else its phone's), in waves, one per distinct instant: a send spans up to "
+        "~26 hours. The time zone above is the fallback for phones whose zone is unknown or "
+        "spans several zones (when it is one of them).",
+    )
     start_offset_minutes = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -328,19 +336,40 @@ class SendRecipient(models.Model):
 
 
 class SendWave(models.Model):
-    """A retry of a completed send's failed recipients (issue 15.2), at a time the marketer
-    picked. Wave 1 is the send itself and has no row; each retry is the next number. At its
-    time the engine queues again the failed recipients of the chosen failure classes that the
-    send would still reach then (campaigns.retries), and the send dispatches them at its rate."""
+    """A part of a send that fires at an instant of its own; its recipients carry its number.
+
+    A retry (issue 15.2) re-queues a completed send's failed recipients at a time the marketer
+    picked (campaigns.retries); wave 1 of an ordinary send is the send itself and has no row.
+    A local wave (issue 16.1) is the share of a send "at each recipient's local time" whose
+    zones read that local time at the same instant (campaigns.local_time): the waves are
+    fixed when the first fires, and each materializes just before its own instant."""
+
+    class Kind(models.TextChoices):
+        RETRY = "retry", "Retry"
+        LOCAL = "local", "Local time"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        MATERIALIZED = "materialized", "Materialized"  # a local wave's rows wait for its time
         STARTED = "started", "Started"
         CANCELLED = "cancelled", "Cancelled"
+        MISSED = "missed", "Missed"
+
+    # Still to fire: a send is not finished while it has one.
+    UNFIRED_STATUSES = (Status.PENDING, Status.MATERIALIZED)
 
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="waves")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.RETRY)
     number = models.PositiveSmallIntegerField()
     scheduled_for = models.DateTimeField()
+    # A local wave: the recipients' zones it serves, those of them where the local time
+    # does not exist that day (the wave is the next valid minute there), and how many
+    # recipients it materialized, of which in those zones.
+    zones = models.JSONField(default=list, blank=True)
+    shifted_zones = models.JSONField(default=list, blank=True)
+    recipients = models.PositiveIntegerField(default=0)
+    shifted = models.PositiveIntegerField(default=0)
+    materialization_seconds = models.FloatField(null=True, blank=True)
     # The recipient-permanent failure classes (messaging.errors.RetryClass) retried too.
     include = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -358,12 +387,14 @@ class SendWave(models.Model):
             models.UniqueConstraint(fields=["send", "number"], name="one_wave_number_per_send"),
             models.UniqueConstraint(
                 fields=["send"],
-                condition=models.Q(status="pending"),
-                name="one_pending_wave_per_send",
+                condition=models.Q(status="pending", kind="retry"),
+                name="one_pending_retry_per_send",
             ),
         ]
 
     def __str__(self):
+        if self.kind == self.Kind.LOCAL:
+            return f"Wave {self.number} of send {self.send_id}"
         return f"Retry {self.number - 1} of send {self.send_id}"
 
     @property

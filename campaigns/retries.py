@@ -158,7 +158,7 @@ def _check_retriable(send: Send, campaign: Campaign, at: dt.datetime) -> None:
         )
     if send.recipients_purged_at:
         raise RetryRefused("", "This send's recipients were purged by the retention policy.")
-    pending = send.waves.filter(status=SendWave.Status.PENDING).first()
+    pending = send.waves.filter(kind=SendWave.Kind.RETRY, status=SendWave.Status.PENDING).first()
     if pending is not None:
         raise RetryRefused(
             "",
@@ -186,6 +186,7 @@ def start_due_waves(now: dt.datetime | None = None) -> list[int]:
     now = now or timezone.now()
     horizon = now + dt.timedelta(seconds=settings.DISPATCH_START_AHEAD_SECONDS)
     due = SendWave.objects.filter(
+        kind=SendWave.Kind.RETRY,
         status=SendWave.Status.PENDING,
         scheduled_for__lte=horizon,
         send__campaign__status__in=Campaign.ACTIVE_STATUSES,

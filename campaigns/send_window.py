@@ -8,8 +8,8 @@ and the send says so) or, when the campaign says "skip", is skipped with reason
 outside_window. Retries pass through the claim too, so a message held back by rate limits or
 backoff never goes out at 03:00 local time.
 
-A recipient's zone is its phone's (messaging.time_zones.phone_time_zone, the send's own zone
-deciding between several). An opening at a local time that does not exist that day (a
+A recipient's zone is its lead's (audiences.time_zones: its own time_zone, else its phone's,
+the send's own zone deciding between several). An opening at a local time that does not exist that day (a
 spring-forward gap) is the same wall-clock time read with the offset before the change: an
 hour later on the clock, the first minute the window is open that morning.
 """
@@ -18,7 +18,6 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from messaging.time_zones import phone_time_zone
 from setter.send_windows import ALL_DAYS, WEEKDAYS, WindowOutside
 
 
@@ -60,16 +59,16 @@ class SendWindow:
                 return opening
         raise AssertionError("a window open on at least one weekday opens within a week")
 
-    def waits(self, now: dt.datetime, phones: list[str], fallback_zone: str):
-        """{phone: the instant its window opens} for the phones outside the window now."""
+    def waits(self, now: dt.datetime, zones: dict[int, str]) -> dict[int, dt.datetime]:
+        """{row: the instant its window opens} for the rows ({row: zone}) outside it now."""
         openings: dict[str, dt.datetime | None] = {}  # per zone: a batch has a few
         closed = {}
-        for phone in phones:
-            zone = phone_time_zone(phone, fallback_zone)
+        for key, zone in zones.items():
             if zone not in openings:
                 openings[zone] = self.next_opening(now, zone)
-            if openings[zone] is not None:
-                closed[phone] = openings[zone]
+            opening = openings[zone]
+            if opening is not None:
+                closed[key] = opening
         return closed
 
     def describe(self) -> str:
@@ -93,14 +92,11 @@ class ZoneReading:
 
 
 def zone_readings(
-    window: "SendWindow", fire_at: dt.datetime, phones: list[str], fallback_zone: str
+    window: "SendWindow", fire_at: dt.datetime, counts: dict[str, int]
 ) -> list[ZoneReading]:
-    """Per recipient zone: how many, and the local time they read the message — at the fire
-    time, or at the window's next opening (held) — or None when the campaign skips them."""
-    counts: dict[str, int] = {}
-    for phone in phones:
-        zone = phone_time_zone(phone, fallback_zone)
-        counts[zone] = counts.get(zone, 0) + 1
+    """Per recipient zone ({zone: recipients}): how many, and the local time they read the
+    message — at the fire time, or at the window's next opening (held) — or None when the
+    campaign skips them."""
     readings = []
     for zone, n in sorted(counts.items()):
         opening = window.next_opening(fire_at, zone)

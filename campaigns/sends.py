@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import events, recipients, services
-from .models import Campaign, Send, SendRecipient
+from .models import Campaign, Send, SendRecipient, SendWave
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +142,13 @@ def settle_send(send_id: int, *, now: dt.datetime | None = None) -> str:
             return send.status if send else ""
         campaign = send.campaign
         reason = _stop_reason(campaign, now)
+        waves = send.waves.filter(status__in=SendWave.UNFIRED_STATUSES)
         if reason:
+            waves.update(status=SendWave.Status.CANCELLED)
             recipients.skip_unsent([send.pk], reason)
         if send.recipients.filter(status__in=SendRecipient.OPEN_STATUSES).exists():
+            return send.status
+        if waves.exists():  # a local-time send between its waves
             return send.status
         if reason == SkipReason.CANCELLED:
             return _end_send(send, "cancel", now)

@@ -20,7 +20,7 @@ from audiences.segments import delete_segment
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.instants import in_supported_range
 
-from . import events, recipients, selectors
+from . import events, local_time, recipients, selectors
 from .models import Campaign, Send, SendRecipient, SendWave
 from .rendering import validate_parameter_mapping
 
@@ -401,7 +401,9 @@ def status_from_sends(campaign: Campaign) -> str:
         return Status.RUNNING
     if campaign.sends.filter(status__in=Send.UNFIRED_STATUSES).exists():
         return Status.SCHEDULED
-    if SendWave.objects.filter(send__campaign=campaign, status=SendWave.Status.PENDING).exists():
+    if SendWave.objects.filter(
+        send__campaign=campaign, status__in=SendWave.UNFIRED_STATUSES
+    ).exists():
         return Status.SCHEDULED  # a retry of a completed send is still to come
     return Status.COMPLETED
 
@@ -411,7 +413,7 @@ def _end_sends(campaign: Campaign, reason: str, *, action: str) -> None:
     have not started never will; sends already firing end once the requests in flight have
     their answers (the dispatcher and beat see the campaign ended: sends.settle_send)."""
     rule = SEND_TRANSITIONS[action]
-    SendWave.objects.filter(send__campaign=campaign, status=SendWave.Status.PENDING).update(
+    SendWave.objects.filter(send__campaign=campaign, status__in=SendWave.UNFIRED_STATUSES).update(
         status=SendWave.Status.CANCELLED
     )
     firing = campaign.sends.filter(status=Send.Status.SENDING).values("pk")
@@ -475,6 +477,8 @@ def transition_campaign(campaign: Campaign, action: str, *, reason: str = "") ->
                 f"Cannot {rule.verb} a {locked.get_status_display().lower()} campaign",
                 code="illegal_transition",
             )
+        if action == "schedule":
+            local_time.place_first_waves(locked)
         problems = rule.gate(locked) if rule.gate else []
         if problems:
             raise CampaignTransitionError(problems)

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import ValidationResult
+from phonenumbers import timezone as number_zones
 
 # Meta blocks marketing messages to US numbers with error 131049.
 MARKETING_BLOCKED_REGIONS = frozenset({"US"})
@@ -144,3 +145,36 @@ def canonical_or_normalized(raw: str, default_region: str = "US") -> str:
     if _CANONICAL_E164.match(text):
         return text
     return normalize_phone(text, default_region, strict=False).e164
+
+
+UNKNOWN_ZONE = "Etc/Unknown"
+
+
+class PhoneZones(NamedTuple):
+    """Where a phone is on the clock, by libphonenumber, as a lead stores it at ingest."""
+
+    zone: str  # its area's zone when it has one, else its country's main zone; "" unknown
+    zones: str  # when its area spans several zones, all of them, space-separated; else ""
+
+    @property
+    def candidates(self) -> list[str]:
+        return self.zones.split() if self.zones else []
+
+
+def phone_zones(text: str) -> PhoneZones:
+    """A phone's zones: its own (an area code of +1 415: America/Los_Angeles) or, when its
+    area spans several (an Australian mobile: eight), those with its country's main zone,
+    the zone of the country's example landline (Australia/Sydney), to fall back on."""
+    parsed = _parse(text, None) if text else None
+    if parsed is None:
+        return PhoneZones("", "")
+    own = [zone for zone in number_zones.time_zones_for_number(parsed) if zone != UNKNOWN_ZONE]
+    if len(own) == 1:
+        return PhoneZones(own[0], "")
+    main = own[0] if own else ""
+    region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.FIXED_LINE)
+    if example is not None:
+        country = [z for z in number_zones.time_zones_for_number(example) if z != UNKNOWN_ZONE]
+        main = country[0] if country else main
+    return PhoneZones(main, " ".join(own) if len(own) > 1 else "")

@@ -10,6 +10,7 @@ from audiences.models import Audience, Lead, LeadEvent, OptOut
 from campaigns.models import Campaign, Send, SendRecipient
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.models import Membership, Organization
+from setter.phones import phone_zones
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -83,6 +84,9 @@ class LeadFactory(factory.django.DjangoModelFactory):
     phone_raw = factory.LazyAttribute(lambda lead: lead.phone_e164)
     region = "GB"
     ingest_status = Lead.IngestStatus.OK
+    # What the ingest stores (audiences.ingest_rows.classify_lead).
+    phone_zone = factory.LazyAttribute(lambda lead: phone_zones(lead.phone_e164).zone)
+    phone_zones = factory.LazyAttribute(lambda lead: phone_zones(lead.phone_e164).zones)
 
 
 class OptOutFactory(factory.django.DjangoModelFactory):

@@ -24,6 +24,7 @@ from setter.api.contract import (
     StrictSerializer,
     TextOrNumberField,
 )
+from setter.models import validate_time_zone
 
 MAX_SEGMENT_PERSONS = 10_000
 MAX_NAME_LENGTH = 200
@@ -71,6 +72,12 @@ class PersonSerializer(StrictSerializer):
     )
     phoneNumber = _person_text(MAX_LENGTHS["phone_raw"], help_text="Same as phone.")
     email = _person_text(MAX_LENGTHS["email"])
+    timeZone = _person_text(
+        64,
+        validators=[validate_time_zone],
+        help_text="The person's IANA zone, e.g. Europe/London: a send at each recipient's "
+        "local time reaches them at its hour there. Without one, the phone's zone.",
+    )
     substitutionTags = SubstitutionTagSerializer(
         many=True,
         required=False,

@@ -20,6 +20,7 @@ PERSON_TEXT_FIELDS = {
     "firstName": "first_name",
     "lastName": "last_name",
     "email": "email",
+    "timeZone": "time_zone",
 }
 
 

@@ -65,6 +65,7 @@ TARGET_RENAMED = {
     "lastName": F("last_name"),
     "status": F("ingest_status"),
     "limitedReporting": F("limited_reporting"),
+    "timeZone": F("time_zone"),
     "createdAt": F("created_at"),
 }
 

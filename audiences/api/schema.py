@@ -4,6 +4,7 @@ the bodies are declared in audiences.api.contract."""
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
+from audiences.models import Lead
 from audiences.segments import MAX_TARGETS_PER_CALL
 from setter.api.contract import QueryRequestSerializer
 
@@ -190,8 +191,9 @@ class TargetSerializer(serializers.Serializer):
     lastName = serializers.CharField()
     email = serializers.CharField()
     variables = serializers.DictField(help_text="The lead's template variables.")
-    status = serializers.ChoiceField(["ok", "invalid_phone", "duplicate", "ineligible_geo"])
+    status = serializers.ChoiceField(Lead.IngestStatus.values)
     limitedReporting = serializers.BooleanField()
+    timeZone = serializers.CharField(help_text="The lead's own IANA zone; empty: its phone's.")
     createdAt = serializers.DateTimeField()
 
 

@@ -107,6 +107,13 @@ class ScheduleSerializer(StrictSerializer):
         help_text="IANA zone, e.g. Europe/London. Default: the organization's default time zone "
         "(else its first number's country zone).",
     )
+    recipientLocalTime = StrictBooleanField(
+        required=False,
+        help_text="With localDate and localTime: deliver at that wall time in each "
+        "recipient's own zone (the lead's timeZone, else its phone's), in waves, one per "
+        "distinct instant; timeZone is then the fallback for phones whose zone is unknown or "
+        "spans several. Default false.",
+    )
 
 
 class WithinSerializer(StrictSerializer):

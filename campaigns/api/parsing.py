@@ -241,6 +241,14 @@ class _Reader:
     def _schedule(self, send: Send, schedule: dict, path: str) -> None:
         """An instant, a local time in a zone, or nothing: the campaign's start (+ offset)."""
         kinds = [key for key in SCHEDULE_FIELDS if key in schedule]
+        local = schedule.get("recipientLocalTime", False)
+        if local and kinds != ["localDate"]:
+            self.errors.append(
+                f"{path}.recipientLocalTime: only with localDate and localTime (a wall time "
+                "read in each recipient's zone)"
+            )
+            return
+        send.recipient_local_time = local
         if len(kinds) > 1:
             self.errors.append(
                 f"{path}: give one of {', '.join(SCHEDULE_FIELDS)}, not {' and '.join(kinds)}"

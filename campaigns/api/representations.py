@@ -124,7 +124,24 @@ def _send_json(send: Send, progress: selectors.SendProgress) -> dict:
             **_counts(progress),
             "progress": round(selectors.send_fraction_done(send, progress), 4),
         },
-        "retries": [retry_json(wave) for wave in send.waves.all()],
+        "retries": [retry_json(w) for w in send.waves.all() if w.kind == SendWave.Kind.RETRY],
+        "waves": [wave_json(w) for w in send.waves.all() if w.kind == SendWave.Kind.LOCAL],
+    }
+
+
+def wave_json(wave: SendWave) -> dict:
+    """A wave of a send at each recipient's local time: the zones that read it at one instant."""
+    return {
+        "wave": wave.number,
+        "status": wave.status,
+        "scheduledFor": _iso(wave.scheduled_for),
+        "zones": wave.zones,
+        # Zones where the local time does not exist that day (the wave is the next valid
+        # minute there), and the recipients it moved.
+        "shiftedZones": wave.shifted_zones,
+        "recipients": wave.recipients,
+        "shifted": wave.shifted,
+        "startedAt": _iso(wave.started_at),
     }
 
 
@@ -155,6 +172,7 @@ def _schedule(send: Send) -> dict:
         "localDate": send.local_date.isoformat(),
         "localTime": send.local_time.isoformat(timespec="seconds"),
         "timeZone": send.time_zone,
+        "recipientLocalTime": send.recipient_local_time,
     }
 
 

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 from audiences.api.schema import BadRequestSerializer, UnauthorizedSerializer
+from campaigns.models import SendWave
 from messaging.models import ProductPolicy
 
 from .contract import (
@@ -67,6 +68,21 @@ class RetryObjectSerializer(serializers.Serializer):
     startedAt = serializers.DateTimeField(allow_null=True)
 
 
+class WaveObjectSerializer(serializers.Serializer):
+    wave = serializers.IntegerField(help_text="1 for the first instant, then in time order.")
+    status = serializers.ChoiceField(SendWave.Status.values)
+    scheduledFor = serializers.DateTimeField(help_text="The instant its zones read localTime.")
+    zones = serializers.ListField(child=serializers.CharField())
+    shiftedZones = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Of those, zones where localTime does not exist that day (clocks jump): the "
+        "wave is the next valid minute there.",
+    )
+    recipients = serializers.IntegerField(help_text="Written when it materialized.")
+    shifted = serializers.IntegerField(help_text="Of those, in shiftedZones.")
+    startedAt = serializers.DateTimeField(allow_null=True)
+
+
 class RetryResponseSerializer(serializers.Serializer):
     retry = RetryObjectSerializer()
 
@@ -83,6 +99,10 @@ class SendObjectSerializer(SendSerializer):
     rate = SendRateSerializer()
     stats = StatsSerializer()
     retries = RetryObjectSerializer(many=True, help_text="Its retries of failed recipients.")
+    waves = WaveObjectSerializer(
+        many=True,
+        help_text="A send at each recipient's local time: its waves, fixed when the first fires.",
+    )
 
 
 class CampaignObjectSerializer(serializers.Serializer):

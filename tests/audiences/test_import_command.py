@@ -45,6 +45,7 @@ def test_import_prints_the_audience_and_its_counts_as_json(tmp_path, settings):
             "invalid_phone": 2,
             "duplicate": 2,
             "ineligible_geo": 1,
+            "invalid_time_zone": 0,
             "limited_reporting": 3,
         },
     }

@@ -47,6 +47,7 @@ def test_a_mixed_file_gets_a_status_per_row_and_counts(org):
         "invalid_phone": 2,
         "duplicate": 2,
         "ineligible_geo": 1,
+        "invalid_time_zone": 0,
         "limited_reporting": 3,
     }
 

@@ -236,6 +236,7 @@ def test_targets_are_queried_by_id_ascending_across_pages(api, org, crm):
             "lastName": "",
             "status": "ok",
             "limitedReporting": False,
+            "timeZone": "",
             "createdAt": body["targets"][0]["createdAt"],
         }
     ]

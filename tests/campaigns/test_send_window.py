@@ -9,12 +9,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from audiences.time_zones import lead_time_zone
 from campaigns import dispatcher
 from campaigns import sends as send_lifecycle
 from campaigns.materializer import preview_send
 from campaigns.models import Campaign, Send, SendRecipient
 from campaigns.send_window import SendWindow
-from messaging.time_zones import phone_time_zone
+from setter.phones import phone_zones
 from setter.send_windows import WindowOutside, window_problems
 from tests.factories import (
     CampaignFactory,
@@ -140,7 +141,7 @@ def test_only_recipients_inside_the_window_in_their_zone_are_messaged(
 ):
     open_zone, start, end = open_window_now()
     phones = [phone for zone_phones in PHONES_BY_ZONE.values() for phone in zone_phones]
-    assert {phone_time_zone(p, "UTC") for p in phones} == set(PHONES_BY_ZONE)
+    assert {lead_time_zone("", *phone_zones(p), "UTC") for p in phones} == set(PHONES_BY_ZONE)
     began = timezone.now()
     send = running_send(
         number,

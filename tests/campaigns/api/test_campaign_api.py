@@ -83,6 +83,7 @@ def test_a_created_campaign_reads_back_as_it_was_given(api, body, sender, segmen
         "localDate": "2031-03-01",
         "localTime": "09:00:00",
         "timeZone": "Europe/London",
+        "recipientLocalTime": False,
     }
     assert send["scheduledFor"] == "2031-03-01T09:00:00Z"  # GMT in March
     assert send["status"] == "pending"

@@ -30,7 +30,11 @@ def test_a_local_time_without_a_zone_is_in_the_organizations_zone(api, body, sao
 
     assert response.status_code == 201
     [send] = response.json()["campaign"]["sends"]
-    assert send["schedule"] == schedule | {"localTime": "09:00:00", "timeZone": "America/Sao_Paulo"}
+    assert send["schedule"] == schedule | {
+        "localTime": "09:00:00",
+        "timeZone": "America/Sao_Paulo",
+        "recipientLocalTime": False,
+    }
     assert send["scheduledFor"] == "2031-03-01T12:00:00Z"  # São Paulo is UTC−3
 
 
@@ -62,6 +66,7 @@ def test_an_instant_reads_back_as_the_same_instant_in_the_organizations_zone(api
         "localDate": "2031-03-01",
         "localTime": "09:30:00",
         "timeZone": "America/Sao_Paulo",
+        "recipientLocalTime": False,
     }
     assert send["scheduledFor"] == "2031-03-01T12:30:00Z"
 
@@ -79,6 +84,7 @@ def test_an_instant_whose_wall_time_happens_twice_in_the_zone_stays_in_utc(api, 
         "localDate": "2031-10-26",
         "localTime": "01:30:00",
         "timeZone": "UTC",
+        "recipientLocalTime": False,
     }
     assert send["scheduledFor"] == "2031-10-26T01:30:00Z"
 

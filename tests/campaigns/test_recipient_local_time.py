@@ -1,0 +1,276 @@
+"""A send at each recipient's local time (issue 16.1): "10:00 on 15 March in every
+recipient's own zone" fires in waves, one per distinct UTC instant, each materialized just
+before its own instant with the rules read then.
+
+Every expected instant here is computed straight from zoneinfo, not by the code under test.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db.models.expressions import RawSQL
+
+from audiences.models import Lead
+from audiences.time_zones import lead_time_zone_sql, lead_zone
+from campaigns import local_time, materializer, sends, services
+from campaigns.models import Campaign, Send, SendRecipient, SendWave
+from tests.factories import (
+    AudienceFactory,
+    CampaignFactory,
+    LeadFactory,
+    OptOutFactory,
+    SendFactory,
+)
+
+UTC = dt.UTC
+# 15 March 2027: New York has been on summer time (UTC−4) since the 14th, London is still on
+# winter time (UTC+0) until the 28th: a campaign week with a DST change in one zone.
+DAY = dt.date(2027, 3, 15)
+TEN = dt.time(10, 0)
+PHONES = {
+    "+447911123456": "Europe/London",  # a UK mobile: four zones, all on London's clock
+    "+12125550123": "America/New_York",
+    "+13055550124": "America/New_York",
+    "+14155550123": "America/Los_Angeles",
+    "+919812345678": "Asia/Calcutta",  # libphonenumber's name for Asia/Kolkata
+    "+5511987654321": "America/Sao_Paulo",
+    "+61412345678": "Australia/Sydney",  # an Australian mobile: eight zones, Sydney the main
+}
+
+
+def ten_in(zone: str, day: dt.date = DAY) -> dt.datetime:
+    return dt.datetime.combine(day, TEN, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def local_send(phones, *, time_zone="Europe/London", explicit=None, **fields):
+    """A scheduled campaign with one audience (a lead per phone) and a pending local-time send
+    at 10:00 on DAY."""
+    campaign = CampaignFactory(status=Campaign.Status.SCHEDULED)
+    audience = AudienceFactory(organization=campaign.organization)
+    campaign.audiences.add(audience)
+    for phone in phones:
+        LeadFactory(
+            audience=audience,
+            phone_e164=phone,
+            time_zone=(explicit or {}).get(phone, ""),
+            first_name="Ann",
+        )
+    send = SendFactory(
+        campaign=campaign,
+        local_date=DAY,
+        local_time=TEN,
+        time_zone=time_zone,
+        recipient_local_time=True,
+        scheduled_for=ten_in(time_zone),
+        **fields,
+    )
+    first = local_time.first_wave_at(send)
+    Send.objects.filter(pk=send.pk).update(scheduled_for=first)
+    return Send.objects.select_related("campaign").get(pk=send.pk)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "wall", "expected", "moved"),
+    [
+        ("America/New_York", dt.date(2027, 3, 15), dt.time(10), (2027, 3, 15, 14, 0), False),
+        ("America/New_York", dt.date(2027, 3, 12), dt.time(10), (2027, 3, 12, 15, 0), False),
+        # 02:30 does not exist on 14 March 2027 in New York: clocks jump 02:00 → 03:00 EDT.
+        ("America/New_York", dt.date(2027, 3, 14), dt.time(2, 30), (2027, 3, 14, 7, 0), True),
+        # Lord Howe's clocks jump by half an hour: 02:00 → 02:30 on 3 October 2027.
+        ("Australia/Lord_Howe", dt.date(2027, 10, 3), dt.time(2, 10), (2027, 10, 2, 15, 30), True),
+        # 01:30 happens twice on 7 November 2027 in New York: the first (EDT).
+        ("America/New_York", dt.date(2027, 11, 7), dt.time(1, 30), (2027, 11, 7, 5, 30), False),
+        ("Asia/Kathmandu", dt.date(2027, 3, 15), dt.time(10), (2027, 3, 15, 4, 15), False),
+    ],
+)
+def test_a_zone_reads_the_local_time_at_its_instant_and_a_gap_moves_to_its_end(
+    zone, day, wall, expected, moved
+):
+    assert local_time.zone_instant(day, wall, zone) == (dt.datetime(*expected, tzinfo=UTC), moved)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fallback", ["Europe/London", "Australia/Perth", "Europe/Moscow", "UTC"])
+def test_the_sql_zone_of_a_lead_is_the_python_one(fallback):
+    phones = [*PHONES, "+79161234567", "+18005550100", "+4915112345678", "not-a-phone", ""]
+    audience = AudienceFactory()
+    for n, phone in enumerate(phones):
+        LeadFactory(audience=audience, phone_e164=phone)
+        LeadFactory(audience=audience, phone_e164=phone, time_zone=["Asia/Tokyo", "UTC"][n % 2])
+    table = '"audiences_lead"'
+    sql_zones = dict(
+        Lead.objects.filter(audience=audience)
+        .annotate(zone=RawSQL(*lead_time_zone_sql(table, fallback)))
+        .values_list("pk", "zone")
+    )
+    python_zones = {lead.pk: lead_zone(lead, fallback) for lead in audience.leads.all()}
+    assert sql_zones == python_zones
+    by_phone = {
+        lead.phone_e164: python_zones[lead.pk] for lead in audience.leads.filter(time_zone="")
+    }
+    assert by_phone["+61412345678"] == (
+        "Australia/Perth" if fallback == "Australia/Perth" else "Australia/Sydney"
+    )
+    assert by_phone["+79161234567"] == (
+        "Europe/Moscow" if fallback == "Europe/Moscow" else "Asia/Irkutsk"
+    )
+    assert by_phone["not-a-phone"] == by_phone[""] == fallback
+
+
+@pytest.mark.django_db
+def test_the_send_fires_in_one_wave_per_distinct_instant_in_time_order():
+    explicit = {"+447911123456": "Asia/Tokyo"}  # the lead's own zone beats its phone's
+    send = local_send([*PHONES, "+27821234567"], explicit=explicit)
+
+    waves = local_time.plan(send, materializer.Eligible.of_send(send))
+
+    expected: dict[dt.datetime, set[str]] = {}
+    zones = {**PHONES, "+447911123456": "Asia/Tokyo", "+27821234567": "Africa/Johannesburg"}
+    for zone in zones.values():
+        expected.setdefault(ten_in(zone), set()).add(zone)
+    assert [(w.at, {s.zone for s in w.zones}) for w in waves] == sorted(expected.items())
+    assert [w.recipients for w in waves] == [1, 1, 1, 1, 1, 2, 1]  # New York's two together
+    assert send.scheduled_for == waves[0].at == ten_in("Australia/Sydney")
+    # New York already on summer time that week: 14:00 UTC, not 15:00.
+    assert ten_in("America/New_York") == dt.datetime(2027, 3, 15, 14, tzinfo=UTC)
+    assert all(zone_local.time() == TEN for w in waves for _, zone_local in w.local_times())
+
+
+@pytest.mark.django_db
+def test_scheduling_the_campaign_moves_the_send_to_its_first_wave(number, marketing_template):
+    campaign = CampaignFactory(
+        organization=number.organization, whatsapp_number=number, product_policy_confirmed=True
+    )
+    audience = AudienceFactory(organization=campaign.organization)
+    campaign.audiences.add(audience)
+    for phone in ("+12125550123", "+14155550123"):
+        LeadFactory(audience=audience, phone_e164=phone)
+    send = SendFactory(
+        campaign=campaign,
+        template=marketing_template,
+        parameter_mapping=["first_name", "first_name"],
+        local_date=DAY,
+        local_time=TEN,
+        time_zone="Europe/London",
+        recipient_local_time=True,
+        scheduled_for=ten_in("Europe/London"),
+    )
+
+    services.transition_campaign(campaign, "schedule")
+
+    send.refresh_from_db()
+    assert send.scheduled_for == ten_in("America/New_York")
+
+
+def _wave(send, number) -> SendWave:
+    return SendWave.objects.get(send=send, kind=SendWave.Kind.LOCAL, number=number)
+
+
+@pytest.mark.django_db
+def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
+    send = local_send(["+12125550123", "+13055550124", "+14155550123", "+919812345678"])
+    india, new_york, los_angeles = (
+        ten_in("Asia/Calcutta"),
+        ten_in("America/New_York"),
+        ten_in("America/Los_Angeles"),
+    )
+    assert send.scheduled_for == india
+
+    result = materializer.materialize_send(send.pk, now=india - dt.timedelta(seconds=60))
+
+    assert result.recipient_count == 1
+    waves = list(send.waves.order_by("number").values_list("number", "scheduled_for", "status"))
+    assert waves == [
+        (1, india, SendWave.Status.MATERIALIZED),
+        (2, new_york, SendWave.Status.PENDING),
+        (3, los_angeles, SendWave.Status.PENDING),
+    ]
+    (row,) = SendRecipient.objects.filter(send=send)
+    assert (row.phone_e164, row.wave, row.next_attempt_at) == ("+919812345678", 1, india)
+
+    assert sends.start_due_sends(now=india) == [send.pk]
+    assert materializer.start_due_waves(now=india) == [send.pk]
+    SendRecipient.objects.filter(send=send).update(status=SendRecipient.Status.SENT)
+    # Between waves the send stays sending and its campaign running.
+    assert sends.settle_send(send.pk, now=india + dt.timedelta(minutes=5)) == Send.Status.SENDING
+    assert Campaign.objects.get(pk=send.campaign_id).status == Campaign.Status.RUNNING
+
+    # Before New York's wave: one of its phones opts out, a new lead in its zone joins.
+    OptOutFactory(organization=send.campaign.organization, phone_e164="+13055550124")
+    LeadFactory(audience=send.campaign.audiences.get(), phone_e164="+12125550199")
+    materializer.materialize_due_waves(now=new_york - dt.timedelta(seconds=61))
+    assert _wave(send, 2).status == SendWave.Status.PENDING
+    materializer.materialize_due_waves(now=new_york - dt.timedelta(seconds=59))
+
+    assert _wave(send, 2).recipients == 2
+    wave_two = SendRecipient.objects.filter(send=send, wave=2)
+    assert set(wave_two.values_list("phone_e164", "next_attempt_at")) == {
+        ("+12125550123", new_york),
+        ("+12125550199", new_york),
+    }
+    assert Send.objects.get(pk=send.pk).recipient_count == 3
+    assert materializer.start_due_waves(now=new_york - dt.timedelta(seconds=59)) == []
+    assert materializer.start_due_waves(now=new_york) == [send.pk]
+    wave_two.update(status=SendRecipient.Status.SENT)
+
+    # The system was down for two hours across Los Angeles' 10:00: that wave is missed.
+    materializer.materialize_due_waves(now=los_angeles + dt.timedelta(hours=2))
+    assert _wave(send, 3).status == SendWave.Status.MISSED
+    assert not SendRecipient.objects.filter(send=send, wave=3).exists()
+    assert sends.settle_send(send.pk, now=los_angeles + dt.timedelta(hours=2)) == (
+        Send.Status.COMPLETED
+    )
+
+
+@pytest.mark.django_db
+def test_a_local_time_that_does_not_exist_moves_its_recipients_and_says_how_many():
+    day = dt.date(2027, 3, 14)  # New York springs forward at 02:00
+    campaign = CampaignFactory(status=Campaign.Status.SCHEDULED)
+    audience = AudienceFactory(organization=campaign.organization)
+    campaign.audiences.add(audience)
+    for phone in ("+12125550123", "+13055550124", "+447911123456"):
+        LeadFactory(audience=audience, phone_e164=phone)
+    send = SendFactory(
+        campaign=campaign,
+        local_date=day,
+        local_time=dt.time(2, 30),
+        time_zone="Europe/London",
+        recipient_local_time=True,
+        scheduled_for=dt.datetime(2027, 3, 14, 2, 30, tzinfo=UTC),
+    )
+    materializer.materialize_send(send.pk, now=dt.datetime(2027, 3, 14, 2, 29, tzinfo=UTC))
+
+    wave = _wave(send, 2)
+    assert wave.scheduled_for == dt.datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 03:00 EDT
+    assert wave.shifted_zones == ["America/New_York"]
+    materializer.materialize_due_waves(now=wave.scheduled_for - dt.timedelta(seconds=30))
+    wave.refresh_from_db()
+    assert (wave.recipients, wave.shifted) == (2, 2)
+    assert _wave(send, 1).shifted == 0
+
+
+@pytest.mark.django_db
+def test_cancelling_between_waves_cancels_the_waves_to_come():
+    send = local_send(["+12125550123", "+919812345678"])
+    materializer.materialize_send(send.pk, now=send.scheduled_for - dt.timedelta(seconds=60))
+    sends.start_due_sends(now=send.scheduled_for)
+
+    services.transition_campaign(send.campaign, "cancel")
+
+    assert set(send.waves.values_list("status", flat=True)) == {SendWave.Status.CANCELLED}
+    assert sends.settle_send(send.pk) == Send.Status.CANCELLED
+
+
+@pytest.mark.django_db
+def test_the_dry_run_shows_each_wave_and_the_local_time_its_recipients_read():
+    send = local_send(list(PHONES))
+    preview = materializer.preview_send(send)
+
+    assert preview.recipient_count == len(PHONES)
+    assert [w.at for w in preview.waves] == sorted({ten_in(z) for z in PHONES.values()})
+    assert sum(w.recipients for w in preview.waves) == len(PHONES)
+    for wave in preview.waves:
+        assert {local.strftime("%Y-%m-%d %H:%M") for _, local in wave.local_times()} == {
+            "2027-03-15 10:00"
+        }
