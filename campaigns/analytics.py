@@ -97,38 +97,64 @@ def ended_early_note(status_label: str, progress: SendProgress) -> str:
 
 @dataclass(frozen=True)
 class WaveAnalytics:
-    """A retry wave of a send (issue 15.2) and where the rows it queued again stand now."""
+    """A wave of a send — a retry of its failed recipients (issue 15.2) or the share of a
+    local-time send read at one instant (issue 16.1) — and where its rows stand now."""
 
     wave: SendWave
     counts: dict[str, int]
 
     @property
+    def is_local(self) -> bool:
+        return self.wave.kind == SendWave.Kind.LOCAL
+
+    @property
     def label(self) -> str:
-        return f"Retry {self.wave.number - 1}"
+        return f"Wave {self.wave.number}" if self.is_local else f"Retry {self.wave.number - 1}"
+
+    @property
+    def recipients(self) -> int:
+        return self.wave.recipients if self.is_local else self.wave.requeued
+
+    @property
+    def summary(self) -> str:
+        """Who the wave is: its zones, or the failed recipients it chose."""
+        wave = self.wave
+        if not self.is_local:
+            return f"{wave.requeued:,} of {wave.chosen:,} failed recipients queued again"
+        moved = ""
+        if wave.shifted_zones:
+            moved = (
+                f"; the local time does not exist that day in {', '.join(wave.shifted_zones)}: "
+                f"the next valid minute there ({wave.shifted:,} recipients)"
+            )
+        return f"{', '.join(wave.zones)}{moved}"
 
     @property
     def note(self) -> str:
         """One line for the send's progress: when, and what it came to so far."""
         wave = self.wave
+        at = f"{wave.scheduled_for:%Y-%m-%d %H:%M} UTC"
         if wave.status == SendWave.Status.PENDING:
-            return f"{self.label} scheduled for {wave.scheduled_for:%Y-%m-%d %H:%M} UTC"
+            return f"{self.label} scheduled for {at}" + (
+                f" ({self.summary})" if self.is_local else ""
+            )
         if wave.status == SendWave.Status.CANCELLED:
             return f"{self.label} called off"
+        if wave.status == SendWave.Status.MISSED:
+            return f"{self.label} missed: the system reached {at} too late ({self.summary})"
         counts = ", ".join(f"{status} {n:,}" for status, n in self.counts.items() if n)
-        return (
-            f"{self.label} at {wave.scheduled_for:%Y-%m-%d %H:%M} UTC: {wave.requeued:,} of "
-            f"{wave.chosen:,} failed recipients queued again" + (f" ({counts})" if counts else "")
-        )
+        done = f"{wave.recipients:,} recipients, {self.summary}" if self.is_local else self.summary
+        return f"{self.label} at {at}: {done}" + (f" ({counts})" if counts else "")
 
 
 def send_waves(sends: list[Send]) -> dict[int, list[WaveAnalytics]]:
-    """Each send's retry waves in order, with their rows by status: two queries."""
+    """Each send's waves in order, with their rows by status: two queries."""
     waves = list(SendWave.objects.filter(send__in=sends).order_by("send_id", "number"))
     if not waves:
         return {}
     counts: dict[tuple[int, int], dict[str, int]] = {}
     for send_id, wave, status, n in (
-        SendRecipient.objects.filter(send_id__in={w.send_id for w in waves}, wave__gt=1)
+        SendRecipient.objects.filter(send_id__in={w.send_id for w in waves})
         .order_by()
         .values_list("send_id", "wave", "status")
         .annotate(n=Count("id"))
@@ -402,9 +428,12 @@ def analytics_json(analytics: CampaignAnalytics) -> dict:
                         "number": w.wave.number,
                         "status": w.wave.status,
                         "scheduled_for": w.wave.scheduled_for.astimezone(dt.UTC).isoformat(),
+                        "kind": w.wave.kind,
                         "include": w.wave.include,
                         "chosen": w.wave.chosen,
                         "requeued": w.wave.requeued,
+                        "zones": w.wave.zones,
+                        "recipients": w.recipients,
                         "counts": w.counts,
                         "note": w.note,
                     }

@@ -82,6 +82,20 @@ class PlannedWave:
         """(zone, the wall time its recipients read the message)."""
         return [(s.zone, self.at.astimezone(ZoneInfo(s.zone))) for s in self.zones]
 
+    @property
+    def reads_at_text(self) -> str:
+        """Each zone's wall time, in the zone's own time (a template's date filter would show
+        the viewer's); a zone where the local time does not exist that day says so."""
+        return "; ".join(
+            f"{zone} {local:%a %Y-%m-%d %H:%M}"
+            + (
+                " (the next valid minute: the local time does not exist)"
+                if zone in self.shifted_zones
+                else ""
+            )
+            for zone, local in self.local_times()
+        )
+
 
 def plan(send: Send, eligible: Eligible) -> list[PlannedWave]:
     """The waves of a local-time send over `eligible`'s recipients, in time order: one

@@ -81,7 +81,16 @@ class Worker:
     `dispatch_concurrency` is its DISPATCH_CONCURRENCY: the most requests it has in flight,
     so the most recipients a SIGKILL may leave `unknown`."""
 
-    def __init__(self, sandbox_url: str, queue: str, *, dispatch_concurrency: int = 8):
+    def __init__(
+        self,
+        sandbox_url: str,
+        queue: str,
+        *,
+        dispatch_concurrency: int = 8,
+        clock: Path | None = None,
+        slice_seconds: int = 5,
+    ):
+        """`clock`: a clock file the worker's clocks follow (tests.clocked)."""
         self.dispatch_concurrency = dispatch_concurrency
         self.hostname = f"{uuid.uuid4().hex}@test"
         env = {
@@ -92,11 +101,14 @@ class Worker:
             "RATE_LIMIT_REDIS_URL": settings.RATE_LIMIT_REDIS_URL,
             "WHATSAPP_GRAPH_URL": sandbox_url,
             "DISPATCH_CONCURRENCY": str(dispatch_concurrency),
-            "DISPATCH_SLICE_SECONDS": "5",
+            "DISPATCH_SLICE_SECONDS": str(slice_seconds),
             "OUTBOUND_WEBHOOK_ALLOW_LOOPBACK": "1",
         }
+        launcher = [sys.executable, "-m"]
+        if clock is not None:
+            launcher += ["tests.clocked", str(clock)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
+            [*launcher, "celery", "-A", "config", "worker", "--pool", "threads",
              "--concurrency", "2", "--queues", queue, "--without-heartbeat", "--without-gossip",
              "--without-mingle", "--loglevel", "WARNING", "--hostname", self.hostname],
             cwd=settings.BASE_DIR,
@@ -108,6 +120,16 @@ class Worker:
         """It answers a ping on the broker, so it consumes its queue from now on."""
         assert self.process.poll() is None, "the worker exited"
         return bool(celery_app.control.ping(destination=[self.hostname], timeout=0.5))
+
+    def idle(self) -> bool:
+        """It runs no task and holds none in reserve."""
+        inspect = celery_app.control.inspect(destination=[self.hostname], timeout=0.5)
+        active, reserved = inspect.active() or {}, inspect.reserved() or {}
+        return (
+            self.hostname in active
+            and not active[self.hostname]
+            and not reserved.get(self.hostname)
+        )
 
     def kill(self):
         os.killpg(self.process.pid, signal.SIGKILL)

@@ -9,18 +9,22 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db.models.expressions import RawSQL
 
 from audiences.models import Lead
 from audiences.time_zones import lead_time_zone_sql, lead_zone
-from campaigns import local_time, materializer, sends, services
+from campaigns import dispatcher, local_time, materializer, sends, services
+from campaigns.analytics import send_waves
 from campaigns.models import Campaign, Send, SendRecipient, SendWave
+from setter.send_windows import WindowOutside
 from tests.factories import (
     AudienceFactory,
     CampaignFactory,
     LeadFactory,
     OptOutFactory,
     SendFactory,
+    UserFactory,
 )
 
 UTC = dt.UTC
@@ -274,3 +278,76 @@ def test_the_dry_run_shows_each_wave_and_the_local_time_its_recipients_read():
         assert {local.strftime("%Y-%m-%d %H:%M") for _, local in wave.local_times()} == {
             "2027-03-15 10:00"
         }
+
+
+@pytest.mark.django_db
+def test_the_dry_run_page_lists_the_waves_in_their_zones_own_time(client):
+    send = local_send(["+12125550123", "+919812345678"])
+    client.force_login(UserFactory(organization=send.campaign.organization))
+
+    page = client.get(f"/admin/campaigns/campaign/{send.campaign_id}/dry-run/").content.decode()
+
+    assert 'class="dry-run-waves"' in page
+    assert "Asia/Calcutta Mon 2027-03-15 10:00" in page
+    assert "America/New_York Mon 2027-03-15 10:00" in page
+    assert page.index("Asia/Calcutta Mon") < page.index("America/New_York Mon")
+
+
+@pytest.mark.django_db
+def test_the_progress_shows_each_wave_with_its_zones():
+    send = local_send(["+12125550123", "+919812345678"])
+    materializer.materialize_send(send.pk, now=send.scheduled_for - dt.timedelta(seconds=60))
+
+    notes = [w.note for w in send_waves([send])[send.pk]]
+
+    assert notes == [
+        "Wave 1 at 2027-03-15 04:30 UTC: 1 recipients, Asia/Calcutta (queued 1)",
+        "Wave 2 scheduled for 2027-03-15 14:00 UTC (America/New_York)",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast_engine")
+@pytest.mark.parametrize("outside", [WindowOutside.WAIT, WindowOutside.SKIP])
+def test_a_send_window_holds_back_or_skips_a_wave_outside_it(
+    sandbox, number, marketing_template, outside
+):
+    """09:00 in each zone, a window from 09:30: India's wave is outside it on its own clock."""
+    campaign = CampaignFactory(
+        organization=number.organization,
+        whatsapp_number=number,
+        status=Campaign.Status.SCHEDULED,
+        window_start=dt.time(9, 30),
+        window_end=dt.time(20),
+        window_outside=outside,
+    )
+    audience = AudienceFactory(organization=campaign.organization)
+    campaign.audiences.add(audience)
+    LeadFactory(
+        audience=audience, phone_e164="+919812345678", first_name="Ann", variables={"coupon": "C"}
+    )
+    send = SendFactory(
+        campaign=campaign,
+        template=marketing_template,
+        parameter_mapping=["first_name", "variables.coupon"],
+        local_date=DAY,
+        local_time=dt.time(9),
+        time_zone="Europe/London",
+        recipient_local_time=True,
+        scheduled_for=ten_in("Europe/London"),
+    )
+    india_nine = dt.datetime(2027, 3, 15, 3, 30, tzinfo=UTC)
+    local_time.place_first_waves(campaign)
+    with time_machine.travel(india_nine - dt.timedelta(seconds=60), tick=False) as clock:
+        materializer.materialize_send(send.pk)
+        clock.move_to(india_nine)
+        assert sends.start_due_sends() == [send.pk]
+        dispatcher.dispatch_send(send.pk)
+
+    row = SendRecipient.objects.get(send=send)
+    assert sandbox.requests()["count"] == 0
+    if outside == WindowOutside.SKIP:
+        assert (row.status, row.skip_reason) == (SendRecipient.Status.SKIPPED, "outside_window")
+    else:  # queued for 09:30 in India
+        opening = dt.datetime(2027, 3, 15, 4, 0, tzinfo=UTC)
+        assert (row.status, row.next_attempt_at) == (SendRecipient.Status.QUEUED, opening)
