@@ -1,9 +1,12 @@
 """Audiences (who can be messaged) and the per-phone facts that narrow them: opt-outs, events."""
 
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Now
 
 from setter.models import Organization
+
+from .time_zones import zone_key
 
 
 class Audience(models.Model):
@@ -159,6 +162,9 @@ class Lead(models.Model):
             models.Index(fields=["audience", "phone_e164"], name="lead_audience_phone"),
             models.Index(fields=["audience", "ingest_status"], name="lead_audience_status"),
             models.Index(fields=["organization", "phone_e164"], name="lead_org_phone"),
+            # A wave of a send at each recipient's local time reads its zones' leads
+            # (campaigns.eligibility, audiences.time_zones.in_zones).
+            models.Index(F("audience"), zone_key(), name="lead_audience_zone"),
         ]
 
     def __str__(self):

@@ -80,7 +80,16 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
     readonly_fields = ["scheduled_for_utc", "status", "delivery", "test_send", "retry"]
     fieldsets = [
         (None, {"fields": [("position", "name", "status"), ("test_send", "retry")]}),
-        ("When", {"fields": [("local_date", "local_time", "time_zone"), "scheduled_for_utc"]}),
+        (
+            "When",
+            {
+                "fields": [
+                    ("local_date", "local_time", "time_zone"),
+                    "recipient_local_time",
+                    "scheduled_for_utc",
+                ]
+            },
+        ),
         ("Message", {"fields": [("category", "template"), "parameter_mapping"]}),
         (
             "Audience",
@@ -113,7 +122,12 @@ class SendInline(OrganizationScopedMixin, admin.StackedInline):
 
     @admin.display(description="UTC instant")
     def scheduled_for_utc(self, send):
-        return f"{send.scheduled_for:%Y-%m-%d %H:%M} UTC" if send.scheduled_for else "—"
+        if not send.scheduled_for:
+            return "—"
+        first = (
+            " (its first wave, once the campaign is scheduled)" if send.recipient_local_time else ""
+        )
+        return f"{send.scheduled_for:%Y-%m-%d %H:%M} UTC{first}"
 
     @staticmethod
     def _editable(campaign):

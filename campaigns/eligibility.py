@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from audiences.models import Lead, LeadEvent, OptOut
 from audiences.segments import member_branches
-from audiences.time_zones import lead_time_zone_sql
+from audiences.time_zones import in_zones, lead_time_zone_sql, zone_key
 from messaging.models import Category
 
 from .models import AudienceFilterEvent, Campaign, Send, SendRecipient
@@ -247,15 +247,15 @@ class Eligible:
         branches = [branch.filter(rule) for branch in member_branches(audiences)]
         if self.zone_fallback is None:
             return branches
-        zone = RawSQL(
-            *lead_time_zone_sql(connection.ops.quote_name(Lead._meta.db_table), self.zone_fallback)
-        )
+        table = connection.ops.quote_name(Lead._meta.db_table)
+        zone = RawSQL(*lead_time_zone_sql(table, self.zone_fallback))
         branches = [branch.annotate(zone=zone) for branch in branches]
         if self.zones is not None:
-            # Inside each branch, so a wave reads only its zones' leads: a phone whose leads
-            # read different zones is messaged once, in the first of their waves (the
-            # recipient table's one row per phone and send).
-            branches = [branch.filter(**{"zone__in": self.zones}) for branch in branches]
+            # Inside each branch, so a wave reads only its zones' leads (by the lead index on
+            # the zone): a phone whose leads read different zones is messaged once, in the
+            # first of their waves (the recipient table's one row per phone and send).
+            wanted = in_zones(self.zones, self.zone_fallback)
+            branches = [branch.alias(zone_key=zone_key()).filter(wanted) for branch in branches]
         return branches
 
     def _filter_event_matches(self) -> Q:

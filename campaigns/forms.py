@@ -50,7 +50,7 @@ def _time_zone_choices():
     return [(name, name) for name in services.time_zone_names()]
 
 
-SCHEDULE_FIELDS = {"local_date", "local_time", "time_zone"}
+SCHEDULE_FIELDS = {"local_date", "local_time", "time_zone", "recipient_local_time"}
 
 
 class TimeZoneInput(forms.TextInput):

@@ -423,3 +423,21 @@ def test_recipients_and_filter_events_are_read_only_and_scoped(marketer, org):
     assert change.status_code == 403
     assert SendRecipient.objects.get(pk=recipient.pk).status == "delivered"
     assert Audience.objects.count() == 2
+
+
+def test_a_send_at_each_recipients_local_time_is_a_tick_in_the_editor(marketer, org):
+    template = MessageTemplateFactory(organization=org)
+    rows = [
+        send_row(0, template, local_date="2030-07-01", local_time="10:00",
+                 time_zone="Europe/London", recipient_local_time="on"),
+        send_row(1, template, local_date="2030-07-02", local_time="10:00",
+                 time_zone="Europe/London"),
+    ]  # fmt: skip
+
+    response = marketer.post(ADD_URL, new_campaign_data(org, rows), follow=True)
+
+    assert response.status_code == 200
+    sends = Campaign.objects.get(name="Spring sale").sends.order_by("position")
+    assert list(sends.values_list("recipient_local_time", flat=True)) == [True, False]
+    page = marketer.get(f"/admin/campaigns/campaign/{sends[0].campaign_id}/change/")
+    assert page.content.decode().count("(its first wave, once the campaign is scheduled)") == 1

@@ -13,7 +13,7 @@ import time_machine
 from django.db.models.expressions import RawSQL
 
 from audiences.models import Lead
-from audiences.time_zones import lead_time_zone_sql, lead_zone
+from audiences.time_zones import in_zones, lead_time_zone_sql, lead_zone, zone_key
 from campaigns import dispatcher, local_time, materializer, sends, services
 from campaigns.analytics import send_waves
 from campaigns.models import Campaign, Send, SendRecipient, SendWave
@@ -110,6 +110,12 @@ def test_the_sql_zone_of_a_lead_is_the_python_one(fallback):
     )
     python_zones = {lead.pk: lead_zone(lead, fallback) for lead in audience.leads.all()}
     assert sql_zones == python_zones
+    # A wave's filter (the indexed one) picks exactly the leads of its zones.
+    leads = Lead.objects.filter(audience=audience).alias(zone_key=zone_key())
+    for zone in {*python_zones.values(), "Europe/Paris"}:
+        for zones in ((zone,), (zone, fallback)):
+            picked = set(leads.filter(in_zones(zones, fallback)).values_list("pk", flat=True))
+            assert picked == {pk for pk, z in python_zones.items() if z in zones}, zones
     by_phone = {
         lead.phone_e164: python_zones[lead.pk] for lead in audience.leads.filter(time_zone="")
     }
