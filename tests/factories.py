@@ -1,6 +1,7 @@
 """Factories for the domain, shared by every test package."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import factory
 from django.contrib.auth import get_user_model
@@ -144,6 +145,20 @@ class SendFactory(factory.django.DjangoModelFactory):
     # the editor's validation.
     parameter_mapping = factory.LazyAttribute(
         lambda s: ["first_name"] * len(s.template.parameter_slots)
+    )
+
+
+class LocalTimeSendFactory(SendFactory):
+    """A send at each recipient's local time (issue 16.1): 10:00 on Monday 15 March 2027 in
+    each recipient's zone, London the fallback; scheduled_for is London's until the
+    campaign is scheduled (campaigns.local_time.place_first_waves)."""
+
+    local_date = dt.date(2027, 3, 15)
+    local_time = dt.time(10)
+    time_zone = "Europe/London"
+    recipient_local_time = True
+    scheduled_for = factory.LazyAttribute(
+        lambda s: dt.datetime.combine(s.local_date, s.local_time, tzinfo=ZoneInfo(s.time_zone))
     )
 
 

@@ -17,7 +17,7 @@ from campaigns import engine, local_time
 from campaigns.models import Campaign, Send, SendRecipient, SendWave
 from campaigns.tasks import dispatch_send_task
 from tests import clocked
-from tests.factories import AudienceFactory, CampaignFactory, LeadFactory, SendFactory
+from tests.factories import AudienceFactory, CampaignFactory, LeadFactory, LocalTimeSendFactory
 from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,15 +69,10 @@ def test_every_recipient_reads_the_message_at_ten_on_its_own_clock(
                 first_name="Ann",
                 variables={"coupon": "C1"},
             )
-        send = SendFactory(
+        send = LocalTimeSendFactory(
             campaign=campaign,
             template=marketing_template,
             parameter_mapping=["first_name", "variables.coupon"],
-            local_date=DAY,
-            local_time=TEN,
-            time_zone="Europe/London",
-            recipient_local_time=True,
-            scheduled_for=ten_in("Europe/London"),
         )
         local_time.place_first_waves(campaign)
         assert Send.objects.get(pk=send.pk).scheduled_for == expected_waves[0]

@@ -22,8 +22,8 @@ from tests.factories import (
     AudienceFactory,
     CampaignFactory,
     LeadFactory,
+    LocalTimeSendFactory,
     OptOutFactory,
-    SendFactory,
     UserFactory,
 )
 
@@ -60,15 +60,7 @@ def local_send(phones, *, time_zone="Europe/London", explicit=None, **fields):
             time_zone=(explicit or {}).get(phone, ""),
             first_name="Ann",
         )
-    send = SendFactory(
-        campaign=campaign,
-        local_date=DAY,
-        local_time=TEN,
-        time_zone=time_zone,
-        recipient_local_time=True,
-        scheduled_for=ten_in(time_zone),
-        **fields,
-    )
+    send = LocalTimeSendFactory(campaign=campaign, time_zone=time_zone, **fields)
     first = local_time.first_wave_at(send)
     Send.objects.filter(pk=send.pk).update(scheduled_for=first)
     return Send.objects.select_related("campaign").get(pk=send.pk)
@@ -156,15 +148,10 @@ def test_scheduling_the_campaign_moves_the_send_to_its_first_wave(number, market
     campaign.audiences.add(audience)
     for phone in ("+12125550123", "+14155550123"):
         LeadFactory(audience=audience, phone_e164=phone)
-    send = SendFactory(
+    send = LocalTimeSendFactory(
         campaign=campaign,
         template=marketing_template,
         parameter_mapping=["first_name", "first_name"],
-        local_date=DAY,
-        local_time=TEN,
-        time_zone="Europe/London",
-        recipient_local_time=True,
-        scheduled_for=ten_in("Europe/London"),
     )
 
     services.transition_campaign(campaign, "schedule")
@@ -241,14 +228,7 @@ def test_a_local_time_that_does_not_exist_moves_its_recipients_and_says_how_many
     campaign.audiences.add(audience)
     for phone in ("+12125550123", "+13055550124", "+447911123456"):
         LeadFactory(audience=audience, phone_e164=phone)
-    send = SendFactory(
-        campaign=campaign,
-        local_date=day,
-        local_time=dt.time(2, 30),
-        time_zone="Europe/London",
-        recipient_local_time=True,
-        scheduled_for=dt.datetime(2027, 3, 14, 2, 30, tzinfo=UTC),
-    )
+    send = LocalTimeSendFactory(campaign=campaign, local_date=day, local_time=dt.time(2, 30))
     materializer.materialize_send(send.pk, now=dt.datetime(2027, 3, 14, 2, 29, tzinfo=UTC))
 
     wave = _wave(send, 2)
@@ -332,15 +312,11 @@ def test_a_send_window_holds_back_or_skips_a_wave_outside_it(
     LeadFactory(
         audience=audience, phone_e164="+919812345678", first_name="Ann", variables={"coupon": "C"}
     )
-    send = SendFactory(
+    send = LocalTimeSendFactory(
         campaign=campaign,
         template=marketing_template,
         parameter_mapping=["first_name", "variables.coupon"],
-        local_date=DAY,
         local_time=dt.time(9),
-        time_zone="Europe/London",
-        recipient_local_time=True,
-        scheduled_for=ten_in("Europe/London"),
     )
     india_nine = dt.datetime(2027, 3, 15, 3, 30, tzinfo=UTC)
     local_time.place_first_waves(campaign)
