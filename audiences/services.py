@@ -360,6 +360,18 @@ def _lead_columns() -> list[models.Field]:
     ]
 
 
+def lead_copy_sql() -> str:
+    """The COPY that loads `process_chunk`'s text into the lead table (bench/ingest.py's
+    limit runs the same statement)."""
+    quote = connection.ops.quote_name
+    fields = _lead_columns()
+    text_columns = [quote(f.column) for f in fields if isinstance(f, models.CharField)]
+    return (
+        f"COPY {quote(Lead._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(text_columns)}))"
+    )
+
+
 def _copy_writer(db_thread: ThreadPoolExecutor):
     """COPY of COPY-ready CSV text from the parser into the lead table.
 
@@ -368,13 +380,7 @@ def _copy_writer(db_thread: ThreadPoolExecutor):
     context waits for the batch. (Sending the data alone would not do: foreign keys are
     checked only once a COPY ends.)
     """
-    quote = connection.ops.quote_name
-    fields = _lead_columns()
-    text_columns = [quote(f.column) for f in fields if isinstance(f, models.CharField)]
-    sql = (
-        f"COPY {quote(Lead._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(text_columns)}))"
-    )
+    sql = lead_copy_sql()
 
     def copy_batch(pg_connection, text: str) -> None:
         with pg_connection.cursor() as cursor, cursor.copy(sql) as copy:
