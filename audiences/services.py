@@ -14,7 +14,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import replace
 from multiprocessing.pool import AsyncResult
 from typing import cast
@@ -223,7 +223,11 @@ def _load_leads(audience: Audience, progress: ProgressCallback | None) -> int:
     if not total_bytes:
         raise IngestError("The file is empty.")
     copies = connection.vendor == "postgresql"
-    with ThreadPoolExecutor(1) as db_thread, audience.file.open("rb") as raw:
+    with (
+        _commits_unflushed() if copies else nullcontext(),
+        ThreadPoolExecutor(1) as db_thread,
+        audience.file.open("rb") as raw,
+    ):
         write = _copy_writer(db_thread) if copies else _bulk_writer(audience)
         head = raw.read(SNIFF_BYTES)
         _reject_binary(head)
@@ -256,6 +260,24 @@ def _load_leads(audience: Audience, progress: ProgressCallback | None) -> int:
     if not total_rows:
         raise IngestError("The file has a header row but no data rows.")
     return total_rows
+
+
+@contextmanager
+def _commits_unflushed():
+    """Commit the load's batches and progress without waiting for the WAL flush.
+
+    Each batch's COPY and each progress update is its own commit, two per batch, and waiting
+    for the flush (~4 ms on an ordinary disk) held the next batch back every time. Nothing
+    durable is lost: a crash mid-ingest restarts it from zero anyway, and the commit that
+    marks the audience ready waits for the flush, which takes every earlier commit with it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
 
 
 def _report(audience, progress, total_rows, position) -> None:
@@ -361,6 +383,20 @@ def _lead_columns() -> list[models.Field]:
     ]
 
 
+def lead_copy_sql() -> str:
+    """The COPY that loads `process_chunk`'s text into the lead table (bench/ingest.py's
+    limit runs the same statement)."""
+    quote = connection.ops.quote_name
+    fields = _lead_columns()
+    text_columns = [
+        quote(f.column) for f in fields if isinstance(f, models.CharField | models.TextField)
+    ]
+    return (
+        f"COPY {quote(Lead._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(text_columns)}))"
+    )
+
+
 def _copy_writer(db_thread: ThreadPoolExecutor):
     """COPY of COPY-ready CSV text from the parser into the lead table.
 
@@ -369,15 +405,7 @@ def _copy_writer(db_thread: ThreadPoolExecutor):
     context waits for the batch. (Sending the data alone would not do: foreign keys are
     checked only once a COPY ends.)
     """
-    quote = connection.ops.quote_name
-    fields = _lead_columns()
-    text_columns = [
-        quote(f.column) for f in fields if isinstance(f, models.CharField | models.TextField)
-    ]
-    sql = (
-        f"COPY {quote(Lead._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(text_columns)}))"
-    )
+    sql = lead_copy_sql()
 
     def copy_batch(pg_connection, text: str) -> None:
         with pg_connection.cursor() as cursor, cursor.copy(sql) as copy:

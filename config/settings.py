@@ -220,8 +220,10 @@ WEBHOOK_LOG_RETENTION_DAYS = env_int("WEBHOOK_LOG_RETENTION_DAYS", 30)
 RECIPIENT_RETENTION_DAYS = env_int("RECIPIENT_RETENTION_DAYS", 90)
 
 # --- Product ------------------------------------------------------------------------------
-# Rows per database round trip during audience ingest.
-AUDIENCE_INGEST_BATCH_SIZE = env_int("AUDIENCE_INGEST_BATCH_SIZE", 5000)
+# Rows per database round trip during audience ingest. Also what each parser process holds
+# at a time: at 5000 a 1M-row ingest peaked at 206–214 MB over the process tree, at 2500
+# at 188 MB (bench/ingest.py; issue 17.6 asks ≤ 200 MB).
+AUDIENCE_INGEST_BATCH_SIZE = env_int("AUDIENCE_INGEST_BATCH_SIZE", 2500)
 # Phone parsing dominates ingest CPU: files from this size up are parsed by this many
 # processes beside the one feeding the database (1 turns it off).
 AUDIENCE_INGEST_PROCESSES = env_int("AUDIENCE_INGEST_PROCESSES", os.cpu_count() or 1)
