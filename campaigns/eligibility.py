@@ -214,7 +214,13 @@ class Eligible:
         eligible = cls(send.campaign, send.category, event_filter=event_filter, cap=cap)
         if send.audience_filter_mode != Send.AudienceFilterMode.WEBHOOK_FILTERED:
             return eligible
-        latest = send.filter_events.order_by("-received_at", "-id").first()
+        # The event's lists stay in the database, which reads them there (_json_elements):
+        # a million ids would be parsed here for nothing.
+        latest = (
+            send.filter_events.defer("external_ids", "phones_e164")
+            .order_by("-received_at", "-id")
+            .first()
+        )
         if latest is None:
             return cls(send.campaign, send.category, reason=NO_FILTER_EVENT_REASON)
         return cls(send.campaign, send.category, latest, event_filter, cap)

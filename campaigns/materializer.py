@@ -35,9 +35,19 @@ class MaterializeResult(NamedTuple):
     reason: str = ""
 
 
-def _insert_sql(eligible: Eligible, send: Send, wave: SendWave | None = None):
+def _insert_sql(
+    eligible: Eligible, send: Send, wave: SendWave | None = None, *, fresh: bool = False
+):
     """The INSERT … SELECT that fills the send's recipient queue, idempotently; a local
-    wave's rows carry its number and are not due before its instant."""
+    wave's rows carry its number and are not due before its instant.
+
+    `fresh`: the send has no recipient row yet, and the caller holds its lock, so no row can
+    conflict and the statement skips ON CONFLICT's check: its speculative insertion, a probe
+    of the (send, phone) index before every row, took 15–22 % of a million-row
+    materialization (issue 17.5). Should a row conflict after all, the statement fails and the
+    transaction rolls back whole: the send stays pending for the next tick, which takes the
+    checked path.
+    """
     recipients, params = eligible.sql()
     now = timezone.now()
     columns = (
@@ -64,6 +74,8 @@ def _insert_sql(eligible: Eligible, send: Send, wave: SendWave | None = None):
         *params,
     ]
     table = SendRecipient._meta.db_table
+    if fresh:
+        return f"INSERT INTO {table} ({columns}) {select}", params
     if connection.vendor == "postgresql":
         return (
             f"INSERT INTO {table} ({columns}) {select} ON CONFLICT (send_id, phone_e164) DO NOTHING"
@@ -110,10 +122,14 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
 
         started = time.monotonic()
         statistics.analyze_unanalysed()
-        sql, params = _insert_sql(eligible, send)
+        # Rows already there (a send forced back to pending) plus the rows inserted: the
+        # lock keeps anyone else from adding any, so this is the count a COUNT afterwards
+        # would give, without reading the new rows back.
+        existing = SendRecipient.objects.filter(send=send).count()
+        sql, params = _insert_sql(eligible, send, fresh=not existing)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-        count = SendRecipient.objects.filter(send=send).count()
+            count = existing + cursor.rowcount
         segments.refresh_sizes_after_commit(
             send.campaign.audiences.filter(source=Audience.Source.DYNAMIC).values_list(
                 "pk", flat=True

@@ -15,7 +15,7 @@ JSON_VALUE = "CAST({} AS jsonb)" if connection.vendor == "postgresql" else "{}"
 def update_recipients_from_rows(
     columns, rows, assignments, condition, params=(), *, returning=False
 ):
-    """UPDATE the recipient table joined to a VALUES list whose first column is the id.
+    """UPDATE the recipient table joined to a list of rows (`v`) whose first column is the id.
 
     `assignments` and `condition` are SQL over the table and `v` (the rows); they may use
     %s placeholders, filled from params in order. Conditions make writes monotonic: a row
@@ -24,17 +24,48 @@ def update_recipients_from_rows(
     """
     if not rows:
         return set() if returning else 0
-    placeholders = ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in rows)
+    if connection.vendor == "postgresql":
+        source, values = _unnest(columns, rows)
+    else:
+        source, values = _values(columns, rows)
     sql = (
-        f"WITH v({', '.join(columns)}) AS (VALUES {placeholders}) "
+        f"WITH v({', '.join(columns)}) AS ({source}) "
         f"UPDATE {TABLE} SET {assignments} FROM v WHERE {TABLE}.id = v.id AND {condition}"
     )
     if returning:
         sql += f" RETURNING {TABLE}.id"
-    values = [_adapt(value) for row in rows for value in row] + [_adapt(p) for p in params]
+    values += [_adapt(p) for p in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         return {row[0] for row in cursor.fetchall()} if returning else cursor.rowcount
+
+
+def _unnest(columns, rows) -> tuple[str, list]:
+    """PostgreSQL: one array per column, unnested side by side. A batch of 1,000 rows of
+    three columns is three parameters rather than 3,000 placeholders, each quoted apart by the
+    client-side conversion and parsed apart by the server (issue 17.2)."""
+    arrays = [[_adapt(value) for value in column] for column in zip(*rows, strict=True)]
+    typed = ", ".join(f"%s::{_array_type(array)}" for array in arrays)
+    return f"SELECT * FROM unnest({typed})", arrays
+
+
+def _array_type(values: list) -> str:
+    """The SQL array type of a column's values, from the first that is not None. A column of
+    only None is text, as a VALUES column of NULLs is."""
+    first = next((value for value in values if value is not None), None)
+    if isinstance(first, bool):
+        return "boolean[]"
+    if isinstance(first, int):
+        return "bigint[]"
+    if isinstance(first, dt.datetime):
+        return "timestamptz[]"
+    return "text[]"
+
+
+def _values(columns, rows) -> tuple[str, list]:
+    """SQLite (the embedded default): a VALUES list, one placeholder per value."""
+    placeholders = ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in rows)
+    return f"VALUES {placeholders}", [_adapt(value) for row in rows for value in row]
 
 
 def _adapt(value):

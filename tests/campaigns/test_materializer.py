@@ -62,6 +62,19 @@ def test_running_it_again_adds_nothing():
     assert SendRecipient.objects.filter(send=send).count() == 3
 
 
+def test_a_rerun_counts_the_rows_it_found_and_the_rows_it_added():
+    """The count comes from the insert, not a second read: the rows already there are
+    counted, and a phone already there is not inserted twice."""
+    send = scheduled_send()
+    materialize_send(send.pk)
+    LeadFactory(audience=send.campaign.audiences.get())
+    Send.objects.filter(pk=send.pk).update(status=Send.Status.PENDING)
+
+    assert materialize_send(send.pk).recipient_count == 4
+    assert Send.objects.get(pk=send.pk).recipient_count == 4
+    assert SendRecipient.objects.filter(send=send).count() == 4
+
+
 @pytest.mark.parametrize(
     "campaign_status", [Campaign.Status.PAUSED, Campaign.Status.CANCELLED, Campaign.Status.DRAFT]
 )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from campaigns import recipients
 from campaigns.feedback import StatusUpdate, ingest_statuses
 from campaigns.models import SendRecipient
+from campaigns.recipient_sql import JSON_VALUE
 from campaigns.recipients import (
     RECIPIENT_TRANSITIONS,
     Outcome,
@@ -101,6 +102,29 @@ def test_a_per_row_transition_moves_exactly_the_rows_it_allows(rows, verb):
     assert moved == len(LEGAL[verb][0])
     changed = set(SendRecipient.objects.filter(error_code="E1").values_list("status", flat=True))
     assert changed == {LEGAL[verb][1]}
+
+
+def test_per_row_values_arrive_as_written():
+    """Ids, text that array syntax would quote (braces, commas, quotes, backslashes, the
+    word NULL), instants and missing instants in one column, JSON text: each row gets its
+    own values back, whatever the statement carries them in."""
+    send = SendFactory()
+    first, second = (SendRecipientFactory(send=send, status=S.SENDING) for _ in range(2))
+    at = timezone.now().replace(microsecond=123456)
+    tricky = 'He said "no", {then} \\ yes; NULL'
+
+    moved = transition_rows(
+        "answer_sent",
+        ["id", "wamid", "at", "parameters"],
+        [(first.pk, tricky, at, '["Ann", "{x}"]'), (second.pk, "NULL", None, "[]")],
+        f"wamid = v.wamid, sent_at = v.at, parameters = {JSON_VALUE.format('v.parameters')}",
+    )
+
+    assert moved == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.wamid, first.sent_at, first.parameters) == (tricky, at, ["Ann", "{x}"])
+    assert (second.wamid, second.sent_at, second.parameters) == ("NULL", None, [])
 
 
 def test_an_unknown_transition_or_a_callers_status_is_refused(rows):
