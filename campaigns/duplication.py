@@ -91,6 +91,7 @@ def _send_copy(send: Send, campaign: Campaign, shift: dt.timedelta) -> Send:
         local_date=local_date,
         local_time=send.local_time,
         time_zone=send.time_zone,
+        recipient_local_time=send.recipient_local_time,
         scheduled_for=resolve_local_time(local_date, send.local_time, send.time_zone).utc,
         start_offset_minutes=send.start_offset_minutes,
         category=send.category,

@@ -57,6 +57,7 @@ def finished_campaign():
         event_filter_within_minutes=1440,
         audience_filter_mode=Send.AudienceFilterMode.WEBHOOK_FILTERED,
         max_messages_per_second=40,
+        recipient_local_time=True,
         status=Send.Status.COMPLETED,
         recipient_count=2,
     )
@@ -101,6 +102,7 @@ def test_the_copy_is_a_draft_with_the_same_settings_and_nothing_of_what_happened
         "name",
         "local_time",
         "time_zone",
+        "recipient_local_time",
         "category",
         "template_id",
         "parameter_mapping",
