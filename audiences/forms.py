@@ -30,7 +30,8 @@ class AudienceUploadForm(forms.ModelForm):
         label="CSV file",
         help_text="UTF-8 CSV with a header row. A column named phone, phone_e164, "
         "phoneNumber, whatsapp, mobile… holds the numbers; external_id, first_name, "
-        "last_name and email are recognised; every other column becomes a variable.",
+        "last_name, email and time_zone (an IANA zone such as Europe/London, for sends at "
+        "each recipient's local time) are recognised; every other column becomes a variable.",
     )
     phone_column = forms.CharField(
         required=False,
