@@ -30,6 +30,10 @@ def lead_time_zone(time_zone: str, phone_zone: str, phone_zones: str, fallback: 
     return phone_zone or fallback
 
 
+# The lead columns lead_zone reads.
+ZONE_FIELDS = ("time_zone", "phone_zone", "phone_zones")
+
+
 def lead_zone(lead, fallback: str) -> str:
     """lead_time_zone of a Lead."""
     return lead_time_zone(lead.time_zone, lead.phone_zone, lead.phone_zones, fallback)

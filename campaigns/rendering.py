@@ -47,6 +47,8 @@ from django.template.smartif import TokenBase
 from messaging.models import PARAMETER_PATTERN, ParameterSlot
 
 LEAD_FIELDS = ("first_name", "last_name", "email", "external_id", "phone_e164")
+# Every lead column a template may read (_template_data).
+TEMPLATE_LEAD_FIELDS = (*LEAD_FIELDS, "variables")
 VARIABLE_PREFIX = "variables."
 # Seed 003's receiver (the lead) and sender (the business); a receiver name outside these
 # is one of the lead's variables (a custom field).

@@ -28,6 +28,8 @@ from urllib3.exceptions import NewConnectionError
 from . import errors
 from .models import Category, ParameterSlot, ProductPolicy, WhatsAppNumber
 
+# Checked for every message; ProductPolicy.values builds a new list on each read.
+_PRODUCT_POLICIES = frozenset(ProductPolicy.values)
 NUMBER_FIELDS = "messaging_limit_tier,quality_rating,display_phone_number,throughput"
 TEMPLATE_FIELDS = "id,name,language,category,status,components"
 
@@ -197,7 +199,7 @@ class _GraphApi:
         Meta takes no product_policy, so it is not sent there.
         """
         marketing = message.category == Category.MARKETING
-        if marketing and message.product_policy not in ProductPolicy.values:
+        if marketing and message.product_policy not in _PRODUCT_POLICIES:
             raise ValueError(
                 f"product_policy: a MARKETING send needs one of {', '.join(ProductPolicy.values)}, "
                 f"got {message.product_policy!r}"
