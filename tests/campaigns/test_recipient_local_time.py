@@ -14,7 +14,7 @@ from django.db.models.expressions import RawSQL
 
 from audiences.models import Lead
 from audiences.time_zones import in_zones, lead_time_zone_sql, lead_zone, zone_key
-from campaigns import dispatcher, local_time, materializer, sends, services
+from campaigns import dispatcher, local_time, materializer, sends, services, waves
 from campaigns.analytics import send_waves
 from campaigns.models import Campaign, Send, SendRecipient, SendWave
 from setter.send_windows import WindowOutside
@@ -125,18 +125,18 @@ def test_the_send_fires_in_one_wave_per_distinct_instant_in_time_order():
     explicit = {"+447911123456": "Asia/Tokyo"}  # the lead's own zone beats its phone's
     send = local_send([*PHONES, "+27821234567"], explicit=explicit)
 
-    waves = local_time.plan(send, materializer.Eligible.of_send(send))
+    planned = local_time.plan(send, materializer.Eligible.of_send(send))
 
     expected: dict[dt.datetime, set[str]] = {}
     zones = {**PHONES, "+447911123456": "Asia/Tokyo", "+27821234567": "Africa/Johannesburg"}
     for zone in zones.values():
         expected.setdefault(ten_in(zone), set()).add(zone)
-    assert [(w.at, {s.zone for s in w.zones}) for w in waves] == sorted(expected.items())
-    assert [w.recipients for w in waves] == [1, 1, 1, 1, 1, 2, 1]  # New York's two together
-    assert send.scheduled_for == waves[0].at == ten_in("Australia/Sydney")
+    assert [(w.at, {s.zone for s in w.zones}) for w in planned] == sorted(expected.items())
+    assert [w.recipients for w in planned] == [1, 1, 1, 1, 1, 2, 1]  # New York's two together
+    assert send.scheduled_for == planned[0].at == ten_in("Australia/Sydney")
     # New York already on summer time that week: 14:00 UTC, not 15:00.
     assert ten_in("America/New_York") == dt.datetime(2027, 3, 15, 14, tzinfo=UTC)
-    assert all(zone_local.time() == TEN for w in waves for _, zone_local in w.local_times())
+    assert all(zone_local.time() == TEN for w in planned for _, zone_local in w.local_times())
 
 
 @pytest.mark.django_db
@@ -177,8 +177,8 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
     result = materializer.materialize_send(send.pk, now=india - dt.timedelta(seconds=60))
 
     assert result.recipient_count == 1
-    waves = list(send.waves.order_by("number").values_list("number", "scheduled_for", "status"))
-    assert waves == [
+    fixed = list(send.waves.order_by("number").values_list("number", "scheduled_for", "status"))
+    assert fixed == [
         (1, india, SendWave.Status.MATERIALIZED),
         (2, new_york, SendWave.Status.PENDING),
         (3, los_angeles, SendWave.Status.PENDING),
@@ -187,7 +187,7 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
     assert (row.phone_e164, row.wave, row.next_attempt_at) == ("+919812345678", 1, india)
 
     assert sends.start_due_sends(now=india) == [send.pk]
-    assert materializer.start_due_waves(now=india) == [send.pk]
+    assert waves.start_due_local_waves(now=india) == [send.pk]
     SendRecipient.objects.filter(send=send).update(status=SendRecipient.Status.SENT)
     # Between waves the send stays sending and its campaign running.
     assert sends.settle_send(send.pk, now=india + dt.timedelta(minutes=5)) == Send.Status.SENDING
@@ -196,9 +196,9 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
     # Before New York's wave: one of its phones opts out, a new lead in its zone joins.
     OptOutFactory(organization=send.campaign.organization, phone_e164="+13055550124")
     LeadFactory(audience=send.campaign.audiences.get(), phone_e164="+12125550199")
-    materializer.materialize_due_waves(now=new_york - dt.timedelta(seconds=61))
+    waves.materialize_due_waves(now=new_york - dt.timedelta(seconds=61))
     assert _wave(send, 2).status == SendWave.Status.PENDING
-    materializer.materialize_due_waves(now=new_york - dt.timedelta(seconds=59))
+    waves.materialize_due_waves(now=new_york - dt.timedelta(seconds=59))
 
     assert _wave(send, 2).recipients == 2
     wave_two = SendRecipient.objects.filter(send=send, wave=2)
@@ -207,12 +207,12 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
         ("+12125550199", new_york),
     }
     assert Send.objects.get(pk=send.pk).recipient_count == 3
-    assert materializer.start_due_waves(now=new_york - dt.timedelta(seconds=59)) == []
-    assert materializer.start_due_waves(now=new_york) == [send.pk]
+    assert waves.start_due_local_waves(now=new_york - dt.timedelta(seconds=59)) == []
+    assert waves.start_due_local_waves(now=new_york) == [send.pk]
     wave_two.update(status=SendRecipient.Status.SENT)
 
     # The system was down for two hours across Los Angeles' 10:00: that wave is missed.
-    materializer.materialize_due_waves(now=los_angeles + dt.timedelta(hours=2))
+    waves.materialize_due_waves(now=los_angeles + dt.timedelta(hours=2))
     assert _wave(send, 3).status == SendWave.Status.MISSED
     assert not SendRecipient.objects.filter(send=send, wave=3).exists()
     assert sends.settle_send(send.pk, now=los_angeles + dt.timedelta(hours=2)) == (
@@ -234,7 +234,7 @@ def test_a_local_time_that_does_not_exist_moves_its_recipients_and_says_how_many
     wave = _wave(send, 2)
     assert wave.scheduled_for == dt.datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 03:00 EDT
     assert wave.shifted_zones == ["America/New_York"]
-    materializer.materialize_due_waves(now=wave.scheduled_for - dt.timedelta(seconds=30))
+    waves.materialize_due_waves(now=wave.scheduled_for - dt.timedelta(seconds=30))
     wave.refresh_from_db()
     assert (wave.recipients, wave.shifted) == (2, 2)
     assert _wave(send, 1).shifted == 0

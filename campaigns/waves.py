@@ -1,0 +1,141 @@
+"""The waves of a send at each recipient's local time (issue 16.1; campaigns.local_time plans
+them): fixed from the send's eligible set when the first is due, each materialized ~60 s
+before its own instant with the rules read then (or missed, reached too late), and started
+at it.
+"""
+
+import datetime as dt
+import logging
+import time
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import local_time, services
+from .eligibility import Eligible
+from .models import Campaign, Send, SendWave
+from .recipient_sql import insert_eligible_sql
+
+logger = logging.getLogger(__name__)
+
+
+def fix_waves(send: Send, eligible: Eligible, now: dt.datetime) -> tuple[int, str]:
+    """The first wave of a local-time send is due: its waves are fixed from the eligible set
+    now, and those due are materialized. Returns the recipients written and a reason for an
+    empty send."""
+    planned = local_time.plan(send, eligible)
+    if not planned:
+        return 0, "No recipients: nobody in the audience is eligible."
+    for number, wave in enumerate(planned, start=1):
+        SendWave.objects.create(
+            send=send,
+            kind=SendWave.Kind.LOCAL,
+            number=number,
+            scheduled_for=wave.at,
+            zones=[share.zone for share in wave.zones],
+            shifted_zones=list(wave.shifted_zones),
+        )
+    send.materialization_seconds = 0.0
+    count = sum(
+        _materialize_wave(send, wave, now)
+        for wave in _due_waves(now).filter(send=send).order_by("number")
+    )
+    return count, ""
+
+
+def _due_waves(now: dt.datetime):
+    horizon = now + dt.timedelta(seconds=settings.SEND_MATERIALIZE_AHEAD_SECONDS)
+    return SendWave.objects.filter(
+        kind=SendWave.Kind.LOCAL, status=SendWave.Status.PENDING, scheduled_for__lte=horizon
+    )
+
+
+def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> int:
+    """Write the wave's recipients: the send's eligible set at the wave's instant, of the
+    wave's zones. A wave the system reached too late is missed instead."""
+    if services.too_late(wave.scheduled_for, now):
+        wave.status = SendWave.Status.MISSED
+        wave.save(update_fields=["status"])
+        logger.warning(
+            "wave %s of send %s missed: materialized %s after its time",
+            wave.number,
+            send.pk,
+            now - wave.scheduled_for,
+            extra={"send_id": send.pk, "wave": wave.number},
+        )
+        return 0
+    started = time.monotonic()
+    eligible = Eligible.of_send(send, at=wave.scheduled_for)
+    count = 0
+    if not eligible.reason:
+        zoned = eligible.with_zones(send.time_zone, tuple(wave.zones))
+        sql, params = insert_eligible_sql(zoned, send, wave)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            count = cursor.rowcount
+        if wave.shifted_zones:
+            moved = eligible.with_zones(send.time_zone, tuple(wave.shifted_zones))
+            wave.shifted = moved.summary().messaged
+    wave.status, wave.recipients = SendWave.Status.MATERIALIZED, count
+    wave.materialization_seconds = time.monotonic() - started
+    wave.save(update_fields=["status", "recipients", "shifted", "materialization_seconds"])
+    send.materialization_seconds = (send.materialization_seconds or 0) + (
+        wave.materialization_seconds
+    )
+    logger.info(
+        "wave %s of send %s materialized: %s recipients",
+        wave.number,
+        send.pk,
+        count,
+        extra={"send_id": send.pk, "wave": wave.number, "recipients": count},
+    )
+    return count
+
+
+def materialize_due_waves(now: dt.datetime | None = None) -> None:
+    """Beat: the next waves of firing local-time sends, ~60 s before their instants."""
+    now = now or timezone.now()
+    due = _due_waves(now).filter(
+        send__status__in=Send.FIRING_STATUSES,
+        send__campaign__status__in=Campaign.ACTIVE_STATUSES,
+    )
+    for wave_id in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            wave = _due_waves(now).select_for_update(skip_locked=True).filter(pk=wave_id).first()
+            if wave is None:  # another beat has it
+                continue
+            send = (
+                Send.objects.select_for_update(of=("self",))
+                .select_related("campaign")
+                .get(pk=wave.send_id)
+            )
+            send.materialization_seconds = send.materialization_seconds or 0
+            count = _materialize_wave(send, wave, now)
+            Send.objects.filter(pk=send.pk).update(
+                recipient_count=F("recipient_count") + count,
+                materialization_seconds=send.materialization_seconds,
+            )
+
+
+def start_due_local_waves(now: dt.datetime | None = None) -> list[int]:
+    """Materialized local waves whose instant has come start: returns their sends to
+    dispatch. The first wave starts with its send (campaigns.sends.start_due_sends)."""
+    now = now or timezone.now()
+    horizon = now + dt.timedelta(seconds=settings.DISPATCH_START_AHEAD_SECONDS)
+    with transaction.atomic():
+        waves = list(
+            SendWave.objects.select_for_update(skip_locked=True).filter(
+                kind=SendWave.Kind.LOCAL,
+                status=SendWave.Status.MATERIALIZED,
+                scheduled_for__lte=horizon,
+                send__status=Send.Status.SENDING,
+            )
+        )
+        for wave in waves:
+            wave.status, wave.started_at = SendWave.Status.STARTED, now
+        SendWave.objects.bulk_update(waves, ["status", "started_at"])
+        send_ids = sorted({wave.send_id for wave in waves})
+        Send.objects.filter(pk__in=send_ids).update(dispatch_heartbeat_at=now)
+    return send_ids
