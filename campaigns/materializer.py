@@ -69,8 +69,8 @@ def materialize_send(send_id: int, *, now: dt.datetime | None = None) -> Materia
         if eligible.reason:
             return _finish(send, "materialize", 0, eligible.reason, now)
         if send.recipient_local_time:
-            count, reason = waves.fix_waves(send, eligible, now)
-            return _finish(send, "materialize", count, reason, now)
+            reason = waves.fix_waves(send, eligible, now)
+            return _finish(send, "materialize", send.recipient_count, reason, now)
 
         started = time.monotonic()
         statistics.analyze_unanalysed()

@@ -1,7 +1,7 @@
 """The waves of a send at each recipient's local time (issue 16.1; campaigns.local_time plans
 them): fixed from the send's eligible set when the first is due, each materialized ~60 s
 before its own instant with the rules read then (or missed, reached too late), and started
-at it.
+at it. The send's recipient_count and materialization_seconds are its waves' sums (add_up).
 """
 
 import datetime as dt
@@ -10,7 +10,8 @@ import time
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import local_time, services
@@ -21,13 +22,11 @@ from .recipient_sql import insert_eligible_sql
 logger = logging.getLogger(__name__)
 
 
-def fix_waves(send: Send, eligible: Eligible, now: dt.datetime) -> tuple[int, str]:
+def fix_waves(send: Send, eligible: Eligible, now: dt.datetime) -> str:
     """The first wave of a local-time send is due: its waves are fixed from the eligible set
-    now, and those due are materialized. Returns the recipients written and a reason for an
-    empty send."""
+    now, and those due are materialized. Returns a reason for an empty send; the send's
+    counts are added up from its waves."""
     planned = local_time.plan(send, eligible)
-    if not planned:
-        return 0, "No recipients: nobody in the audience is eligible."
     for number, wave in enumerate(planned, start=1):
         SendWave.objects.create(
             send=send,
@@ -37,12 +36,20 @@ def fix_waves(send: Send, eligible: Eligible, now: dt.datetime) -> tuple[int, st
             zones=[share.zone for share in wave.zones],
             shifted_zones=list(wave.shifted_zones),
         )
-    send.materialization_seconds = 0.0
-    count = sum(
-        _materialize_wave(send, wave, now)
-        for wave in _due_waves(now).filter(send=send).order_by("number")
+    for due in _due_waves(now).filter(send=send).order_by("number"):
+        _materialize_wave(send, due, now)
+    add_up(send)
+    return "" if planned else "No recipients: nobody in the audience is eligible."
+
+
+def add_up(send: Send) -> None:
+    """The send's recipient count and materialization time are its local waves' sums, read
+    from the waves as written (the callers save them with the send)."""
+    totals = SendWave.objects.filter(send=send, kind=SendWave.Kind.LOCAL).aggregate(
+        recipients=Coalesce(Sum("recipients"), 0), seconds=Sum("materialization_seconds")
     )
-    return count, ""
+    send.recipient_count = totals["recipients"]
+    send.materialization_seconds = totals["seconds"]
 
 
 def _due_waves(now: dt.datetime):
@@ -52,7 +59,7 @@ def _due_waves(now: dt.datetime):
     )
 
 
-def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> int:
+def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> None:
     """Write the wave's recipients: the send's eligible set at the wave's instant, of the
     wave's zones. A wave the system reached too late is missed instead."""
     if services.too_late(wave.scheduled_for, now):
@@ -65,7 +72,7 @@ def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> int:
             now - wave.scheduled_for,
             extra={"send_id": send.pk, "wave": wave.number},
         )
-        return 0
+        return
     started = time.monotonic()
     eligible = Eligible.of_send(send, at=wave.scheduled_for)
     count = 0
@@ -81,9 +88,6 @@ def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> int:
     wave.status, wave.recipients = SendWave.Status.MATERIALIZED, count
     wave.materialization_seconds = time.monotonic() - started
     wave.save(update_fields=["status", "recipients", "shifted", "materialization_seconds"])
-    send.materialization_seconds = (send.materialization_seconds or 0) + (
-        wave.materialization_seconds
-    )
     logger.info(
         "wave %s of send %s materialized: %s recipients",
         wave.number,
@@ -91,7 +95,6 @@ def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> int:
         count,
         extra={"send_id": send.pk, "wave": wave.number, "recipients": count},
     )
-    return count
 
 
 def materialize_due_waves(now: dt.datetime | None = None) -> None:
@@ -111,12 +114,9 @@ def materialize_due_waves(now: dt.datetime | None = None) -> None:
                 .select_related("campaign")
                 .get(pk=wave.send_id)
             )
-            send.materialization_seconds = send.materialization_seconds or 0
-            count = _materialize_wave(send, wave, now)
-            Send.objects.filter(pk=send.pk).update(
-                recipient_count=F("recipient_count") + count,
-                materialization_seconds=send.materialization_seconds,
-            )
+            _materialize_wave(send, wave, now)
+            add_up(send)
+            send.save(update_fields=["recipient_count", "materialization_seconds"])
 
 
 def start_due_local_waves(now: dt.datetime | None = None) -> list[int]:

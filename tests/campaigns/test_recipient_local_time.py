@@ -292,6 +292,25 @@ def test_the_progress_shows_each_wave_with_its_zones():
     ]
 
 
+@pytest.mark.django_db
+def test_the_sends_recipient_count_and_materialization_time_are_its_waves_sums():
+    send = local_send(["+919812345678", "+12125550123", "+13055550124", "+14155550123"])
+    materializer.materialize_send(send.pk, now=send.scheduled_for - dt.timedelta(seconds=60))
+    sends.start_due_sends(now=send.scheduled_for)
+    waves.materialize_due_waves(now=ten_in("America/New_York") - dt.timedelta(seconds=59))
+    waves.materialize_due_waves(now=ten_in("America/Los_Angeles") - dt.timedelta(seconds=59))
+
+    send.refresh_from_db()
+    fixed = list(send.waves.order_by("number"))
+    assert [w.recipients for w in fixed] == [1, 2, 1]
+    assert send.recipient_count == sum(w.recipients for w in fixed)
+    assert send.recipient_count == SendRecipient.objects.filter(send=send).count()
+    assert send.materialization_seconds == pytest.approx(
+        sum(w.materialization_seconds for w in fixed)
+    )
+    assert all(w.materialization_seconds > 0 for w in fixed)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("fast_engine")
 @pytest.mark.parametrize("outside", [WindowOutside.WAIT, WindowOutside.SKIP])
