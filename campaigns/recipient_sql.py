@@ -1,6 +1,7 @@
 """Bulk writes to the recipient queue: per-row values, one statement, one round trip."""
 
 import datetime as dt
+from dataclasses import replace
 
 from django.db import connection
 from django.utils import timezone
@@ -20,10 +21,14 @@ def insert_eligible_sql(
     wave: SendWave | None = None,
     *,
     fresh: bool = False,
+    skip: str = "",
 ) -> tuple[str, list]:
     """The INSERT … SELECT that fills the send's recipient queue from its eligible set,
     idempotently; a local wave's rows carry its number and are not due before its instant.
     A row the frequency cap holds is written skipped, with its reason, so it is counted.
+
+    `skip`: a SkipReason every row is written skipped with instead (a local wave reached too
+    late, leads of zones the send has no wave for), so those recipients have an outcome too.
 
     `fresh`: the send has no recipient row yet, and the caller holds its lock, so no row can
     conflict and the statement skips ON CONFLICT's check: its speculative insertion, a probe
@@ -32,7 +37,15 @@ def insert_eligible_sql(
     transaction rolls back whole: the send stays pending for the next tick, which takes the
     checked path.
     """
+    if skip:
+        # Every row is skipped anyway: the cap's aggregate would decide nothing.
+        eligible = replace(eligible, cap=None)
     recipients, params = eligible.sql()
+    if skip:
+        recipients = (
+            f"SELECT e.id, e.phone_e164, e.limited_reporting, %s AS held FROM ({recipients}) e"
+        )
+        params = [skip, *params]
     now = timezone.now()
     columns = (
         "send_id, lead_id, phone_e164, limited_reporting, status, wamid, attempts, "
@@ -49,7 +62,7 @@ def insert_eligible_sql(
         send.pk,
         SendRecipient.Status.QUEUED,
         SendRecipient.Status.SKIPPED,
-        SendRecipient.SkipReason.FREQUENCY_CAP.label,
+        SendRecipient.SkipReason(skip or SendRecipient.SkipReason.FREQUENCY_CAP).label,
         now,
         now,
         wave.number if wave else 1,

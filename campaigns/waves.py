@@ -1,7 +1,12 @@
 """The waves of a send at each recipient's local time (issue 16.1; campaigns.local_time plans
 them): fixed from the send's eligible set when the first is due, each materialized ~60 s
-before its own instant with the rules read then (or missed, reached too late), and started
-at it. The send's recipient_count and materialization_seconds are its waves' sums (add_up).
+before its own instant with the rules read then, and started at it.
+
+Every recipient ends with a row, so with an outcome: a wave the system reached too late is
+missed and writes its recipients skipped (local_time_passed); once no wave is left to come,
+the leads that joined since the waves were fixed, in a zone the send has no wave for, are
+written skipped (no_local_wave). The send's recipient_count and materialization_seconds are
+its waves' sums (add_up).
 """
 
 import datetime as dt
@@ -16,10 +21,12 @@ from django.utils import timezone
 
 from . import local_time, services
 from .eligibility import Eligible
-from .models import Campaign, Send, SendWave
+from .models import Campaign, Send, SendRecipient, SendWave
 from .recipient_sql import insert_eligible_sql
 
 logger = logging.getLogger(__name__)
+
+SkipReason = SendRecipient.SkipReason
 
 
 def fix_waves(send: Send, eligible: Eligible, now: dt.datetime) -> str:
@@ -61,33 +68,45 @@ def _due_waves(now: dt.datetime):
 
 def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> None:
     """Write the wave's recipients: the send's eligible set at the wave's instant, of the
-    wave's zones. A wave the system reached too late is missed instead."""
-    if services.too_late(wave.scheduled_for, now):
-        wave.status = SendWave.Status.MISSED
-        wave.save(update_fields=["status"])
-        logger.warning(
-            "wave %s of send %s missed: materialized %s after its time",
-            wave.number,
-            send.pk,
-            now - wave.scheduled_for,
-            extra={"send_id": send.pk, "wave": wave.number},
-        )
-        return
+    wave's zones; queued, or skipped when the system reached the wave too late (it is missed).
+    The last wave to come also writes the leads of zones with no wave, skipped.
+
+    The shifted count is a second, index-served query of the shifted zones, on a DST day
+    only: the zone is no column of the recipient row, so the INSERT's RETURNING could count
+    by it only by joining every row written back to its lead."""
     started = time.monotonic()
+    missed = services.too_late(wave.scheduled_for, now)
     eligible = Eligible.of_send(send, at=wave.scheduled_for)
     count = 0
     if not eligible.reason:
         zoned = eligible.with_zones(send.time_zone, tuple(wave.zones))
-        sql, params = insert_eligible_sql(zoned, send, wave)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            count = cursor.rowcount
-        if wave.shifted_zones:
+        count = _insert(zoned, send, wave, SkipReason.LOCAL_TIME_PASSED if missed else "")
+        if wave.shifted_zones and not missed:
             moved = eligible.with_zones(send.time_zone, tuple(wave.shifted_zones))
             wave.shifted = moved.summary().messaged
-    wave.status, wave.recipients = SendWave.Status.MATERIALIZED, count
+        others = send.waves.filter(kind=SendWave.Kind.LOCAL).exclude(pk=wave.pk)
+        if not others.filter(status=SendWave.Status.PENDING).exists():
+            # Only once no wave is left to come: a phone with a lead in the zone of a wave
+            # still to come is that wave's to message.
+            waved = set(wave.zones)
+            for zones in others.values_list("zones", flat=True):
+                waved.update(zones)
+            unwaved = eligible.with_zones(send.time_zone, tuple(sorted(waved)), outside=True)
+            count += _insert(unwaved, send, wave, SkipReason.NO_LOCAL_WAVE)
+    wave.status = SendWave.Status.MISSED if missed else SendWave.Status.MATERIALIZED
+    wave.recipients = count
     wave.materialization_seconds = time.monotonic() - started
     wave.save(update_fields=["status", "recipients", "shifted", "materialization_seconds"])
+    if missed:
+        logger.warning(
+            "wave %s of send %s missed: reached %s after its time, %s recipients skipped",
+            wave.number,
+            send.pk,
+            now - wave.scheduled_for,
+            count,
+            extra={"send_id": send.pk, "wave": wave.number, "recipients": count},
+        )
+        return
     logger.info(
         "wave %s of send %s materialized: %s recipients",
         wave.number,
@@ -95,6 +114,13 @@ def _materialize_wave(send: Send, wave: SendWave, now: dt.datetime) -> None:
         count,
         extra={"send_id": send.pk, "wave": wave.number, "recipients": count},
     )
+
+
+def _insert(eligible: Eligible, send: Send, wave: SendWave, skip: str) -> int:
+    sql, params = insert_eligible_sql(eligible, send, wave, skip=skip)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def materialize_due_waves(now: dt.datetime | None = None) -> None:
