@@ -241,8 +241,9 @@ def bench_local_time(recipients: int, zones: int = 30) -> dict:
     from django.db import connection
 
     from campaigns import local_time
-    from campaigns.materializer import materialize_due_waves, materialize_send
+    from campaigns.materializer import materialize_send
     from campaigns.models import SendRecipient, SendWave
+    from campaigns.waves import materialize_due_waves
 
     day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).date()
     noon = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)

@@ -141,7 +141,10 @@ class WaveAnalytics:
         if wave.status == SendWave.Status.CANCELLED:
             return f"{self.label} called off"
         if wave.status == SendWave.Status.MISSED:
-            return f"{self.label} missed: the system reached {at} too late ({self.summary})"
+            return (
+                f"{self.label} missed: the system reached {at} too late, "
+                f"{wave.recipients:,} recipients skipped ({self.summary})"
+            )
         counts = ", ".join(f"{status} {n:,}" for status, n in self.counts.items() if n)
         done = f"{wave.recipients:,} recipients, {self.summary}" if self.is_local else self.summary
         return f"{self.label} at {at}: {done}" + (f" ({counts})" if counts else "")

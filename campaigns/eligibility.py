@@ -192,9 +192,11 @@ class Eligible:
     audiences: tuple | None = None
     # A send at each recipient's local time (issue 16.1): the send's own zone, with which
     # each row also reads its lead's zone (audiences.time_zones), and the zones of the wave
-    # being materialized, when only those are wanted.
+    # being materialized, when only those are wanted (or, `outside_zones`, all but those:
+    # the leads of zones the send has no wave for).
     zone_fallback: str | None = None
     zones: tuple[str, ...] | None = None
+    outside_zones: bool = False
 
     @classmethod
     def of_send(cls, send: Send, at: dt.datetime | None = None) -> "Eligible":
@@ -225,10 +227,12 @@ class Eligible:
             return cls(send.campaign, send.category, reason=NO_FILTER_EVENT_REASON)
         return cls(send.campaign, send.category, latest, event_filter, cap)
 
-    def with_zones(self, fallback: str, zones: tuple[str, ...] | None = None) -> "Eligible":
+    def with_zones(
+        self, fallback: str, zones: tuple[str, ...] | None = None, *, outside: bool = False
+    ) -> "Eligible":
         """The same set read with each row's zone, `fallback` being the send's own zone,
-        kept to `zones` if given."""
-        return replace(self, zone_fallback=fallback, zones=zones)
+        kept to `zones` if given (`outside`: to every other zone)."""
+        return replace(self, zone_fallback=fallback, zones=zones, outside_zones=outside)
 
     def branches(self) -> list[QuerySet[Lead]]:
         """Each membership branch with the rule applied: a lead once per branch it is in."""
@@ -261,6 +265,8 @@ class Eligible:
             # the zone): a phone whose leads read different zones is messaged once, in the
             # first of their waves (the recipient table's one row per phone and send).
             wanted = in_zones(self.zones, self.zone_fallback)
+            if self.outside_zones:
+                wanted = ~wanted
             branches = [branch.alias(zone_key=zone_key()).filter(wanted) for branch in branches]
         return branches
 

@@ -8,19 +8,19 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from . import materializer, retries, sends
+from . import materializer, retries, sends, waves
 
 
 def tick(enqueue_dispatch: Callable[[int], object]) -> None:
     """Rows of dead dispatchers are recovered first, so a send they stranded is seen as
     needing dispatchers in the same tick."""
     materializer.materialize_due_sends()
-    materializer.materialize_due_waves()
+    waves.materialize_due_waves()
     sends.recover_lost_recipients()
     due = (
         sends.start_due_sends()
-        + materializer.start_due_waves()
-        + retries.start_due_waves()
+        + waves.start_due_local_waves()
+        + retries.start_due_retry_waves()
         + sends.stalled_send_ids()
     )
     for send_id in dict.fromkeys(due):

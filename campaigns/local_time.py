@@ -12,12 +12,14 @@ from the first (UTC+14) to the last (UTC−12).
 * When the first wave is due (~60 s before), the waves are fixed from the send's eligible
   set at that moment (SendWave rows, kind local); each then materializes ~60 s before its
   own instant with the filters, opt-outs and the frequency cap evaluated at that instant,
-  and starts at it (campaigns.materializer). A lead that joins later is messaged in the
-  wave of its zone's instant if the send has one.
+  and starts at it (campaigns.waves). A lead that joins later is messaged in the wave of
+  its zone's instant if the send has one; else, once no wave is left to come, it is written
+  skipped (no_local_wave).
 * A local time that does not exist in a zone that day (a spring-forward gap) moves to the
   next valid minute there; the wave records those zones and how many recipients it moved.
 * A wave whose instant passed more than SEND_MISSED_AFTER_SECONDS before it could be
-  materialized (the system was down) is missed, like a send, and says so.
+  materialized (the system was down) is missed, like a send (campaigns.services.too_late),
+  and says so: its recipients are written skipped (local_time_passed).
 """
 
 import datetime as dt

@@ -239,6 +239,9 @@ class SendRecipient(models.Model):
         MISSING_PARAMETER = "missing_parameter", "A template parameter would be empty"
         FREQUENCY_CAP = "frequency_cap", "The organization's frequency cap was reached"
         OUTSIDE_WINDOW = "outside_window", "Outside the campaign's send window"
+        # A send at each recipient's local time (issue 16.1, campaigns.waves).
+        LOCAL_TIME_PASSED = "local_time_passed", "The recipient's local send time had passed"
+        NO_LOCAL_WAVE = "no_local_wave", "The send had no wave for the recipient's zone"
 
     # Rows a dispatcher may still send, held or not: a stop skips them, a pause keeps them.
     UNSENT_STATUSES = (Status.QUEUED, Status.CLAIMED)

@@ -2,7 +2,7 @@
 admin's "Retry failed" page and `POST /api/v1/campaigns/{id}/sends/{sendId}/retry`.
 
 A retry is a wave (SendWave) at a time the marketer picks. Until then nothing moves: the
-campaign waits as scheduled. At that time the engine's tick (start_due_waves) takes the
+campaign waits as scheduled. At that time the engine's tick (start_due_retry_waves) takes the
 send's failed rows whose failure class is retried (messaging.errors.RetryClass: transient
 and send-level failures by default; a recipient-permanent class only when the marketer
 included it), keeps those the send would still reach at that instant — the eligibility rule
@@ -180,7 +180,7 @@ def _nothing_to_retry(send: Send, include: tuple[str, ...]) -> str:
     )
 
 
-def start_due_waves(now: dt.datetime | None = None) -> list[int]:
+def start_due_retry_waves(now: dt.datetime | None = None) -> list[int]:
     """Retry waves about to fire queue their recipients again; returns the send ids to
     dispatch (their sends are sending again)."""
     now = now or timezone.now()

@@ -10,6 +10,7 @@ from functools import cache, partial
 from itertools import pairwise
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -540,6 +541,12 @@ class SendTransition:
     reason: str | None = None  # the status_reason written unless the caller gives one
     skips_unsent: str = ""  # the SkipReason of rows not on the wire yet
     effects: tuple[Callable[[Send, str], None], ...] = (_announce,)
+
+
+def too_late(instant: dt.datetime, now: dt.datetime) -> bool:
+    """A send, or a wave of a send at each recipient's local time, reached this long after
+    its instant (the system was down) is missed, not blasted late: one rule for both."""
+    return now - instant > dt.timedelta(seconds=settings.SEND_MISSED_AFTER_SECONDS)
 
 
 SendStatus = Send.Status

@@ -14,7 +14,7 @@ from django.db.models.expressions import RawSQL
 
 from audiences.models import Lead
 from audiences.time_zones import in_zones, lead_time_zone_sql, lead_zone, zone_key
-from campaigns import dispatcher, local_time, materializer, sends, services
+from campaigns import dispatcher, local_time, materializer, sends, services, waves
 from campaigns.analytics import send_waves
 from campaigns.models import Campaign, Send, SendRecipient, SendWave
 from setter.send_windows import WindowOutside
@@ -32,6 +32,7 @@ UTC = dt.UTC
 # winter time (UTC+0) until the 28th: a campaign week with a DST change in one zone.
 DAY = dt.date(2027, 3, 15)
 TEN = dt.time(10, 0)
+DAY_START = dt.datetime.combine(DAY, dt.time(0), tzinfo=UTC)
 PHONES = {
     "+447911123456": "Europe/London",  # a UK mobile: four zones, all on London's clock
     "+12125550123": "America/New_York",
@@ -125,18 +126,18 @@ def test_the_send_fires_in_one_wave_per_distinct_instant_in_time_order():
     explicit = {"+447911123456": "Asia/Tokyo"}  # the lead's own zone beats its phone's
     send = local_send([*PHONES, "+27821234567"], explicit=explicit)
 
-    waves = local_time.plan(send, materializer.Eligible.of_send(send))
+    planned = local_time.plan(send, materializer.Eligible.of_send(send))
 
     expected: dict[dt.datetime, set[str]] = {}
     zones = {**PHONES, "+447911123456": "Asia/Tokyo", "+27821234567": "Africa/Johannesburg"}
     for zone in zones.values():
         expected.setdefault(ten_in(zone), set()).add(zone)
-    assert [(w.at, {s.zone for s in w.zones}) for w in waves] == sorted(expected.items())
-    assert [w.recipients for w in waves] == [1, 1, 1, 1, 1, 2, 1]  # New York's two together
-    assert send.scheduled_for == waves[0].at == ten_in("Australia/Sydney")
+    assert [(w.at, {s.zone for s in w.zones}) for w in planned] == sorted(expected.items())
+    assert [w.recipients for w in planned] == [1, 1, 1, 1, 1, 2, 1]  # New York's two together
+    assert send.scheduled_for == planned[0].at == ten_in("Australia/Sydney")
     # New York already on summer time that week: 14:00 UTC, not 15:00.
     assert ten_in("America/New_York") == dt.datetime(2027, 3, 15, 14, tzinfo=UTC)
-    assert all(zone_local.time() == TEN for w in waves for _, zone_local in w.local_times())
+    assert all(zone_local.time() == TEN for w in planned for _, zone_local in w.local_times())
 
 
 @pytest.mark.django_db
@@ -177,8 +178,8 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
     result = materializer.materialize_send(send.pk, now=india - dt.timedelta(seconds=60))
 
     assert result.recipient_count == 1
-    waves = list(send.waves.order_by("number").values_list("number", "scheduled_for", "status"))
-    assert waves == [
+    fixed = list(send.waves.order_by("number").values_list("number", "scheduled_for", "status"))
+    assert fixed == [
         (1, india, SendWave.Status.MATERIALIZED),
         (2, new_york, SendWave.Status.PENDING),
         (3, los_angeles, SendWave.Status.PENDING),
@@ -187,7 +188,7 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
     assert (row.phone_e164, row.wave, row.next_attempt_at) == ("+919812345678", 1, india)
 
     assert sends.start_due_sends(now=india) == [send.pk]
-    assert materializer.start_due_waves(now=india) == [send.pk]
+    assert waves.start_due_local_waves(now=india) == [send.pk]
     SendRecipient.objects.filter(send=send).update(status=SendRecipient.Status.SENT)
     # Between waves the send stays sending and its campaign running.
     assert sends.settle_send(send.pk, now=india + dt.timedelta(minutes=5)) == Send.Status.SENDING
@@ -196,9 +197,9 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
     # Before New York's wave: one of its phones opts out, a new lead in its zone joins.
     OptOutFactory(organization=send.campaign.organization, phone_e164="+13055550124")
     LeadFactory(audience=send.campaign.audiences.get(), phone_e164="+12125550199")
-    materializer.materialize_due_waves(now=new_york - dt.timedelta(seconds=61))
+    waves.materialize_due_waves(now=new_york - dt.timedelta(seconds=61))
     assert _wave(send, 2).status == SendWave.Status.PENDING
-    materializer.materialize_due_waves(now=new_york - dt.timedelta(seconds=59))
+    waves.materialize_due_waves(now=new_york - dt.timedelta(seconds=59))
 
     assert _wave(send, 2).recipients == 2
     wave_two = SendRecipient.objects.filter(send=send, wave=2)
@@ -207,14 +208,19 @@ def test_each_wave_materializes_before_its_instant_with_the_rules_read_then():
         ("+12125550199", new_york),
     }
     assert Send.objects.get(pk=send.pk).recipient_count == 3
-    assert materializer.start_due_waves(now=new_york - dt.timedelta(seconds=59)) == []
-    assert materializer.start_due_waves(now=new_york) == [send.pk]
+    assert waves.start_due_local_waves(now=new_york - dt.timedelta(seconds=59)) == []
+    assert waves.start_due_local_waves(now=new_york) == [send.pk]
     wave_two.update(status=SendRecipient.Status.SENT)
 
-    # The system was down for two hours across Los Angeles' 10:00: that wave is missed.
-    materializer.materialize_due_waves(now=los_angeles + dt.timedelta(hours=2))
+    # The system was down for two hours across Los Angeles' 10:00: that wave is missed, and
+    # its recipient is written skipped, with the reason.
+    waves.materialize_due_waves(now=los_angeles + dt.timedelta(hours=2))
     assert _wave(send, 3).status == SendWave.Status.MISSED
-    assert not SendRecipient.objects.filter(send=send, wave=3).exists()
+    assert list(
+        SendRecipient.objects.filter(send=send, wave=3).values_list(
+            "phone_e164", "status", "skip_reason"
+        )
+    ) == [("+14155550123", SendRecipient.Status.SKIPPED, "local_time_passed")]
     assert sends.settle_send(send.pk, now=los_angeles + dt.timedelta(hours=2)) == (
         Send.Status.COMPLETED
     )
@@ -234,7 +240,7 @@ def test_a_local_time_that_does_not_exist_moves_its_recipients_and_says_how_many
     wave = _wave(send, 2)
     assert wave.scheduled_for == dt.datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 03:00 EDT
     assert wave.shifted_zones == ["America/New_York"]
-    materializer.materialize_due_waves(now=wave.scheduled_for - dt.timedelta(seconds=30))
+    waves.materialize_due_waves(now=wave.scheduled_for - dt.timedelta(seconds=30))
     wave.refresh_from_db()
     assert (wave.recipients, wave.shifted) == (2, 2)
     assert _wave(send, 1).shifted == 0
@@ -290,6 +296,126 @@ def test_the_progress_shows_each_wave_with_its_zones():
         "Wave 1 at 2027-03-15 04:30 UTC: 1 recipients, Asia/Calcutta (queued 1)",
         "Wave 2 scheduled for 2027-03-15 14:00 UTC (America/New_York)",
     ]
+
+
+def _rows(send, **filters) -> set[tuple[str, int, str, str]]:
+    """(phone, wave, status, skip reason) of the send's recipient rows."""
+    rows = SendRecipient.objects.filter(send=send, **filters)
+    return set(rows.values_list("phone_e164", "wave", "status", "skip_reason"))
+
+
+QUEUED, SKIPPED = SendRecipient.Status.QUEUED, SendRecipient.Status.SKIPPED
+
+
+@pytest.mark.django_db
+def test_a_wave_reached_too_late_writes_its_recipients_skipped_and_reads_missed():
+    send = local_send(["+919812345678", "+12125550123", "+13055550124"])
+    materializer.materialize_send(send.pk, now=send.scheduled_for - dt.timedelta(seconds=60))
+    sends.start_due_sends(now=send.scheduled_for)
+    waves.start_due_local_waves(now=send.scheduled_for)
+
+    # The system was down from before New York's 10:00 until two hours after it.
+    waves.materialize_due_waves(now=ten_in("America/New_York") + dt.timedelta(hours=2))
+
+    wave = _wave(send, 2)
+    assert (wave.status, wave.recipients) == (SendWave.Status.MISSED, 2)
+    assert _rows(send, wave=2) == {
+        ("+12125550123", 2, SKIPPED, "local_time_passed"),
+        ("+13055550124", 2, SKIPPED, "local_time_passed"),
+    }
+    assert set(SendRecipient.objects.filter(send=send, wave=2).values_list("error_title")) == {
+        ("The recipient's local send time had passed",)
+    }
+    assert Send.objects.get(pk=send.pk).recipient_count == 3
+    notes = [w.note for w in send_waves([send])[send.pk]]
+    assert notes[1] == (
+        "Wave 2 missed: the system reached 2027-03-15 14:00 UTC too late, 2 recipients skipped "
+        "(America/New_York)"
+    )
+    assert waves.start_due_local_waves(now=ten_in("America/New_York") + dt.timedelta(hours=2)) == []
+
+
+@pytest.mark.django_db
+def test_a_lead_joining_in_a_zone_with_no_wave_ends_skipped_and_one_with_a_later_wave_is_sent():
+    send = local_send(["+919812345678", "+12125550123", "+14155550123"])
+    materializer.materialize_send(send.pk, now=send.scheduled_for - dt.timedelta(seconds=60))
+    sends.start_due_sends(now=send.scheduled_for)
+    audience = send.campaign.audiences.get()
+    # After the waves were fixed: a lead in Tokyo, which has no wave; one in New York, which
+    # has; and a phone whose first lead is in Tokyo, its second in Los Angeles (the last wave).
+    LeadFactory(audience=audience, phone_e164="+819012345678")
+    LeadFactory(audience=audience, phone_e164="+12125550199")
+    LeadFactory(audience=audience, phone_e164="+447700900123", time_zone="Asia/Tokyo")
+    LeadFactory(audience=audience, phone_e164="+447700900123", time_zone="America/Los_Angeles")
+
+    waves.materialize_due_waves(now=ten_in("America/New_York") - dt.timedelta(seconds=59))
+
+    # A wave is still to come: nobody is written off yet.
+    assert _rows(send, wave=2) == {
+        ("+12125550123", 2, QUEUED, ""),
+        ("+12125550199", 2, QUEUED, ""),
+    }
+    waves.materialize_due_waves(now=ten_in("America/Los_Angeles") - dt.timedelta(seconds=59))
+
+    assert _rows(send, wave=3) == {
+        ("+14155550123", 3, QUEUED, ""),
+        ("+447700900123", 3, QUEUED, ""),
+        ("+819012345678", 3, SKIPPED, "no_local_wave"),
+    }
+    assert _wave(send, 3).recipients == 3
+    (skipped,) = SendRecipient.objects.filter(send=send, skip_reason="no_local_wave")
+    assert skipped.error_title == "The send had no wave for the recipient's zone"
+    # Written once: materializing again writes nothing more.
+    waves.materialize_due_waves(now=ten_in("America/Los_Angeles") - dt.timedelta(seconds=30))
+    assert SendRecipient.objects.filter(send=send).count() == 6
+
+
+@pytest.mark.django_db
+def test_the_sends_recipient_count_and_materialization_time_are_its_waves_sums():
+    send = local_send(["+919812345678", "+12125550123", "+13055550124", "+14155550123"])
+    materializer.materialize_send(send.pk, now=send.scheduled_for - dt.timedelta(seconds=60))
+    sends.start_due_sends(now=send.scheduled_for)
+    LeadFactory(audience=send.campaign.audiences.get(), phone_e164="+819012345678")
+    waves.materialize_due_waves(now=ten_in("America/New_York") - dt.timedelta(seconds=59))
+    waves.materialize_due_waves(now=ten_in("America/Los_Angeles") + dt.timedelta(hours=2))
+
+    send.refresh_from_db()
+    fixed = list(send.waves.order_by("number"))
+    assert [w.status for w in fixed] == [
+        SendWave.Status.MATERIALIZED,
+        SendWave.Status.MATERIALIZED,
+        SendWave.Status.MISSED,
+    ]
+    assert [w.recipients for w in fixed] == [1, 2, 2]  # Los Angeles' missed, Tokyo's lead
+    assert send.recipient_count == sum(w.recipients for w in fixed)
+    assert send.recipient_count == SendRecipient.objects.filter(send=send).count()
+    assert send.materialization_seconds == pytest.approx(
+        sum(w.materialization_seconds for w in fixed)
+    )
+    assert all(w.materialization_seconds > 0 for w in fixed)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("late", "missed"), [(600, False), (601, True)])
+def test_a_send_and_a_wave_are_too_late_by_the_same_rule(settings, late, missed):
+    settings.SEND_MISSED_AFTER_SECONDS = 600
+    assert services.too_late(DAY_START, DAY_START + dt.timedelta(seconds=late)) == missed
+    reached_late = local_send(["+919812345678"])
+    result = materializer.materialize_send(
+        reached_late.pk, now=reached_late.scheduled_for + dt.timedelta(seconds=late)
+    )
+    assert (result.status == Send.Status.MISSED) == missed
+
+    send = local_send(["+919812345678", "+12125550123"])
+    materializer.materialize_send(send.pk, now=send.scheduled_for - dt.timedelta(seconds=60))
+    waves.materialize_due_waves(now=ten_in("America/New_York") + dt.timedelta(seconds=late))
+
+    assert (_wave(send, 2).status == SendWave.Status.MISSED) == missed
+    assert _rows(send, wave=2) == {
+        ("+12125550123", 2, SKIPPED, "local_time_passed")
+        if missed
+        else ("+12125550123", 2, QUEUED, "")
+    }
 
 
 @pytest.mark.django_db(transaction=True)

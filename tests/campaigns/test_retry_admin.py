@@ -80,7 +80,7 @@ def test_a_refusal_is_shown_and_nothing_is_scheduled(marketer, send):
 
 def test_the_waves_show_in_the_sends_progress_and_analytics(marketer, send):
     retries.retry_failed(send, at=timezone.now())
-    assert retries.start_due_waves() == [send.pk]
+    assert retries.start_due_retry_waves() == [send.pk]
 
     editor = marketer.get(reverse("admin:campaigns_campaign_change", args=[send.campaign.pk]))
 

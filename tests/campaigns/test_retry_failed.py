@@ -81,7 +81,7 @@ def test_a_retry_re_messages_exactly_the_retryable_failures_and_an_included_clas
     campaign.refresh_from_db()
     assert (wave.number, wave.status) == (2, SendWave.Status.PENDING)
     assert campaign.status == Campaign.Status.SCHEDULED  # its only send is to fire again
-    assert retries.start_due_waves() == [send.pk]
+    assert retries.start_due_retry_waves() == [send.pk]
     send.refresh_from_db()
     assert send.status == Send.Status.SENDING
     run_to_the_end(send.pk)
@@ -110,7 +110,7 @@ def test_a_retry_re_messages_exactly_the_retryable_failures_and_an_included_clas
     before = after
     wave = retry_failed(send, at=timezone.now(), include=[RetryClass.UNDELIVERABLE])
     assert wave.number == 3
-    assert retries.start_due_waves() == [send.pk]
+    assert retries.start_due_retry_waves() == [send.pk]
     run_to_the_end(send.pk)
     after = requests_per_phone(sandbox)
     assert {p for p in after if after[p] != before[p]} == {p.lstrip("+") for p in undeliverable}
@@ -193,13 +193,13 @@ def test_one_retry_at_a_time_and_a_cancel_calls_it_off(completed_send):
     assert "already scheduled" in refusal(send).messages[0]
     campaign = Campaign.objects.get(pk=send.campaign_id)
     assert campaign.status == Campaign.Status.SCHEDULED
-    assert retries.start_due_waves() == []  # not due yet
+    assert retries.start_due_retry_waves() == []  # not due yet
 
     services.transition_campaign(campaign, "cancel")
 
     wave.refresh_from_db()
     assert wave.status == SendWave.Status.CANCELLED
-    assert retries.start_due_waves(at) == []
+    assert retries.start_due_retry_waves(at) == []
     assert SendRecipient.objects.get().status == Status.FAILED
 
 
@@ -211,7 +211,7 @@ def test_a_wave_that_finds_nobody_still_reachable_completes_the_campaign_again(
     retry_failed(send, at=timezone.now())
     record_opt_out(send.campaign.organization_id, UK_PHONES[0], scope="all", source="test")
 
-    assert retries.start_due_waves() == []
+    assert retries.start_due_retry_waves() == []
 
     wave = SendWave.objects.get()
     assert (wave.status, wave.chosen, wave.requeued) == (SendWave.Status.STARTED, 1, 0)
