@@ -171,25 +171,24 @@ class FreshSlots:
 
     def __init__(self, limits: list):
         self.limits = limits
+        # Deliveries whose take has not started yet: while any wait, one is on its way.
         self.waiting: list[asyncio.Future[float]] = []
-        self.taking: asyncio.Task | None = None
         self.tasks: set[asyncio.Task] = set()  # the loop keeps only weak references
 
     async def slot(self) -> float:
         """The monotonic time of a fresh slot; called on the loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float] = loop.create_future()
-        self.waiting.append(future)
-        if self.taking is None:
+        if not self.waiting:
             # Runs after the deliveries already due in this turn, which join `waiting`.
-            self.taking = loop.create_task(self._take())
-            self.tasks.add(self.taking)
-            self.taking.add_done_callback(self.tasks.discard)
+            taking = loop.create_task(self._take())
+            self.tasks.add(taking)
+            taking.add_done_callback(self.tasks.discard)
+        self.waiting.append(future)
         return await future
 
     async def _take(self) -> None:
         waiting, self.waiting = self.waiting, []
-        self.taking = None
         take = partial(get_rate_limiter().take, self.limits, len(waiting))
         try:
             grant = await asyncio.get_running_loop().run_in_executor(None, take)
