@@ -21,9 +21,9 @@ from audiences.segments import delete_segment
 from messaging.models import Category, MessageTemplate, WhatsAppNumber
 from setter.instants import in_supported_range
 
-from . import events, local_time, recipients, selectors
-from .models import Campaign, Send, SendRecipient, SendWave
-from .rendering import validate_parameter_mapping
+from .. import events, local_time, recipients, selectors
+from ..models import Campaign, Send, SendRecipient, SendWave
+from ..rendering import validate_parameter_mapping
 
 Status = Campaign.Status
 
