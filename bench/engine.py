@@ -140,20 +140,27 @@ def clear_bench_database():
     """Runs that were interrupted leave sending campaigns behind; this tick would resume them.
     Then VACUUM: an earlier run's deleted million leads would otherwise still be scanned, and
     a 100,000-lead case after a million-lead one read three times the pages it reads alone."""
-    from django.db import connection
-
     from campaigns.models import Campaign
     from setter.models import Organization
 
     Campaign.objects.all().delete()
     Organization.objects.all().delete()
+    vacuum()
+
+
+def vacuum() -> None:
+    from django.db import connection
+
     with connection.cursor() as cursor:
         cursor.execute("VACUUM")
 
 
 def cleanup(org, send):
+    """Delete the case's rows, then VACUUM: the next case would otherwise run on their dead
+    tuples (the 150 ms throughput case after the 0 ms one ran 15-20 % slower than alone)."""
     send.campaign.delete()
     org.delete()
+    vacuum()
 
 
 # --- materialization ---------------------------------------------------------------------------

@@ -221,8 +221,12 @@ class DispatchRun:
         self.render_parameters = send_renderer(send)
         self.slots = send.template.parameter_slots  # parsed from the template's text
         self.deadline = time.monotonic() + slice_seconds
-        self.batch_size = max(
-            10, min(1000, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS))
+        # No more than the wire holds at once: a claim is the one long step of the run's
+        # thread, and no slot is refilled meanwhile (a thousand-row claim left a worker's
+        # connections idle for a third of its time at 150 ms latency).
+        self.batch_size = min(
+            settings.DISPATCH_CONCURRENCY,
+            max(10, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS)),
         )
         # Claimed, not yet handed to a thread: each row with its rendered parameters.
         self.held: deque[tuple[SendRecipient, list[str]]] = deque()

@@ -241,12 +241,14 @@ SEND_MATERIALIZE_AHEAD_SECONDS = env_int("SEND_MATERIALIZE_AHEAD_SECONDS", 60)
 # instead of being blasted late.
 SEND_MISSED_AFTER_SECONDS = env_int("SEND_MISSED_AFTER_SECONDS", 3600)
 
-# Dispatch: threads (messages in flight) per worker process, dispatch tasks per send, how
-# long one task works before handing over to a fresh one, and retry policy.
+# Dispatch: messages in flight per worker process (one event loop drives them), dispatch
+# tasks per send, how long one task works before handing over to a fresh one, and retry
+# policy.
 DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 128)
 DISPATCH_TASKS_PER_SEND = env_int("DISPATCH_TASKS_PER_SEND", 2)
 DISPATCH_SLICE_SECONDS = env_int("DISPATCH_SLICE_SECONDS", 50)
-# Rows claimed at once: this many seconds at the send's rate (10 to 1,000 rows).
+# Rows claimed at once: this many seconds at the send's rate (at least 10), at most
+# DISPATCH_CONCURRENCY.
 DISPATCH_BATCH_SECONDS = float(os.environ.get("DISPATCH_BATCH_SECONDS", "0.5"))
 DISPATCH_START_AHEAD_SECONDS = env_int("DISPATCH_START_AHEAD_SECONDS", 2)
 # How often a dispatch run takes the next moment's slots and writes the answers it got.

@@ -109,6 +109,27 @@ def test_every_recipient_is_sent_once_with_rendered_parameters(sandbox, firing_s
     assert Campaign.objects.get(pk=send.campaign_id).status == Campaign.Status.COMPLETED
 
 
+def test_a_claim_takes_no_more_rows_than_the_wire_holds(
+    sandbox, firing_send, monkeypatch, settings
+):
+    """At 1,000 msg/s half a second's rows are 500; claiming them would leave the worker's
+    connections idle while the claim runs. It claims a wire's worth at a time instead."""
+    sizes = []
+    claim = dispatcher.recipients.claim
+
+    def claim_and_note_the_size(send_id, token, size, *args, **kwargs):
+        sizes.append(size)
+        return claim(send_id, token, size, *args, **kwargs)
+
+    monkeypatch.setattr(dispatcher.recipients, "claim", claim_and_note_the_size)
+    send = firing_send(rate=1000)
+    dispatcher.dispatch_send(send.pk, slice_seconds=10)
+
+    assert set(sizes) == {settings.DISPATCH_CONCURRENCY}
+    assert len(sizes) >= len(PHONES) // settings.DISPATCH_CONCURRENCY
+    assert calls_per_phone(sandbox) == {phone: 1 for phone in PHONES}
+
+
 def test_between_sends_the_campaign_goes_back_to_scheduled(firing_send):
     send = firing_send(sends=2)
 
