@@ -46,7 +46,7 @@ from setter.send_windows import WindowOutside
 from . import eligibility, feedback, recipients, sends
 from .models import Campaign, Send, SendRecipient
 from .pacing import number_limit, send_limits
-from .recipients import Outcome
+from .recipients import ClaimedRow, Outcome
 from .rendering import TEMPLATE_LEAD_FIELDS, MissingParameter, send_renderer
 from .send_window import SendWindow
 
@@ -229,7 +229,7 @@ class DispatchRun:
             max(10, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS)),
         )
         # Claimed, not yet handed to a thread: each row with its rendered parameters.
-        self.held: deque[tuple[SendRecipient, list[str]]] = deque()
+        self.held: deque[tuple[ClaimedRow, list[str]]] = deque()
         self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self.in_flight = 0
         self.stop = threading.Event()  # deliveries waiting for their slot give it up
@@ -353,7 +353,7 @@ class DispatchRun:
         recipients.skip(incomplete, SkipReason.MISSING_PARAMETER, holder=self.token)
         return len(self.held) - held
 
-    def _drop_no_longer_eligible(self, rows: list[SendRecipient]) -> list[SendRecipient]:
+    def _drop_no_longer_eligible(self, rows: list[ClaimedRow]) -> list[ClaimedRow]:
         """Honour what changed since materialization: a STOP that arrived, or a message
         another campaign sent that puts the phone at the frequency cap. Those rows are
         skipped, with their reason."""
@@ -371,7 +371,7 @@ class DispatchRun:
                 rows = [r for r in rows if r.phone_e164 not in dropped]
         return rows
 
-    def _hold_outside_window(self, rows: list[SendRecipient]) -> list[SendRecipient]:
+    def _hold_outside_window(self, rows: list[ClaimedRow]) -> list[ClaimedRow]:
         """Quiet hours: rows whose recipient's local time is outside the campaign's send
         window wait for its next opening in their zone (the send says so), or are skipped
         with reason outside_window. Every message, retries included, is claimed before it
@@ -499,7 +499,7 @@ class DispatchRun:
         self.in_flight -= len(outcomes)
 
     # A delivery, on the loop: wait for the slot, call Meta, classify the answer. Never raises.
-    async def _deliver(self, recipient: SendRecipient, parameters: list[str], slot_at: float):
+    async def _deliver(self, recipient: ClaimedRow, parameters: list[str], slot_at: float):
         try:
             outcome = await self._attempt(recipient, parameters, slot_at)
         except Exception as error:  # a bug must not strand the recipient in `sending`
@@ -513,7 +513,7 @@ class DispatchRun:
             self.wake.set()
 
     async def _attempt(
-        self, recipient: SendRecipient, parameters: list[str], slot_at: float
+        self, recipient: ClaimedRow, parameters: list[str], slot_at: float
     ) -> Outcome:
         late_after = settings.DISPATCH_LATE_SLOT_SECONDS
         while True:
@@ -545,7 +545,7 @@ class DispatchRun:
             return self._outcome_of_error(recipient, error)
         return Outcome(recipient.pk, "sent", at=timezone.now(), wamid=result.wamid, answered=True)
 
-    def _outcome_of_error(self, recipient: SendRecipient, error: errors.WhatsAppError) -> Outcome:
+    def _outcome_of_error(self, recipient: ClaimedRow, error: errors.WhatsAppError) -> Outcome:
         """What Meta's refusal (as messaging.errors classified it) means for the recipient."""
         if isinstance(error, errors.SendLevelError):
             self.pause_reason = self.pause_reason or error.marketer_message

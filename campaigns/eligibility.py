@@ -69,7 +69,7 @@ def opted_out_phones(send: Send, phones: list[str]) -> set[str]:
     """Which of these phones the send may no longer message: the dispatcher's re-check of
     recipients claimed after a STOP that arrived since materialization."""
     stopping = opt_outs(send.campaign.organization_id, stopping_scopes(send.category))
-    return set(stopping.filter(phone_e164__in=phones).values_list("phone_e164", flat=True))
+    return set(stopping.filter(phone_e164__any=phones).values_list("phone_e164", flat=True))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ left alone, by design, and the count moved says how many did not.
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import NamedTuple
 
 import orjson
 from django.db import transaction
@@ -164,30 +166,52 @@ class Outcome:
     permanent: bool = False  # a recipient-permanent failure (the quality guard counts them)
 
 
+class ClaimedRow(NamedTuple):
+    """A claimed row as the dispatcher reads it: plain values, not model instances, and its
+    lead's columns the claim asked for (None when the lead is gone). At a claim's hundreds
+    of rows, building a recipient and a lead instance for each was a tenth of a dispatching
+    worker's time (issue 17.2)."""
+
+    pk: int
+    phone_e164: str
+    attempts: int
+    lead: SimpleNamespace | None
+
+
 def claim(
     send_id: int, token: str, size: int, lease_seconds: float, lead_fields: Sequence[str]
-) -> list[SendRecipient]:
-    """Up to `size` due queued rows of the send, now held by `token` under a lease: each with
-    its attempts so far and its lead's `lead_fields`, the only columns read (at a thousand
-    rows a claim, loading the rest cost more than the claim's own query)."""
+) -> list[ClaimedRow]:
+    """Up to `size` due queued rows of the send, in id order, now held by `token` under a
+    lease: each with its attempts so far and its lead's `lead_fields`."""
     now = timezone.now()
     with transaction.atomic():
         rows = list(
             SendRecipient.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("lead")
-            .only("send_id", "phone_e164", "attempts", "lead", *(f"lead__{f}" for f in lead_fields))
             .filter(send_id=send_id, status__in=RECIPIENT_TRANSITIONS["claim"].sources)
             .exclude(next_attempt_at__gt=now)
-            .order_by("id")[:size]
+            .order_by("id")
+            .values_list(
+                "id", "phone_e164", "attempts", "lead_id", *(f"lead__{f}" for f in lead_fields)
+            )[:size]
         )
         transition(
             "claim",
-            SendRecipient.objects.filter(pk__in=[r.pk for r in rows]),
+            SendRecipient.objects.filter(pk__any=[row[0] for row in rows]),
             claim_token=token,
             lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
             updated_at=now,
         )
-    return rows
+    return [
+        ClaimedRow(
+            pk,
+            phone,
+            attempts,
+            SimpleNamespace(**dict(zip(lead_fields, columns, strict=True)))
+            if lead_id is not None
+            else None,
+        )
+        for pk, phone, attempts, lead_id, *columns in rows
+    ]
 
 
 def mark_sending(token: str, rows: Sequence[tuple[int, list[str]]]) -> set[int]:
@@ -219,7 +243,7 @@ def release(token: str, ids: Iterable[int], skip_reason: str = "") -> None:
     ids = list(ids)
     if not ids:
         return
-    rows = SendRecipient.objects.filter(pk__in=ids, claim_token=token)
+    rows = SendRecipient.objects.filter(pk__any=ids, claim_token=token)
     if skip_reason:
         transition("skip", rows, **_skipped(skip_reason))
     else:
@@ -233,7 +257,7 @@ def defer(token: str, until: dict[int, dt.datetime]) -> None:
     for pk, instant in until.items():
         by_instant.setdefault(instant, []).append(pk)
     for instant, ids in by_instant.items():
-        rows = SendRecipient.objects.filter(pk__in=ids, claim_token=token)
+        rows = SendRecipient.objects.filter(pk__any=ids, claim_token=token)
         transition("release", rows, claim_token="", lease_expires_at=None, next_attempt_at=instant)
 
 
@@ -241,7 +265,7 @@ def skip(ids: Iterable[int], reason: str, *, holder: str) -> None:
     """Rows the holder found it must not send (opted out, a parameter would be empty)."""
     ids = list(ids)
     if ids:
-        rows = SendRecipient.objects.filter(pk__in=ids, claim_token=holder)
+        rows = SendRecipient.objects.filter(pk__any=ids, claim_token=holder)
         transition("skip", rows, **_skipped(reason))
 
 
@@ -281,7 +305,7 @@ def requeue_failed(ids: Sequence[int], wave: int, new_leads: dict[int, int]) -> 
         for pk, lead_id in new_leads.items():
             SendRecipient.objects.filter(pk=pk, status=Status.FAILED).update(lead_id=lead_id)
         for start in range(0, len(ids), 5_000):
-            chunk = SendRecipient.objects.filter(pk__in=ids[start : start + 5_000])
+            chunk = SendRecipient.objects.filter(pk__any=ids[start : start + 5_000])
             moved += transition("requeue_failed", chunk, **fresh)
     return moved
 
@@ -342,7 +366,7 @@ def record(outcomes: Sequence[Outcome], *, stop_reason: str = "") -> None:
         if lost:
             transition(
                 "lose",
-                SendRecipient.objects.filter(pk__in=lost),
+                SendRecipient.objects.filter(pk__any=lost),
                 error_title="No answer from Meta.",
                 lease_expires_at=None,
                 updated_at=now,
@@ -353,7 +377,7 @@ def record(outcomes: Sequence[Outcome], *, stop_reason: str = "") -> None:
         elif handed_back:
             transition(
                 "retry",
-                SendRecipient.objects.filter(pk__in=handed_back),
+                SendRecipient.objects.filter(pk__any=handed_back),
                 attempts=F("attempts") - 1,
                 claim_token="",
                 lease_expires_at=None,
@@ -375,5 +399,5 @@ def record(outcomes: Sequence[Outcome], *, stop_reason: str = "") -> None:
 def _skip_in_flight(ids: list[int], reason: str) -> None:
     """Rows whose request never left (or must not be retried) when the send was stopped."""
     if ids:
-        rows = SendRecipient.objects.filter(pk__in=ids)
+        rows = SendRecipient.objects.filter(pk__any=ids)
         transition("skip_in_flight", rows, **_skipped(reason))
