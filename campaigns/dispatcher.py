@@ -10,8 +10,9 @@ whole batch.
 
 Pacing: every few tens of milliseconds the run takes the rate-limit slots of the next
 moment only (messaging.ratelimit), never a batch's worth ahead, so a stopped send frees its
-number at once. A thread that wakes late for its slot gives it up and takes a fresh one
-instead of sending in a burst. Meta's 130429 answers adapt the number's rate (reported per
+number at once. A delivery that wakes late for its slot gives it up and takes a fresh one
+instead of sending in a burst (unless at the send's rate even all of the process's requests
+at once are no burst). Meta's 130429 answers adapt the number's rate (reported per
 group of answers); transient errors come back with jittered backoff until their attempts run
 out. A process never has more rows `sending` than it has wire slots (DISPATCH_CONCURRENCY).
 
@@ -431,6 +432,7 @@ class DispatchRun:
         self._note_grant(grant)
         if not grant.count:
             return grant.first_wait
+        late_after = self._late_after(grant, delivery.concurrency)
         batch = [self.held.popleft() for _ in range(grant.count)]
         marked = recipients.mark_sending(self.token, [(r.pk, p) for r, p in batch])
         deliveries = []
@@ -438,10 +440,21 @@ class DispatchRun:
             if recipient.pk not in marked:  # skipped by a stop meanwhile
                 wire.release()
                 continue
-            deliveries.append(self._deliver(recipient, parameters, granted_at + wait))
+            slot_at = granted_at + wait
+            deliveries.append(self._deliver(recipient, parameters, slot_at, late_after))
         self.in_flight += len(deliveries)
         delivery.start(deliveries)
         return 0.0
+
+    @staticmethod
+    def _late_after(grant: Grant, concurrency: int) -> float:
+        """How late a delivery of this grant may start on its slot. Late deliveries bunch,
+        so a few milliseconds' worth of slots at most: DISPATCH_LATE_SLOT_SECONDS. At a rate
+        where even the process's every request at once is no more than that, any lateness
+        is (a fresh slot each would only cost a limiter round trip while holding a
+        connection)."""
+        late_after = settings.DISPATCH_LATE_SLOT_SECONDS
+        return float("inf") if grant.spacing * concurrency <= late_after else late_after
 
     def _hand_back_held(self) -> None:
         """Winding down: rows held but not sent go back to the queue (or are skipped, when
@@ -499,9 +512,11 @@ class DispatchRun:
         self.in_flight -= len(outcomes)
 
     # A delivery, on the loop: wait for the slot, call Meta, classify the answer. Never raises.
-    async def _deliver(self, recipient: ClaimedRow, parameters: list[str], slot_at: float):
+    async def _deliver(
+        self, recipient: ClaimedRow, parameters: list[str], slot_at: float, late_after: float
+    ):
         try:
-            outcome = await self._attempt(recipient, parameters, slot_at)
+            outcome = await self._attempt(recipient, parameters, slot_at, late_after)
         except Exception as error:  # a bug must not strand the recipient in `sending`
             logger.exception(
                 "unexpected dispatch error",
@@ -513,9 +528,8 @@ class DispatchRun:
             self.wake.set()
 
     async def _attempt(
-        self, recipient: ClaimedRow, parameters: list[str], slot_at: float
+        self, recipient: ClaimedRow, parameters: list[str], slot_at: float, late_after: float
     ) -> Outcome:
-        late_after = settings.DISPATCH_LATE_SLOT_SECONDS
         while True:
             delay = slot_at - time.monotonic()
             if delay > 0:

@@ -3,7 +3,9 @@ limiter round trip for all those of one turn of the loop, and at the limit's own
 
 import asyncio
 
-from campaigns.dispatcher import FreshSlots
+import pytest
+
+from campaigns.dispatcher import DispatchRun, FreshSlots
 from messaging.ratelimit import Limit, LocalRateLimiter
 
 
@@ -49,3 +51,20 @@ def test_a_limiter_that_fails_fails_every_waiting_delivery(monkeypatch):
     results = asyncio.run(three_late())
 
     assert [type(r) for r in results] == [ConnectionError] * 3
+
+
+@pytest.mark.parametrize(
+    "rate, concurrency, late_after",
+    [
+        (400, 200, 0.005),  # 200 requests at once would be half a second of this rate
+        (10_000, 200, 0.005),  # 20 ms of it
+        (40_000, 200, float("inf")),  # 5 ms: no more than a late delivery may bunch anyway
+        (100_000, 200, float("inf")),
+    ],
+)
+def test_a_late_start_takes_a_fresh_slot_only_where_lateness_could_make_a_burst(
+    rate, concurrency, late_after, settings
+):
+    settings.DISPATCH_LATE_SLOT_SECONDS = 0.005
+    grant = LocalRateLimiter().take([Limit("send:late", float(rate))], 10)
+    assert DispatchRun._late_after(grant, concurrency) == late_after
