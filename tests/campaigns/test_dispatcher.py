@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from audiences.models import Lead, OptOut
-from campaigns import dispatcher, recipient_list, selectors, services
+from campaigns import dispatcher, recipient_list, recipients, selectors, services
 from campaigns import sends as send_lifecycle
 from campaigns.materializer import materialize_send
 from campaigns.models import Campaign, Send, SendRecipient
@@ -115,13 +115,13 @@ def test_a_claim_takes_no_more_rows_than_the_wire_holds(
     """At 1,000 msg/s half a second's rows are 500; claiming them would leave the worker's
     connections idle while the claim runs. It claims a wire's worth at a time instead."""
     sizes = []
-    claim = dispatcher.recipients.claim
+    claim = recipients.claim
 
     def claim_and_note_the_size(send_id, token, size, *args, **kwargs):
         sizes.append(size)
         return claim(send_id, token, size, *args, **kwargs)
 
-    monkeypatch.setattr(dispatcher.recipients, "claim", claim_and_note_the_size)
+    monkeypatch.setattr(recipients, "claim", claim_and_note_the_size)
     send = firing_send(rate=1000)
     dispatcher.dispatch_send(send.pk, slice_seconds=10)
 

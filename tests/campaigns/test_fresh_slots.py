@@ -21,7 +21,7 @@ class CountingLimiter(LocalRateLimiter):
 
 def test_late_deliveries_of_one_turn_share_one_take_at_the_limits_spacing(monkeypatch):
     limiter = CountingLimiter()
-    monkeypatch.setattr("campaigns.dispatcher.get_rate_limiter", lambda: limiter)
+    monkeypatch.setattr("campaigns.dispatcher.slots.get_rate_limiter", lambda: limiter)
     fresh = FreshSlots([Limit("send:fresh-slots", 50.0)])
 
     async def five_late_then_one():
@@ -42,7 +42,7 @@ def test_a_limiter_that_fails_fails_every_waiting_delivery(monkeypatch):
         def take(self, limits, want=1, *, horizon=None):
             raise ConnectionError("redis is restarting")
 
-    monkeypatch.setattr("campaigns.dispatcher.get_rate_limiter", lambda: Down())
+    monkeypatch.setattr("campaigns.dispatcher.slots.get_rate_limiter", lambda: Down())
     fresh = FreshSlots([Limit("send:fresh-slots-down", 50.0)])
 
     async def three_late():

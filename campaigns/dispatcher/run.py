@@ -1,37 +1,12 @@
-"""The dispatcher: delivers a send's queued recipients through Meta at the allowed rate, and
-finishes under Meta's everyday faults (130429, 5xx, slow answers) and killed workers.
-
-Safety before speed, liveness right after. A dispatch run claims rows under a lease
-(campaigns.recipients), renews that lease while it works (however long it waits for slots),
-and marks a row `sending` only just before its request leaves: a worker that dies gives its
-claimed rows back to the queue within a lease, and only the requests it had in flight become
-`unknown`, never resent. Outcomes are written in small groups as answers arrive, not after a
-whole batch.
-
-Pacing: every few tens of milliseconds the run takes the rate-limit slots of the next
-moment only (messaging.ratelimit), never a batch's worth ahead, so a stopped send frees its
-number at once. A delivery that wakes late for its slot gives it up and takes a fresh one
-instead of sending in a burst (unless at the send's rate even all of the process's requests
-at once are no burst). Meta's 130429 answers adapt the number's rate (reported per
-group of answers); transient errors come back with jittered backoff until their attempts run
-out. A process never has more rows `sending` than it has wire slots (DISPATCH_CONCURRENCY).
-
-Requests leave from one event loop per process (messaging.client.AsyncWhatsAppClient), in a
-thread of its own, shared by the process's dispatch runs: the run's own thread does the
-database work (claims, marks, outcomes) and hands each tick's rows to the loop in one call.
-"""
+"""One slice of dispatch for one send in this process (see the package's docstring)."""
 
 import asyncio
-import datetime as dt
 import logging
 import queue
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Coroutine
-from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Min
@@ -39,172 +14,26 @@ from django.utils import timezone
 
 from audiences.time_zones import ZONE_FIELDS, lead_time_zone, lead_zone
 from messaging import errors
-from messaging.client import AsyncWhatsAppClient, TemplateMessage
+from messaging.client import TemplateMessage
 from messaging.ratelimit import Grant, WaitTotals, get_rate_limiter
 from setter.phones import phone_zones
 from setter.send_windows import WindowOutside
 
-from . import eligibility, feedback, recipients, sends
-from .models import Campaign, Send, SendRecipient
-from .pacing import number_limit, send_limits
-from .recipients import ClaimedRow, Outcome
-from .rendering import TEMPLATE_LEAD_FIELDS, MissingParameter, send_renderer
-from .send_window import SendWindow
+from .. import eligibility, feedback, recipients, sends
+from ..models import Campaign, Send, SendRecipient
+from ..pacing import number_limit, send_limits
+from ..recipients import ClaimedRow, Outcome
+from ..rendering import TEMPLATE_LEAD_FIELDS, MissingParameter, send_renderer
+from ..send_window import SendWindow
+from .guard import FailureGuard
+from .loop import delivery_loop
+from .outcomes import failure, retry
+from .slots import FreshSlots
 
 logger = logging.getLogger(__name__)
 
 Status = SendRecipient.Status
 SkipReason = SendRecipient.SkipReason
-
-
-class _DeliveryLoop:
-    """The process's event loop for requests to Meta, shared by its dispatch runs. A row may
-    be `sending` only while it holds one of the wire slots (released once its outcome is
-    written), so a crash of the process loses at most DISPATCH_CONCURRENCY recipients to
-    `unknown`; the connection pool is as large."""
-
-    def __init__(self, concurrency: int):
-        self.concurrency = concurrency
-        self.wire_slots = threading.BoundedSemaphore(concurrency)
-        self.loop = asyncio.new_event_loop()
-        self.clients: dict[str, AsyncWhatsAppClient] = {}
-        self.tasks: set[asyncio.Task] = set()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="dispatch-loop", daemon=True
-        )
-        self.thread.start()
-
-    def start(self, deliveries: list[Coroutine[Any, Any, None]]) -> None:
-        """Start deliveries on the loop: one wake-up of the loop per group, from any thread."""
-        self.loop.call_soon_threadsafe(self._start, deliveries)
-
-    def _start(self, deliveries: list[Coroutine[Any, Any, None]]) -> None:
-        for delivery in deliveries:
-            task = self.loop.create_task(delivery)
-            self.tasks.add(task)  # the loop keeps only weak references to its tasks
-            task.add_done_callback(self.tasks.discard)
-
-    def client(self, base_url: str) -> AsyncWhatsAppClient:
-        """The loop's client for `base_url` (Meta, or a sandbox); called on the loop."""
-        if base_url not in self.clients:
-            self.clients[base_url] = AsyncWhatsAppClient(
-                base_url=base_url, pool_maxsize=self.concurrency
-            )
-        return self.clients[base_url]
-
-    def close(self) -> None:
-        async def close_clients() -> None:
-            for task in list(self.tasks):
-                task.cancel()
-            for client in self.clients.values():
-                await client.close()
-
-        asyncio.run_coroutine_threadsafe(close_clients(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-_delivery_loop_lock = threading.Lock()
-_current_delivery_loop: _DeliveryLoop | None = None
-
-
-def _delivery_loop() -> _DeliveryLoop:
-    """The process's one delivery loop. A worker's threads start dispatch runs at the same
-    moment: created under a lock, or two runs would each make a loop, and one would take its
-    wire slots and client from the other's (futures on a different loop, a semaphore
-    released too many times)."""
-    global _current_delivery_loop
-    if _current_delivery_loop is None:
-        with _delivery_loop_lock:
-            if _current_delivery_loop is None:
-                _current_delivery_loop = _DeliveryLoop(settings.DISPATCH_CONCURRENCY)
-    return _current_delivery_loop
-
-
-def reset_delivery_loop() -> None:
-    """Close the process's delivery loop; the next dispatch run starts one for the settings
-    of that moment (tests change DISPATCH_CONCURRENCY)."""
-    global _current_delivery_loop
-    with _delivery_loop_lock:
-        if _current_delivery_loop is not None:
-            _current_delivery_loop.close()
-        _current_delivery_loop = None
-
-
-class FailureGuard:
-    """The quality guard's failure share (issue 16.4): over this run's latest `window` answers
-    from Meta, more than `percent` recipient-permanent failures (undeliverable, blocked,
-    stopped marketing) pause the send: an audience that bad damages the number's quality."""
-
-    def __init__(self, percent: int, window: int):
-        self.percent = percent
-        self.answers: deque[bool] = deque(maxlen=window)
-        self.failures = 0
-
-    @classmethod
-    def of(cls, organization) -> "FailureGuard":
-        return cls(organization.guard_failure_percent, organization.guard_failure_window)
-
-    def observe(self, outcomes: list[Outcome]) -> str:
-        """Count the answers; the reason to pause once the share passes the threshold."""
-        for outcome in outcomes:
-            if outcome.kind not in ("sent", "failed") or not outcome.answered:
-                continue
-            if len(self.answers) == self.answers.maxlen:
-                self.failures -= self.answers[0]
-            self.answers.append(outcome.permanent)
-            self.failures += outcome.permanent
-        window = self.answers.maxlen or 0
-        if len(self.answers) < window or self.failures * 100 <= self.percent * window:
-            return ""
-        return (
-            f"{self.failures} of Meta's last {window} answers were recipient-permanent "
-            f"failures (over {self.percent}%): check the audience's numbers before resuming."
-        )
-
-
-class FreshSlots:
-    """Rate-limit slots for deliveries that woke too late for theirs (a busy loop: sending
-    then would burst). The late deliveries of one turn of the loop share one limiter round
-    trip, off the loop: a late wake-up rarely comes alone, and a round trip each put a third
-    of a busy worker's time in its executor threads (issue 17.2)."""
-
-    def __init__(self, limits: list):
-        self.limits = limits
-        # Deliveries whose take has not started yet: while any wait, one is on its way.
-        self.waiting: list[asyncio.Future[float]] = []
-        self.tasks: set[asyncio.Task] = set()  # the loop keeps only weak references
-
-    async def slot(self) -> float:
-        """The monotonic time of a fresh slot; called on the loop."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[float] = loop.create_future()
-        if not self.waiting:
-            # Runs after the deliveries already due in this turn, which join `waiting`.
-            taking = loop.create_task(self._take())
-            self.tasks.add(taking)
-            taking.add_done_callback(self.tasks.discard)
-        self.waiting.append(future)
-        return await future
-
-    async def _take(self) -> None:
-        waiting, self.waiting = self.waiting, []
-        take = partial(get_rate_limiter().take, self.limits, len(waiting))
-        try:
-            grant = await asyncio.get_running_loop().run_in_executor(None, take)
-        except Exception as error:
-            for future in waiting:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        granted_at = time.monotonic()
-        for future, wait in zip(waiting, grant.waits(), strict=True):
-            if not future.done():
-                future.set_result(granted_at + wait)
-
-
-# --- The dispatch run --------------------------------------------------------------------------
 
 
 class DispatchRun:
@@ -408,7 +237,7 @@ class DispatchRun:
     def _hand_out(self) -> float:
         """Take the next moment's slots for held rows and start their deliveries. Returns
         how long until the limiter has a slot again (0 when it was not the limit)."""
-        delivery = _delivery_loop()
+        delivery = delivery_loop()
         wire = delivery.wire_slots
         permits = 0
         while permits < len(self.held) and wire.acquire(blocking=False):
@@ -506,7 +335,7 @@ class DispatchRun:
         answered = sum(o.answered for o in outcomes)
         if answered:
             get_rate_limiter().report(self.number_limit, answered, sum(o.refused for o in outcomes))
-        wire = _delivery_loop().wire_slots
+        wire = delivery_loop().wire_slots
         for _ in outcomes:
             wire.release()
         self.in_flight -= len(outcomes)
@@ -522,7 +351,7 @@ class DispatchRun:
                 "unexpected dispatch error",
                 extra={"send_id": self.send.pk, "recipient_id": recipient.pk},
             )
-            outcome = _retry(recipient, error)
+            outcome = retry(recipient, error)
         self.outcomes.put(outcome)
         if self.stop.is_set() or self.outcomes.qsize() >= self.wake_after:
             self.wake.set()
@@ -554,7 +383,7 @@ class DispatchRun:
             slots=self.slots,
         )
         try:
-            result = await _delivery_loop().client(self.graph_url).send_template(message)
+            result = await delivery_loop().client(self.graph_url).send_template(message)
         except errors.WhatsAppError as error:
             return self._outcome_of_error(recipient, error)
         return Outcome(recipient.pk, "sent", at=timezone.now(), wamid=result.wamid, answered=True)
@@ -571,11 +400,11 @@ class DispatchRun:
                 # The request reached Meta and no answer came back: it may have been sent.
                 # Never risk a second message; a status webhook will tell what happened.
                 return Outcome(recipient.pk, "unknown", error_title=str(error)[:255])
-            return _retry(recipient, error)
+            return retry(recipient, error)
         if isinstance(error, errors.ThroughputLimited):
             # The number is busy, not this message bad: the limiter slows the number, so
             # the message itself comes back soon, with more attempts than other errors.
-            return _retry(
+            return retry(
                 recipient,
                 error,
                 attempts=settings.DISPATCH_MAX_THROTTLED_ATTEMPTS,
@@ -583,10 +412,10 @@ class DispatchRun:
                 refused=True,
             )
         if isinstance(error, errors.PairRateLimited):
-            return _retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
+            return retry(recipient, error, minimum=settings.DISPATCH_PAIR_RATE_DELAY_SECONDS)
         if isinstance(error, errors.RecipientPermanentError):
-            return _failure(recipient, error, verdict=error.verdict, permanent=True)
-        return _retry(recipient, error)
+            return failure(recipient, error, verdict=error.verdict, permanent=True)
+        return retry(recipient, error)
 
 
 def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
@@ -614,56 +443,3 @@ def dispatch_send(send_id: int, *, slice_seconds: float | None = None) -> bool:
         return False
     sends.settle_send(send_id)
     return more_work
-
-
-def _failure(
-    recipient,
-    error,
-    *,
-    verdict: errors.RecipientVerdict | None = None,
-    refused=False,
-    permanent=False,
-) -> Outcome:
-    return Outcome(
-        recipient.pk,
-        "failed",
-        error_code=str(getattr(error, "code", "") or ""),
-        error_title=(getattr(error, "title", "") or str(error))[:255],
-        error_detail=str(getattr(error, "details", "") or ""),
-        answered=getattr(error, "http_status", None) is not None,
-        refused=refused,
-        verdict=verdict or errors.RecipientVerdict(),
-        permanent=permanent,
-    )
-
-
-def _retry(
-    recipient,
-    error,
-    *,
-    minimum: float = 0.0,
-    attempts: int | None = None,
-    base: float | None = None,
-    refused: bool = False,
-) -> Outcome:
-    """Try again later with jittered backoff, or fail with Meta's last code when the
-    recipient's attempts ran out (`recipient.attempts` counts those before this one)."""
-    if recipient.attempts + 1 >= (attempts or settings.DISPATCH_MAX_ATTEMPTS):
-        return _failure(recipient, error, refused=refused)
-    delay = max(
-        minimum,
-        errors.backoff_delay(
-            recipient.attempts,
-            base=settings.DISPATCH_RETRY_BASE_SECONDS if base is None else base,
-            cap=settings.DISPATCH_RETRY_CAP_SECONDS,
-        ),
-    )
-    return Outcome(
-        recipient.pk,
-        "retry",
-        retry_at=timezone.now() + dt.timedelta(seconds=delay),
-        error_code=str(getattr(error, "code", "") or ""),
-        error_title=(getattr(error, "title", "") or str(error))[:255],
-        answered=getattr(error, "http_status", None) is not None,
-        refused=refused,
-    )
