@@ -500,29 +500,40 @@ def run_send(label, recipients, rate, workers, latency_ms, measure):
         cleanup(org, send)
 
 
-def bare_client_rate(sandbox_url: str, send, phones: list[str], concurrency: int) -> float:
-    """The machine's limit for the same messages: a bare aiohttp client on one event loop, no
-    database, no Celery, `concurrency` requests in flight, against the same sandbox. Returns
-    the messages per second the sandbox answered 200."""
-    import asyncio
-
-    import aiohttp
+def template_requests(
+    sandbox_url: str, number, template, phones: list[str]
+) -> tuple[str, dict, list[bytes]]:
+    """The MM Lite send URL, headers and one template body per phone, as the engine sends
+    them: what the bare clients (here and bench/baselines.py) POST to the sandbox."""
     import orjson
     from django.conf import settings
 
     from messaging.client import template_payload
 
-    number = send.campaign.whatsapp_number
     url = f"{sandbox_url}/{settings.WHATSAPP_GRAPH_VERSION}/{number.phone_number_id}/marketing_messages"
     headers = {"Authorization": f"Bearer {number.access_token}", "Content-Type": "application/json"}
     bodies = [
         orjson.dumps(
             template_payload(
-                phone, send.template.name, send.template.language, ["Ada"], "", "CLOUD_API_FALLBACK"
+                phone, template.name, template.language, ["Ada"], "", "CLOUD_API_FALLBACK"
             )
         )
         for phone in phones
     ]
+    return url, headers, bodies
+
+
+def bare_client_rate(
+    sandbox_url: str, number, template, phones: list[str], concurrency: int
+) -> float:
+    """The machine's limit for the same messages: a bare aiohttp client on one event loop, no
+    database, no Celery, `concurrency` requests in flight, against the same sandbox. Returns
+    the messages per second the sandbox answered 200 (over the client's wall time)."""
+    import asyncio
+
+    import aiohttp
+
+    url, headers, bodies = template_requests(sandbox_url, number, template, phones)
 
     async def run() -> tuple[int, float]:
         connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0)
@@ -568,7 +579,8 @@ def bench_throughput(recipients: int, latency_ms: float) -> dict:
         # message as a duplicate), from a bare client: what this machine allows right now.
         limit = bare_client_rate(
             sandbox_url,
-            send,
+            send.campaign.whatsapp_number,
+            send.template,
             [f"+4478{n:08d}" for n in range(recipients)],
             2 * DISPATCH_CONCURRENCY,
         )
