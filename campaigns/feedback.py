@@ -82,9 +82,7 @@ def _failure_verdicts(
     failed = {
         resolved[u]: u.error_code for u in updates if u.status == Status.FAILED and u in resolved
     }
-    phones = dict(
-        SendRecipient.objects.filter(pk__any=list(failed)).values_list("pk", "phone_e164")
-    )
+    phones = dict(SendRecipient.objects.filter(pk__any=failed).values_list("pk", "phone_e164"))
     return {pk: recipient_verdict(code, phones[pk]) for pk, code in failed.items()}
 
 
@@ -126,15 +124,13 @@ def _resolve_recipients(updates: list[StatusUpdate]) -> dict[StatusUpdate, int]:
         # ANDs in the number's sends' whole (send_id, …) index range, a million entries for
         # a large send. `wamid` repeats recipient_wamid's condition so it may use that index.
         rows = list(
-            SendRecipient.objects.filter(
-                Q(pk__any=list(ids)) | (Q(wamid__any=list(wamids)) & ~Q(wamid=""))
-            )
+            SendRecipient.objects.filter(Q(pk__any=ids) | (Q(wamid__any=wamids) & ~Q(wamid="")))
             .order_by()
             .values_list("pk", "wamid", "send_id")
         )
         ours = set(
             Send.objects.filter(
-                pk__any=list({send_id for _, _, send_id in rows}),
+                pk__any={send_id for _, _, send_id in rows},
                 campaign__whatsapp_number__phone_number_id=phone_number_id,
             ).values_list("pk", flat=True)
         )

@@ -58,7 +58,7 @@ class DispatchRun:
             settings.DISPATCH_CONCURRENCY,
             max(10, int(send.max_messages_per_second * settings.DISPATCH_BATCH_SECONDS)),
         )
-        # Claimed, not yet handed to a thread: each row with its rendered parameters.
+        # Claimed, not yet handed to the loop: each row with its rendered parameters.
         self.held: deque[tuple[ClaimedRow, list[str]]] = deque()
         self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self.in_flight = 0
@@ -105,7 +105,7 @@ class DispatchRun:
                 time.sleep(tick)  # the loop finishes the requests already on the wire
                 continue
             # Rows in hand go out before the next claim: the slots the outcomes just freed
-            # are not left idle behind a thousand-row query.
+            # are not left idle behind the claim's query.
             wait = self._hand_out()
             if len(self.held) < self.batch_size // 2 and self._claim():
                 continue  # the new rows go out at once, not a tick later
